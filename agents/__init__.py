@@ -1,0 +1,1 @@
+"""Policies that map environment observations to actions (SB3 ``predict`` shape)."""

@@ -1,0 +1,242 @@
+"""The true (non-linearised) ISCC model of Dong et al. (2026), eqs. (1)-(17), (58).
+
+:func:`evaluate` is the single judge of every solver: it takes a ``Snapshot``, an
+``Allocation`` and the weights beta_k, and returns SINRs (7)-(8), rates (9), latencies
+(10)-(12), energies (13)-(16), the weighted cost (17a) and per-UE satisfaction of
+(17b)-(17g) (the success indicator I_k of the ASR, eq. (58)).
+
+Conventions that the paper leaves implicit:
+
+* A term ``x / y`` with ``x = 0`` is 0 (nothing to send or compute takes no time and no
+  energy); with ``x > 0`` and ``y = 0`` it is ``inf``. Hence ``alpha = 0`` gives
+  ``t_com = t_proc = t_off = 0`` and ``E_isac = 0`` as in (13). ``evaluate`` never
+  returns NaN.
+* Constraints are checked with relative tolerance ``FEASIBILITY_RTOL`` (1e-6) so that
+  an allocation sitting exactly on a bound (a solver's typical optimum) is feasible.
+* The AP capacity (17e) is one constraint for all UEs; when it is violated every UE
+  that uses the AP (``f_ap > 0``) is marked infeasible.
+* An optional ``bandwidth_share`` s_k turns the access orthogonal (the OFDMA baseline):
+  UE k gets ``s_k B`` Hz, sees no signal of another UE in (7) and (8), and its noise
+  power scales with ``s_k``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from isac_gym.iscc.scenario import Snapshot
+
+#: Relative tolerance of every constraint check (documented in the module docstring).
+FEASIBILITY_RTOL = 1e-6
+#: Absolute slack on the energy budget [J] (so that a zero budget with zero use passes).
+ENERGY_ATOL = 1e-12
+
+CONSTRAINTS = ("sensing", "latency", "cpu_ue", "cpu_ap", "alpha", "power", "energy_budget")
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """Decision variables of (P1): offloading, CPU frequencies, beams and combiners.
+
+    Shapes: ``alpha, f_u, f_ap`` (K,); ``f, u`` (K, M_ut) transmit beams (rows are
+    f_k, u_k, so F_k = f_k f_k^H); ``w`` (K, M_a) AP combiners; ``w_tilde`` (K, M_ur)
+    UE sensing combiners; ``bandwidth_share`` (K,) or None (full-band sharing).
+    """
+
+    alpha: np.ndarray
+    f_u: np.ndarray
+    f_ap: np.ndarray
+    f: np.ndarray
+    u: np.ndarray
+    w: np.ndarray
+    w_tilde: np.ndarray
+    bandwidth_share: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "f_u", "f_ap", "bandwidth_share"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, np.atleast_1d(np.asarray(value, dtype=float)))
+        for name in ("f", "u", "w", "w_tilde"):
+            object.__setattr__(self, name, np.atleast_2d(np.asarray(getattr(self, name), complex)))
+
+    @property
+    def power(self) -> np.ndarray:
+        """P_k = Tr(F_k + R_k^0) = ||f_k||^2 + ||u_k||^2, eq. (2)."""
+        return np.sum(np.abs(self.f) ** 2, axis=1) + np.sum(np.abs(self.u) ** 2, axis=1)
+
+    def replace(self, **changes) -> Allocation:
+        return dataclasses.replace(self, **changes)
+
+    def check_shapes(self, snapshot: Snapshot) -> None:
+        """Raise ``ValueError`` naming the first field whose shape or values are wrong."""
+        K = snapshot.K
+        expected = {
+            "alpha": (K,),
+            "f_u": (K,),
+            "f_ap": (K,),
+            "f": (K, snapshot.M_ut),
+            "u": (K, snapshot.M_ut),
+            "w": (K, snapshot.M_a),
+            "w_tilde": (K, snapshot.M_ur),
+        }
+        if self.bandwidth_share is not None:
+            expected["bandwidth_share"] = (K,)
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if value.shape != shape:
+                raise ValueError(f"Allocation.{name} must have shape {shape}, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"Allocation.{name} contains NaN or inf")
+        if self.bandwidth_share is not None and np.any(self.bandwidth_share <= 0):
+            raise ValueError("Allocation.bandwidth_share must be > 0 for every UE")
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Every quantity of the true model for one allocation; per-UE arrays are (K,)."""
+
+    sinr_c: np.ndarray  #: communication SINR gamma_k^c, eq. (7)
+    sinr_s: np.ndarray  #: sensing SINR gamma_k^s, eq. (8)
+    rate: np.ndarray  #: R_k [bit/s], eq. (9)
+    t_local: np.ndarray  #: eq. (10) [s]
+    t_com: np.ndarray  #: alpha_k Q_k / R_k, eq. (11) [s]
+    t_proc: np.ndarray  #: varpi_k alpha_k Q_k / f_k^ap, eq. (11) [s]
+    t_off: np.ndarray  #: t_com + t_proc, eq. (11) [s]
+    latency: np.ndarray  #: T_k = max(t_local, t_off), eq. (12) [s]
+    power: np.ndarray  #: P_k, eq. (2) [W]
+    energy_isac: np.ndarray  #: eq. (13) [J]
+    energy_local: np.ndarray  #: eq. (14) [J]
+    energy_ap: np.ndarray  #: eq. (15) [J]
+    energy_ue: np.ndarray  #: eq. (16) [J]
+    beta: np.ndarray  #: the weights the cost was computed with
+    cost: float  #: sum_k E_k^u + beta_k E_k^ap, eq. (17a) [J]
+    checks: dict[str, np.ndarray]  #: constraint name -> (K,) bool, see CONSTRAINTS
+    feasible: np.ndarray  #: all checks hold: the indicator I_k of eq. (58)
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of UEs that satisfy every constraint (ASR of one trial, eq. (58))."""
+        return float(np.mean(self.feasible))
+
+    def violations(self) -> dict[int, list[str]]:
+        """UE index -> names of the constraints it violates (only failing UEs)."""
+        failing = {}
+        for k in np.flatnonzero(~self.feasible):
+            failing[int(k)] = [name for name in CONSTRAINTS if not self.checks[name][k]]
+        return failing
+
+
+def as_beta(beta, K: int) -> np.ndarray:
+    """Validate beta (scalar or (K,), finite, > 0) and return it as a (K,) array."""
+    array = np.asarray(beta, dtype=float)
+    if array.ndim > 1 or (array.ndim == 1 and array.shape != (K,)):
+        raise ValueError(f"beta must be a scalar or have shape ({K},), got shape {array.shape}")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"beta must be finite and > 0, got {beta!r}")
+    return np.broadcast_to(array, (K,)).copy()
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` with 0/y = 0 and x/0 = inf for x > 0 (no NaN)."""
+    numerator, denominator = np.broadcast_arrays(numerator, denominator)
+    out = np.where(numerator > 0, np.inf, 0.0)
+    np.divide(numerator, denominator, out=out, where=(numerator > 0) & (denominator > 0))
+    return out
+
+
+def sinr_terms(snapshot: Snapshot, allocation: Allocation):
+    """Signal and interference-plus-noise powers of (7) and (8).
+
+    Returns ``(signal_c, denominator_c, signal_s, denominator_s)``, each (K,). With
+    ``bandwidth_share`` set (orthogonal access) the cross-UE terms vanish and the noise
+    is scaled by the share.
+    """
+    H, Hs, f, u = snapshot.H, snapshot.H_sense, allocation.f, allocation.u
+    w, wt = allocation.w, allocation.w_tilde
+    # comm[k, j] = w_k^H H_j f_j and so on; einsum over the UE index j first.
+    comm_f = np.abs(w.conj() @ np.einsum("jab,jb->ja", H, f).T) ** 2
+    comm_u = np.abs(w.conj() @ np.einsum("jab,jb->ja", H, u).T) ** 2
+    sense_f = np.abs(wt.conj() @ np.einsum("jrb,jb->jr", Hs, f).T) ** 2
+    sense_u = np.abs(wt.conj() @ np.einsum("jrb,jb->jr", Hs, u).T) ** 2
+    noise_c = snapshot.noise * np.sum(np.abs(w) ** 2, axis=1)
+    noise_s = snapshot.noise * np.sum(np.abs(wt) ** 2, axis=1)
+
+    signal_c = np.diag(comm_f).copy()
+    signal_s = np.diag(sense_u).copy()
+    share = allocation.bandwidth_share
+    if share is None:
+        # (7): sensing leakage of all UEs + communication of the others + noise
+        denominator_c = comm_u.sum(axis=1) + comm_f.sum(axis=1) - signal_c + noise_c
+        # (8): communication echoes of all UEs through H~_j + other UEs' sensing + noise
+        denominator_s = sense_f.sum(axis=1) + sense_u.sum(axis=1) - signal_s + noise_s
+    else:
+        denominator_c = np.diag(comm_u) + share * noise_c
+        denominator_s = np.diag(sense_f) + share * noise_s
+    return signal_c, denominator_c, signal_s, denominator_s
+
+
+def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
+    """Evaluate an allocation on the true model, eqs. (2), (7)-(17), (58)."""
+    allocation.check_shapes(snapshot)
+    beta = as_beta(beta, snapshot.K)
+    alpha, f_u, f_ap = allocation.alpha, allocation.f_u, allocation.f_ap
+    Q, varpi = snapshot.Q, snapshot.varpi
+
+    signal_c, denominator_c, signal_s, denominator_s = sinr_terms(snapshot, allocation)
+    sinr_c = _ratio(signal_c, denominator_c)
+    sinr_s = _ratio(signal_s, denominator_s)
+    share = 1.0 if allocation.bandwidth_share is None else allocation.bandwidth_share
+    rate = share * snapshot.B * np.log2(1.0 + sinr_c)  # (9)
+
+    offloaded = np.clip(alpha, 0.0, None) * Q
+    local = np.clip(1.0 - alpha, 0.0, None) * Q
+    t_local = _ratio(varpi * local, f_u)  # (10)
+    t_com = _ratio(offloaded, rate)  # (11)
+    t_proc = _ratio(varpi * offloaded, f_ap)  # (11)
+    t_off = t_com + t_proc
+    latency = np.maximum(t_local, t_off)  # (12)
+
+    power = allocation.power
+    sendable = np.isfinite(t_com)
+    energy_isac = np.where(sendable, power * np.where(sendable, t_com, 0.0), np.inf)  # (13)
+    energy_local = snapshot.xi_u * f_u**2 * varpi * local  # (14)
+    energy_ap = snapshot.xi_ap * f_ap**2 * varpi * offloaded  # (15)
+    energy_ue = energy_isac + energy_local  # (16)
+    cost = float(np.sum(energy_ue + beta * energy_ap))  # (17a)
+
+    tol = 1.0 + FEASIBILITY_RTOL
+    uses_ap = f_ap > 0
+    ap_ok = np.sum(f_ap) <= snapshot.C_ap * tol
+    checks = {
+        "sensing": sinr_s * tol >= snapshot.gamma_s,  # (17b)
+        "latency": latency <= snapshot.tau * tol,  # (17c)
+        "cpu_ue": (f_u >= 0) & (f_u <= snapshot.C_u * tol),  # (17d)
+        "cpu_ap": (f_ap >= 0) & (ap_ok | ~uses_ap),  # (17e)
+        "alpha": (alpha >= 0) & (alpha <= 1),  # (17f)
+        "power": power <= snapshot.P_max * tol,  # (17g)
+        "energy_budget": energy_ue <= snapshot.energy_budget * tol + ENERGY_ATOL,
+    }
+    feasible = np.logical_and.reduce(list(checks.values()))
+    return Evaluation(
+        sinr_c=sinr_c,
+        sinr_s=sinr_s,
+        rate=rate,
+        t_local=t_local,
+        t_com=t_com,
+        t_proc=t_proc,
+        t_off=t_off,
+        latency=latency,
+        power=power,
+        energy_isac=energy_isac,
+        energy_local=energy_local,
+        energy_ap=energy_ap,
+        energy_ue=energy_ue,
+        beta=beta,
+        cost=cost,
+        checks=checks,
+        feasible=feasible,
+    )

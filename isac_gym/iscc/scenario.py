@@ -1,0 +1,268 @@
+"""One slot of the ISCC system: geometry, channels and tasks sampled into a ``Snapshot``.
+
+Section II of Dong et al. (2026), with the open constants of ``docs/model.md``:
+
+* AP at ``ap_position`` (sector apex, height ``h_a``) with an ``M_a``-element ULA whose
+  axis is perpendicular to the sector boresight (+x); UEs uniform (by area) in the
+  sector of radius ``r_0`` and half opening ``sector_half_width``; each UE carries a
+  transmit ULA (``M_ut``) and a co-located receive ULA (``M_ur``) along a random heading.
+* Communication channel (block fading, eq. (3)), Rician with ``n_nlos`` NLoS paths:
+  ``H_k = sqrt(g_k) [ sqrt(kappa/(kappa+1)) e^{j phi} a_ap a_ue^H
+  + sqrt(1/((kappa+1) L)) sum_l c_l a_ap(.) a_ue(.)^H ]``, ``c_l ~ CN(0, 1)``,
+  ``g_k = G_e^2 / (FSPL(1 m) d_k^n)`` (log-distance; n = 2.1 is 3GPP UMi-SC LoS).
+* Sensing channel, eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H`` with the radar
+  equation ``|rho_k|^2 = G_e^2 lambda^2 sigma_rcs / ((4 pi)^3 d_k^4)`` and a uniform phase.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from isac_gym.iscc.arrays import ula_steering
+from isac_gym.iscc.config import ISCCConfig
+
+_MAX_REJECTION_ROUNDS = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Everything one slot's optimizer and evaluator need, as plain read-only arrays.
+
+    Shapes: K UEs, ``M_a`` AP antennas, ``M_ut``/``M_ur`` UE transmit/receive antennas.
+    """
+
+    # system constants (copied from the config so that a snapshot is self-contained)
+    B: float  #: bandwidth [Hz]
+    noise: float  #: noise power sigma_1^2 = sigma_2^2 [W]
+    P_max: float  #: per-UE power budget [W]
+    C_ap: float  #: AP CPU capacity available in this slot [cycle/s]
+    xi_ap: float  #: AP capacitance coefficient
+    gamma_s: float  #: sensing SINR threshold (linear)
+    # per-UE task and device data, (K,)
+    Q: np.ndarray  #: task size [bit]
+    tau: np.ndarray  #: latency budget [s]
+    C_u: np.ndarray  #: UE CPU capacity [cycle/s]
+    xi_u: np.ndarray  #: UE capacitance coefficient
+    varpi: np.ndarray  #: CPU cycles per bit
+    energy_budget: np.ndarray  #: E_k^u <= energy_budget_k [J] (inf: no battery limit)
+    # geometry
+    ue_position: np.ndarray  #: (K, 2) [m]
+    ue_heading: np.ndarray  #: (K,) UE array axis angle [rad]
+    ap_position: np.ndarray  #: (2,) [m]
+    target_position: np.ndarray  #: (2,) [m]
+    distance_ap: np.ndarray  #: (K,) 3-D UE-AP distance [m]
+    distance_target: np.ndarray  #: (K,) UE-target distance [m]
+    # channels
+    H: np.ndarray  #: (K, M_a, M_ut) communication channels H_k, eq. (3)
+    H_sense: np.ndarray  #: (K, M_ur, M_ut) sensing channels H~_k, eq. (5)
+    path_gain: np.ndarray  #: (K,) large-scale gain g_k of H_k (incl. element gains)
+    rho: np.ndarray  #: (K,) complex sensing gain rho_k of eq. (5)
+    sense_rx: np.ndarray  #: (K, M_ur) a_r(psi_k)
+    sense_tx: np.ndarray  #: (K, M_ut) a_t(psi_k)
+    ap_los: np.ndarray  #: (K, M_a) AP response towards UE k (LoS)
+    ue_los: np.ndarray  #: (K, M_ut) UE k's transmit response towards the AP (LoS)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                value = value.copy()
+                value.setflags(write=False)
+                object.__setattr__(self, field.name, value)
+
+    @property
+    def K(self) -> int:
+        return int(self.Q.shape[0])
+
+    @property
+    def M_a(self) -> int:
+        return int(self.H.shape[1])
+
+    @property
+    def M_ut(self) -> int:
+        return int(self.H.shape[2])
+
+    @property
+    def M_ur(self) -> int:
+        return int(self.H_sense.shape[1])
+
+    def replace(self, **changes) -> Snapshot:
+        """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
+        for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget"):
+            if name in changes:
+                changes[name] = np.broadcast_to(np.asarray(changes[name], dtype=float), (self.K,))
+        return dataclasses.replace(self, **changes)
+
+
+def pathloss_gain(config: ISCCConfig, distance) -> np.ndarray:
+    """Large-scale channel gain ``g = G_e^2 (lambda / 4 pi)^2 d^-n`` (log-distance)."""
+    fspl_1m = (4.0 * np.pi / config.wavelength) ** 2
+    return config.element_gain**2 / (
+        fspl_1m * np.asarray(distance, float) ** config.pathloss_exponent
+    )
+
+
+def radar_gain(config: ISCCConfig, distance) -> np.ndarray:
+    """Two-way sensing gain ``|rho|^2 = G_e^2 lambda^2 sigma / ((4 pi)^3 d^4)`` of eq. (5)."""
+    d = np.asarray(distance, dtype=float)
+    return config.element_gain**2 * config.wavelength**2 * config.rcs / ((4 * np.pi) ** 3 * d**4)
+
+
+def sample_ue_positions(config: ISCCConfig, rng: np.random.Generator, num: int) -> np.ndarray:
+    """``num`` points uniform by area in the sector, respecting the minimum distances."""
+    ap = np.asarray(config.ap_position)
+    target = np.asarray(config.target_position)
+    positions = np.empty((num, 2))
+    missing = np.arange(num)
+    for _ in range(_MAX_REJECTION_ROUNDS):
+        r = np.sqrt(rng.uniform(config.min_ue_ap_distance**2, config.r_0**2, missing.size))
+        phi = rng.uniform(-config.sector_half_width, config.sector_half_width, missing.size)
+        positions[missing] = ap + np.stack([r * np.cos(phi), r * np.sin(phi)], axis=1)
+        far = np.linalg.norm(positions[missing] - target, axis=1) >= config.min_ue_target_distance
+        missing = missing[~far]
+        if missing.size == 0:
+            return positions
+    raise ValueError(
+        "ISCCConfig.min_ue_target_distance leaves (almost) no room in the sector for UEs"
+    )
+
+
+def channels_from_geometry(
+    config: ISCCConfig,
+    rng: np.random.Generator,
+    ue_position: np.ndarray,
+    ue_heading: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Small-scale fading and sensing channels for given UE positions and headings."""
+    K = ue_position.shape[0]
+    ap = np.asarray(config.ap_position)
+    target = np.asarray(config.target_position)
+    axis = np.stack([np.cos(ue_heading), np.sin(ue_heading)], axis=1)  # UE array axes
+
+    # LoS geometry UE -> AP (3-D, the AP is h_a - h_u higher); AP ULA axis is +y.
+    offset = ap - ue_position
+    distance_ap = np.sqrt(np.sum(offset**2, axis=1) + (config.h_a - config.h_u) ** 2)
+    cos_ue = np.sum(offset * axis, axis=1) / distance_ap
+    cos_ap = (ue_position[:, 1] - ap[1]) / distance_ap
+    ap_los = ula_steering(config.M_a, cos_ap)
+    ue_los = ula_steering(config.M_ut, cos_ue)
+
+    gain = pathloss_gain(config, distance_ap)
+    kappa = config.rician_factor
+    los_weight = np.sqrt(kappa / (kappa + 1.0)) if config.n_nlos > 0 else 1.0
+    los_phase = np.exp(2j * np.pi * rng.uniform(size=K))
+    H = (los_weight * los_phase)[:, None, None] * ap_los[:, :, None] * ue_los.conj()[:, None, :]
+    if config.n_nlos > 0:
+        L = config.n_nlos
+        coeff = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
+        a_ap = ula_steering(config.M_a, rng.uniform(-1, 1, (K, L)))
+        a_ue = ula_steering(config.M_ut, rng.uniform(-1, 1, (K, L)))
+        nlos = np.einsum("kl,kla,klb->kab", coeff, a_ap, a_ue.conj())
+        H = H + np.sqrt(1.0 / ((kappa + 1.0) * L)) * nlos
+    H = np.sqrt(gain)[:, None, None] * H
+
+    # Sensing, eq. (5): same-height target, monostatic co-located Tx/Rx arrays.
+    to_target = target - ue_position
+    distance_target = np.linalg.norm(to_target, axis=1)
+    cos_sense = np.sum(to_target * axis, axis=1) / distance_target
+    sense_rx = ula_steering(config.M_ur, cos_sense)
+    sense_tx = ula_steering(config.M_ut, cos_sense)
+    rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
+    H_sense = rho[:, None, None] * sense_rx[:, :, None] * sense_tx.conj()[:, None, :]
+    return dict(
+        H=H,
+        H_sense=H_sense,
+        path_gain=gain,
+        rho=rho,
+        sense_rx=sense_rx,
+        sense_tx=sense_tx,
+        ap_los=ap_los,
+        ue_los=ue_los,
+        distance_ap=distance_ap,
+        distance_target=distance_target,
+    )
+
+
+def sample_snapshot(
+    config: ISCCConfig,
+    rng: np.random.Generator,
+    ue_position: np.ndarray | None = None,
+    ue_heading: np.ndarray | None = None,
+    energy_budget=np.inf,
+    C_ap: float | None = None,
+) -> Snapshot:
+    """Draw one slot: UE positions (unless given), headings, channels; tasks from config.
+
+    ``energy_budget`` (scalar or (K,)) bounds E_k^u (batteries); ``C_ap`` overrides the
+    AP capacity available in this slot (e.g. reduced by background load).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    K = config.K
+    if ue_position is None:
+        ue_position = sample_ue_positions(config, rng, K)
+    ue_position = np.asarray(ue_position, dtype=float)
+    if ue_position.shape != (K, 2):
+        raise ValueError(f"ue_position must have shape ({K}, 2), got {ue_position.shape}")
+    if ue_heading is None:
+        ue_heading = rng.uniform(0.0, 2.0 * np.pi, K)
+    ue_heading = np.broadcast_to(np.asarray(ue_heading, dtype=float), (K,))
+    budget = np.broadcast_to(np.asarray(energy_budget, dtype=float), (K,))
+    if np.any(np.isnan(budget)) or np.any(budget < 0):
+        raise ValueError(f"energy_budget must be >= 0 (inf for none), got {energy_budget!r}")
+    C_ap = config.C_ap if C_ap is None else float(C_ap)
+    if not np.isfinite(C_ap) or C_ap < 0:
+        raise ValueError(f"C_ap must be finite and >= 0, got {C_ap!r}")
+    channels = channels_from_geometry(config, rng, ue_position, ue_heading)
+    return Snapshot(
+        B=config.B,
+        noise=config.noise,
+        P_max=config.P_max,
+        C_ap=C_ap,
+        xi_ap=config.xi_ap,
+        gamma_s=config.gamma_s,
+        Q=config.per_ue("Q"),
+        tau=config.per_ue("tau"),
+        C_u=config.per_ue("C_u"),
+        xi_u=config.per_ue("xi_u"),
+        varpi=config.per_ue("varpi"),
+        energy_budget=budget,
+        ue_position=ue_position,
+        ue_heading=ue_heading,
+        ap_position=np.asarray(config.ap_position, dtype=float),
+        target_position=np.asarray(config.target_position, dtype=float),
+        **channels,
+    )
+
+
+def with_channel_error(snapshot: Snapshot, phi: float, rng: np.random.Generator) -> Snapshot:
+    """The estimate ``H^_k = H_k - Delta_k`` with ``||Delta_k||_2 = phi`` (paper Fig. 9).
+
+    The error is drawn on the sphere of spectral radius ``phi`` (the worst-case boundary
+    of the set Psi_k), independently for the communication and the sensing channels;
+    optimizers see the returned snapshot, the evaluation keeps using the true one. The
+    rank-one sensing factors (rho, a_r, a_t) of the estimate are its dominant singular
+    triplet.
+    """
+    if not np.isfinite(phi) or phi < 0:
+        raise ValueError(f"phi must be finite and >= 0, got {phi!r}")
+
+    def perturbed(H: np.ndarray) -> np.ndarray:
+        delta = rng.standard_normal(H.shape) + 1j * rng.standard_normal(H.shape)
+        delta *= phi / np.linalg.norm(delta, ord=2, axis=(1, 2))[:, None, None]
+        return H - delta
+
+    H_sense = perturbed(snapshot.H_sense)
+    # Rank-one factors of the estimate: its dominant singular triplet.
+    left, sv, right_h = np.linalg.svd(H_sense)
+    M_ur, M_ut = H_sense.shape[1:]
+    return snapshot.replace(
+        H=perturbed(snapshot.H),
+        H_sense=H_sense,
+        rho=sv[:, 0] / np.sqrt(M_ur * M_ut),
+        sense_rx=left[:, :, 0] * np.sqrt(M_ur),
+        sense_tx=right_h[:, 0, :].conj() * np.sqrt(M_ut),
+    )

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from isac_gym.iscc import ISCCConfig, Snapshot, sample_snapshot
+
+
+@pytest.fixture
+def paper_config() -> ISCCConfig:
+    return ISCCConfig.paper()
+
+
+@pytest.fixture
+def paper_snapshot(paper_config) -> Snapshot:
+    return sample_snapshot(paper_config, np.random.default_rng(0))
+
+
+def tiny_snapshot(H, H_sense, **overrides) -> Snapshot:
+    """A hand-made snapshot with explicit channels (K = H.shape[0])."""
+    H = np.asarray(H, dtype=complex)
+    H_sense = np.asarray(H_sense, dtype=complex)
+    K, M_a, M_ut = H.shape
+    M_ur = H_sense.shape[1]
+    fields = dict(
+        B=1e6,
+        noise=0.5,
+        P_max=4.0,
+        C_ap=10.0,
+        xi_ap=0.1,
+        gamma_s=1.0,
+        Q=np.full(K, 2.0),
+        tau=np.full(K, 10.0),
+        C_u=np.full(K, 5.0),
+        xi_u=np.full(K, 0.2),
+        varpi=np.full(K, 3.0),
+        energy_budget=np.full(K, np.inf),
+        ue_position=np.zeros((K, 2)),
+        ue_heading=np.zeros(K),
+        ap_position=np.zeros(2),
+        target_position=np.ones(2),
+        distance_ap=np.ones(K),
+        distance_target=np.ones(K),
+        H=H,
+        H_sense=H_sense,
+        path_gain=np.ones(K),
+        rho=np.ones(K, complex),
+        sense_rx=np.ones((K, M_ur), complex),
+        sense_tx=np.ones((K, M_ut), complex),
+        ap_los=np.ones((K, M_a), complex),
+        ue_los=np.ones((K, M_ut), complex),
+    )
+    fields.update(overrides)
+    return Snapshot(**fields)

@@ -1,0 +1,254 @@
+"""The true model of eqs. (2), (7)-(17): hand-computed cases, a loop reference, limits."""
+
+import numpy as np
+import pytest
+from conftest import tiny_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from isac_gym.iscc import Allocation, evaluate, sinr_terms
+
+
+def tiny_k1():
+    snap = tiny_snapshot(H=[np.eye(2)], H_sense=[[[1.0, 2.0]]])
+    alloc = Allocation(
+        alpha=[0.5], f_u=[1.5], f_ap=[3.0], f=[[1, 0]], u=[[0, 1]], w=[[1, 1]], w_tilde=[[1]]
+    )
+    return snap, alloc
+
+
+def test_hand_computed_single_ue():
+    snap, alloc = tiny_k1()
+    ev = evaluate(snap, alloc, beta=0.5)
+    # (7): |w^H H f|^2 = 1, sensing leakage |w^H H u|^2 = 1, noise 0.5 * ||w||^2 = 1
+    assert ev.sinr_c[0] == pytest.approx(0.5)
+    # (8): |H~ u|^2 = 4, own comm echo |H~ f|^2 = 1, noise 0.5
+    assert ev.sinr_s[0] == pytest.approx(4 / 1.5)
+    rate = 1e6 * np.log2(1.5)
+    assert ev.rate[0] == pytest.approx(rate)  # (9)
+    assert ev.t_local[0] == pytest.approx(3 * 1 / 1.5)  # (10): varpi (1-a) Q / f_u
+    assert ev.t_com[0] == pytest.approx(1 / rate)  # (11)
+    assert ev.t_proc[0] == pytest.approx(3 * 1 / 3.0)
+    assert ev.latency[0] == pytest.approx(2.0)  # (12)
+    assert ev.power[0] == pytest.approx(2.0)  # (2)
+    assert ev.energy_isac[0] == pytest.approx(2.0 / rate)  # (13)
+    assert ev.energy_local[0] == pytest.approx(0.2 * 1.5**2 * 3 * 1)  # (14)
+    assert ev.energy_ap[0] == pytest.approx(0.1 * 3.0**2 * 3 * 1)  # (15)
+    assert ev.energy_ue[0] == pytest.approx(2.0 / rate + 1.35)  # (16)
+    assert ev.cost == pytest.approx(2.0 / rate + 1.35 + 0.5 * 2.7)  # (17a)
+    assert ev.feasible[0]
+
+
+def loop_reference_sinrs(snap, a):
+    """Eqs. (7) and (8) written literally, one UE and one term at a time."""
+    K = snap.K
+    sinr_c, sinr_s = np.zeros(K), np.zeros(K)
+    for k in range(K):
+        w, wt = a.w[k], a.w_tilde[k]
+        interference = sum(abs(w.conj() @ snap.H[j] @ a.u[j]) ** 2 for j in range(K))
+        interference += sum(abs(w.conj() @ snap.H[j] @ a.f[j]) ** 2 for j in range(K) if j != k)
+        sinr_c[k] = abs(w.conj() @ snap.H[k] @ a.f[k]) ** 2 / (
+            interference + snap.noise * np.linalg.norm(w) ** 2
+        )
+        interference = sum(abs(wt.conj() @ snap.H_sense[j] @ a.f[j]) ** 2 for j in range(K))
+        interference += sum(
+            abs(wt.conj() @ snap.H_sense[j] @ a.u[j]) ** 2 for j in range(K) if j != k
+        )
+        sinr_s[k] = abs(wt.conj() @ snap.H_sense[k] @ a.u[k]) ** 2 / (
+            interference + snap.noise * np.linalg.norm(wt) ** 2
+        )
+    return sinr_c, sinr_s
+
+
+def random_case(seed, K=3, M_a=4, M_ut=3, M_ur=2):
+    rng = np.random.default_rng(seed)
+
+    def cn(*shape):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+    snap = tiny_snapshot(H=cn(K, M_a, M_ut), H_sense=cn(K, M_ur, M_ut))
+    alloc = Allocation(
+        alpha=rng.uniform(0, 1, K),
+        f_u=rng.uniform(1, 5, K),
+        f_ap=rng.uniform(1, 3, K),
+        f=cn(K, M_ut),
+        u=cn(K, M_ut),
+        w=cn(K, M_a),
+        w_tilde=cn(K, M_ur),
+    )
+    return snap, alloc
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sinrs_match_literal_loops(seed):
+    snap, alloc = random_case(seed)
+    ev = evaluate(snap, alloc, 1.0)
+    ref_c, ref_s = loop_reference_sinrs(snap, alloc)
+    np.testing.assert_allclose(ev.sinr_c, ref_c, rtol=1e-12)
+    np.testing.assert_allclose(ev.sinr_s, ref_s, rtol=1e-12)
+
+
+def test_alpha_zero_means_no_offloading_energy_or_latency():
+    snap, alloc = random_case(1)
+    ev = evaluate(snap, alloc.replace(alpha=np.zeros(3), f_ap=np.zeros(3)), 1.0)
+    np.testing.assert_array_equal(ev.t_com, 0.0)
+    np.testing.assert_array_equal(ev.t_off, 0.0)
+    np.testing.assert_array_equal(ev.energy_isac, 0.0)
+    np.testing.assert_array_equal(ev.energy_ap, 0.0)
+    np.testing.assert_allclose(ev.latency, ev.t_local)
+    assert np.all(ev.checks["cpu_ap"])  # f_ap = 0 is allowed when nothing is offloaded
+
+
+def test_alpha_one_means_no_local_work():
+    snap, alloc = random_case(2)
+    ev = evaluate(snap, alloc.replace(alpha=np.ones(3), f_u=np.zeros(3)), 1.0)
+    np.testing.assert_array_equal(ev.t_local, 0.0)
+    np.testing.assert_array_equal(ev.energy_local, 0.0)
+    assert np.all(np.isfinite(ev.latency))
+
+
+def test_orthogonal_beams_give_zero_interference():
+    # Each UE's signals live on their own antennas at the AP and at the UE.
+    K, M = 2, 4
+    H = np.zeros((K, M, M), complex)
+    H[0, 0, 0] = H[1, 1, 1] = 1.0
+    H[0, 2, 2] = H[1, 3, 3] = 1.0
+    Hs = np.zeros((K, M, M), complex)
+    Hs[0, 2, 2] = 2.0
+    Hs[1, 3, 3] = 3.0
+    snap = tiny_snapshot(H=H, H_sense=Hs)
+    f = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], complex)
+    u = np.array([[0, 0, 1, 0], [0, 0, 0, 1]], complex)
+    w = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], complex)
+    wt = np.array([[0, 0, 1, 0], [0, 0, 0, 1]], complex)
+    alloc = Allocation(np.full(K, 0.5), np.ones(K), np.ones(K), f, u, w, wt)
+    sig_c, den_c, sig_s, den_s = sinr_terms(snap, alloc)
+    np.testing.assert_allclose(den_c, snap.noise)  # noise only
+    np.testing.assert_allclose(den_s, snap.noise)
+    np.testing.assert_allclose(evaluate(snap, alloc, 1).sinr_s, [4 / 0.5, 9 / 0.5])
+
+
+def test_doubling_power_raises_sinr_as_predicted():
+    snap, alloc = random_case(3)
+    s_c, d_c, s_s, d_s = sinr_terms(snap, alloc)
+    root2 = np.sqrt(2.0)
+    ev2 = evaluate(snap, alloc.replace(f=alloc.f * root2, u=alloc.u * root2), 1.0)
+    noise_c = snap.noise * np.sum(abs(alloc.w) ** 2, axis=1)
+    noise_s = snap.noise * np.sum(abs(alloc.w_tilde) ** 2, axis=1)
+    # gamma' = 2 S / (2 (D - N) + N): higher than gamma, below 2 gamma
+    np.testing.assert_allclose(ev2.sinr_c, 2 * s_c / (2 * (d_c - noise_c) + noise_c))
+    np.testing.assert_allclose(ev2.sinr_s, 2 * s_s / (2 * (d_s - noise_s) + noise_s))
+    ev1 = evaluate(snap, alloc, 1.0)
+    assert np.all(ev2.sinr_c > ev1.sinr_c) and np.all(ev2.sinr_c < 2 * ev1.sinr_c)
+    assert np.all(ev2.power == pytest.approx(2 * ev1.power))
+
+
+def test_noise_limited_sinr_doubles_with_power():
+    snap, alloc = tiny_k1()
+    alloc = alloc.replace(w=[[1, 0]])  # the AP combiner no longer sees u
+    ev1 = evaluate(snap, alloc.replace(u=[[0, 0]], f=[[1, 0]]), 1.0)
+    ev2 = evaluate(snap, alloc.replace(u=[[0, 0]], f=[[np.sqrt(2), 0]]), 1.0)
+    assert ev2.sinr_c[0] == pytest.approx(2 * ev1.sinr_c[0])
+
+
+def test_orthogonal_access_drops_cross_terms_and_scales_noise():
+    snap, alloc = random_case(4)
+    share = np.array([0.2, 0.3, 0.5])
+    ev = evaluate(snap, alloc.replace(bandwidth_share=share), 1.0)
+    for k in range(3):
+        w, wt = alloc.w[k], alloc.w_tilde[k]
+        ref_c = abs(w.conj() @ snap.H[k] @ alloc.f[k]) ** 2 / (
+            abs(w.conj() @ snap.H[k] @ alloc.u[k]) ** 2
+            + share[k] * snap.noise * np.linalg.norm(w) ** 2
+        )
+        ref_s = abs(wt.conj() @ snap.H_sense[k] @ alloc.u[k]) ** 2 / (
+            abs(wt.conj() @ snap.H_sense[k] @ alloc.f[k]) ** 2
+            + share[k] * snap.noise * np.linalg.norm(wt) ** 2
+        )
+        assert ev.sinr_c[k] == pytest.approx(ref_c)
+        assert ev.sinr_s[k] == pytest.approx(ref_s)
+        assert ev.rate[k] == pytest.approx(share[k] * snap.B * np.log2(1 + ref_c))
+
+
+def test_constraint_checks_name_the_violations():
+    snap, alloc = tiny_k1()
+    assert evaluate(snap, alloc, 1.0).violations() == {}
+    cases = {
+        "latency": dict(f_u=[0.1]),  # t_local = 30 s > tau = 10 s
+        "cpu_ue": dict(f_u=[6.0]),  # C_u = 5
+        "cpu_ap": dict(f_ap=[11.0]),  # C_ap = 10
+        "power": dict(f=[[2, 0]]),  # P = 5 > 4
+        "alpha": dict(alpha=[1.2]),
+        "sensing": dict(u=[[0, 0.1]]),
+    }
+    for name, change in cases.items():
+        ev = evaluate(snap, alloc.replace(**change), 1.0)
+        assert name in ev.violations()[0], name
+        assert not ev.feasible[0]
+    budget = evaluate(snap.replace(energy_budget=[1.0]), alloc, 1.0)
+    assert budget.violations() == {0: ["energy_budget"]}
+
+
+def test_tolerance_accepts_an_allocation_on_its_bound_and_no_more():
+    snap, alloc = tiny_k1()
+    on_bound = alloc.replace(f_u=[0.3])  # t_local = 3 / 0.3 = 10 = tau
+    assert evaluate(snap, on_bound, 1.0).feasible[0]
+    assert not evaluate(snap, alloc.replace(f_u=[0.3 * (1 - 1e-4)]), 1.0).feasible[0]
+
+
+def test_zero_rate_with_offloading_is_infinite_not_nan():
+    snap, alloc = tiny_k1()
+    ev = evaluate(snap, alloc.replace(f=[[0, 0]], u=[[0, 0]]), 1.0)
+    assert ev.rate[0] == 0 and np.isinf(ev.t_com[0]) and np.isinf(ev.energy_isac[0])
+    assert not ev.feasible[0]
+    assert not np.isnan(ev.cost)
+    ev = evaluate(snap, alloc.replace(w=[[0, 0]], w_tilde=[[0]]), 1.0)
+    assert ev.sinr_c[0] == 0 and ev.sinr_s[0] == 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("alpha", [0.5, 0.5]),
+        ("f", [[1, 0, 0]]),
+        ("w", [[1]]),
+        ("w_tilde", [[1, 1]]),
+        ("f_u", [np.nan]),
+        ("bandwidth_share", [0.0]),
+    ],
+)
+def test_bad_allocation_raises_naming_the_field(field, value):
+    snap, alloc = tiny_k1()
+    with pytest.raises(ValueError, match=field):
+        evaluate(snap, alloc.replace(**{field: value}), 1.0)
+
+
+@pytest.mark.parametrize("beta", [0.0, -1.0, np.nan, [1.0, 2.0], np.inf])
+def test_bad_beta_raises(beta):
+    snap, alloc = tiny_k1()
+    with pytest.raises(ValueError, match="beta"):
+        evaluate(snap, alloc, beta)
+
+
+positive = st.floats(0.05, 20.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    alpha=st.floats(0, 1),
+    beta1=positive,
+    beta2=positive,
+    q_scale=st.floats(1.0, 10.0),
+)
+def test_properties(seed, alpha, beta1, beta2, q_scale):
+    snap, alloc = random_case(seed)
+    alloc = alloc.replace(alpha=np.full(3, alpha))
+    lo, hi = sorted((beta1, beta2))
+    ev_lo, ev_hi = evaluate(snap, alloc, lo), evaluate(snap, alloc, hi)
+    for energy in (ev_lo.energy_isac, ev_lo.energy_local, ev_lo.energy_ap, ev_lo.energy_ue):
+        assert np.all(energy >= 0)
+    assert ev_hi.cost >= ev_lo.cost  # (17a) is non-decreasing in beta
+    bigger = evaluate(snap.replace(Q=snap.Q * q_scale), alloc, lo)
+    assert np.all(bigger.latency >= ev_lo.latency)  # latency grows with Q
+    assert bigger.cost >= ev_lo.cost

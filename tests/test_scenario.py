@@ -1,0 +1,113 @@
+"""Steering vectors, geometry and channel sampling (eqs. (3), (5))."""
+
+import numpy as np
+import pytest
+
+from isac_gym.iscc import (
+    ISCCConfig,
+    sample_snapshot,
+    ula_steering,
+    upa_steering,
+    with_channel_error,
+)
+from isac_gym.iscc.scenario import pathloss_gain, radar_gain
+
+
+def test_ula_unit_modulus_phase_progression_and_gain():
+    cos_axis = np.array([-0.7, 0.0, 0.3, 1.0])
+    a = ula_steering(16, cos_axis)
+    assert a.shape == (4, 16)
+    np.testing.assert_allclose(np.abs(a), 1.0)
+    np.testing.assert_allclose(
+        a[:, 1:] / a[:, :-1], np.exp(1j * np.pi * cos_axis)[:, None] * np.ones(15)
+    )
+    np.testing.assert_allclose(np.abs(np.sum(a.conj() * a, axis=1)), 16.0)  # gain M
+    # Directions one null apart (Delta cos = 2/M) are orthogonal.
+    assert abs(np.vdot(ula_steering(16, 0.1), ula_steering(16, 0.1 + 2 / 16))) < 1e-9
+
+
+def test_upa_is_kronecker_of_ulas():
+    a = upa_steering(4, 3, azimuth=0.4, elevation=-0.2)
+    assert a.shape == (12,)
+    np.testing.assert_allclose(np.abs(a), 1.0)
+    expected = np.kron(ula_steering(4, np.cos(-0.2) * np.sin(0.4)), ula_steering(3, np.sin(-0.2)))
+    np.testing.assert_allclose(a, expected)
+    assert abs(np.vdot(a, a)) == pytest.approx(12)
+
+
+def test_same_seed_same_snapshot_different_seed_differs(paper_config):
+    a = sample_snapshot(paper_config, np.random.default_rng(7))
+    b = sample_snapshot(paper_config, np.random.default_rng(7))
+    c = sample_snapshot(paper_config, np.random.default_rng(8))
+    np.testing.assert_array_equal(a.H, b.H)
+    np.testing.assert_array_equal(a.H_sense, b.H_sense)
+    np.testing.assert_array_equal(a.ue_position, b.ue_position)
+    assert not np.allclose(a.H, c.H)
+
+
+def test_positions_respect_sector_and_minimum_distances():
+    config = ISCCConfig.paper(K=400)
+    snap = sample_snapshot(config, np.random.default_rng(1))
+    r = np.linalg.norm(snap.ue_position, axis=1)
+    angle = np.arctan2(snap.ue_position[:, 1], snap.ue_position[:, 0])
+    assert np.all((r >= config.min_ue_ap_distance) & (r <= config.r_0))
+    assert np.all(np.abs(angle) <= config.sector_half_width)
+    assert np.all(snap.distance_target >= config.min_ue_target_distance)
+    # uniform by area: about a quarter of the UEs within half the radius
+    assert 0.15 < np.mean(r < config.r_0 / 2) < 0.35
+
+
+def test_pure_los_channel_has_the_path_gain_and_array_gain():
+    config = ISCCConfig.paper(n_nlos=0)
+    snap = sample_snapshot(config, np.random.default_rng(2))
+    gain = np.abs(np.einsum("ka,kab,kb->k", snap.ap_los.conj(), snap.H, snap.ue_los)) ** 2
+    np.testing.assert_allclose(gain, snap.path_gain * (config.M_a * config.M_ut) ** 2)
+    np.testing.assert_allclose(
+        np.linalg.norm(snap.H, axis=(1, 2)) ** 2, snap.path_gain * config.M_a * config.M_ut
+    )
+
+
+def test_hand_computed_path_and_radar_gains():
+    config = ISCCConfig.paper()
+    lam = 299_792_458.0 / 28e9
+    ge = 10**0.5  # 5 dBi
+    assert pathloss_gain(config, 100.0) == pytest.approx(
+        ge**2 * (lam / (4 * np.pi)) ** 2 / 100**2.1
+    )
+    # 61.4 dB free-space loss at 1 m for 28 GHz, 21 dB per decade
+    assert -10 * np.log10(pathloss_gain(config, 10.0) / ge**2) == pytest.approx(61.4 + 21, abs=0.05)
+    assert radar_gain(config, 50.0) == pytest.approx(
+        ge**2 * lam**2 * 100 / ((4 * np.pi) ** 3 * 50**4)
+    )
+
+
+def test_sensing_channel_is_rank_one_eq5(paper_snapshot):
+    s = paper_snapshot
+    expected = s.rho[:, None, None] * s.sense_rx[:, :, None] * s.sense_tx.conj()[:, None, :]
+    np.testing.assert_allclose(s.H_sense, expected)
+    assert np.linalg.matrix_rank(s.H_sense[0]) == 1
+
+
+def test_snapshot_is_read_only_and_replace_validates_shapes(paper_snapshot):
+    with pytest.raises(ValueError):
+        paper_snapshot.H[0, 0, 0] = 1.0
+    assert paper_snapshot.replace(tau=0.2).tau.shape == (2,)
+
+
+def test_bad_sampler_arguments(paper_config):
+    with pytest.raises(ValueError, match="rng"):
+        sample_snapshot(paper_config, 3)
+    with pytest.raises(ValueError, match="energy_budget"):
+        sample_snapshot(paper_config, np.random.default_rng(0), energy_budget=-1.0)
+    with pytest.raises(ValueError, match="ue_position"):
+        sample_snapshot(paper_config, np.random.default_rng(0), ue_position=np.zeros((3, 2)))
+
+
+def test_channel_error_has_the_requested_spectral_norm(paper_snapshot):
+    est = with_channel_error(paper_snapshot, 1e-6, np.random.default_rng(0))
+    np.testing.assert_allclose(np.linalg.norm(paper_snapshot.H - est.H, ord=2, axis=(1, 2)), 1e-6)
+    np.testing.assert_allclose(
+        np.linalg.norm(paper_snapshot.H_sense - est.H_sense, ord=2, axis=(1, 2)), 1e-6
+    )
+    same = with_channel_error(paper_snapshot, 0.0, np.random.default_rng(0))
+    np.testing.assert_allclose(same.H, paper_snapshot.H)
