@@ -173,10 +173,13 @@ def _minimise(co: _Coefficients, lo, hi, lam: float) -> np.ndarray:
         right = np.where(d1 > 0, alpha, right)
         left = np.where(d1 <= 0, alpha, left)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            step = alpha - d1 / d2
+            newton = d1 / d2
+        step = alpha - newton
         inside = (step > left) & (step < right) & np.isfinite(step)
-        new = np.where(inside, step, 0.5 * (left + right))
-        done = np.all(np.abs(new - alpha) <= 1e-11)  # Newton is quadratic here
+        # A Newton correction below 1e-12 is round-off: the root is found.
+        settled = np.abs(newton) <= 1e-12
+        new = np.where(settled, alpha, np.where(inside, step, 0.5 * (left + right)))
+        done = np.all(settled | (np.abs(new - alpha) <= 1e-12))
         alpha = new
         if done:
             break
@@ -188,9 +191,14 @@ def solve_alpha_batch(co: _Coefficients, lo, hi, lam: float = 0.0) -> np.ndarray
     return _minimise(co, lo, hi, lam)
 
 
+def alpha_lower_bound(snapshot: Snapshot) -> np.ndarray:
+    """(17d) as a bound on offloading: f^u = varpi (1-alpha) Q / tau <= C^u."""
+    return np.clip(1.0 - snapshot.C_u * snapshot.tau / (snapshot.varpi * snapshot.Q), 0.0, 1.0)
+
+
 def alpha_bounds(snapshot: Snapshot, co: _Coefficients):
     """Interval of alpha allowed by (17d), (17f), t_com < tau and the energy budget."""
-    lo = np.clip(1.0 - snapshot.C_u * snapshot.tau / (snapshot.varpi * snapshot.Q), 0.0, 1.0)
+    lo = alpha_lower_bound(snapshot)
     hi = np.where(co.no_link, 0.0, np.minimum(1.0, _EDGE * co.tau / co.c))
     budget_lo, budget_hi = _budget_interval(co, snapshot.energy_budget, lo, np.maximum(hi, lo))
     return np.maximum(lo, budget_lo), np.minimum(hi, budget_hi), lo, hi

@@ -75,15 +75,46 @@ def sensing_combiners(
     return _max_sinr_combiners(e_u, received, snapshot.noise, share)
 
 
+def _row_space(H: np.ndarray, probe_columns: int = 16) -> np.ndarray:
+    """Orthonormal bases (K, M_ut, r) of the row spaces (conjugated) of the H_k.
+
+    mmWave channels have low rank (LoS + a few paths), so a fixed probe of
+    ``probe_columns`` directions spans the row space exactly; the full SVD is the
+    fallback when the probe misses part of H_k.
+    """
+    K, M_a, M_ut = H.shape
+    probe = _probe(M_a, min(probe_columns, M_a, M_ut))
+    basis, _ = np.linalg.qr(np.swapaxes(H.conj(), 1, 2) @ probe)  # (K, M_ut, r)
+    residual = H - (H @ basis) @ np.swapaxes(basis.conj(), 1, 2)
+    if np.all(np.linalg.norm(residual, axis=(1, 2)) <= 1e-9 * np.linalg.norm(H, axis=(1, 2))):
+        return basis
+    _, sv, vh = np.linalg.svd(H, full_matrices=False)
+    keep = sv > 1e-9 * sv[:, :1]
+    return np.swapaxes(vh.conj(), 1, 2) * keep[:, None, :]
+
+
+_PROBES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _probe(rows: int, columns: int) -> np.ndarray:
+    """A fixed generic (Gaussian, seeded) probe matrix, cached per shape."""
+    key = (rows, columns)
+    if key not in _PROBES:
+        rng = np.random.default_rng(12345)
+        _PROBES[key] = rng.standard_normal((rows, columns)) + 1j * rng.standard_normal(
+            (rows, columns)
+        )
+    return _PROBES[key]
+
+
 def beam_directions(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm communication and sensing directions (K, M_ut) (see module docstring)."""
-    _, _, vh = np.linalg.svd(snapshot.H, full_matrices=False)  # (K, r, M_ut)
+    H = snapshot.H
+    basis = _row_space(H)  # (K, M_ut, r)
+    # Dominant right singular vector of H_k from the small matrix H_k basis_k.
+    _, _, vh = np.linalg.svd(H @ basis, full_matrices=False)
+    v = np.einsum("kmr,kr->km", basis, vh[:, 0, :].conj())
     a_t = normalize_rows(snapshot.sense_tx)
-    v = vh[:, 0, :].conj()
     f_dir = v - np.sum(a_t.conj() * v, axis=1, keepdims=True) * a_t
-    # Row space of H_k: right singular vectors with non-negligible singular values.
-    sv = np.linalg.svd(snapshot.H, compute_uv=False)
-    keep = sv > 1e-9 * sv[:, :1]
-    rows = vh.conj() * keep[:, :, None]  # (K, r, M_ut), orthonormal
-    u_dir = a_t - np.einsum("krm,kr->km", rows, np.einsum("krm,km->kr", rows.conj(), a_t))
+    u_dir = a_t - np.einsum("kmr,kr->km", basis, np.einsum("kmr,km->kr", basis.conj(), a_t))
     return normalize_rows(f_dir), normalize_rows(u_dir)

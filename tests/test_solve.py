@@ -1,0 +1,116 @@
+"""optimizers.solve: the fast method and the baselines of Section VI."""
+
+import numpy as np
+import pytest
+
+from isac_gym.demo import simple_allocation
+from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
+from optimizers import ofdma_shares, solve
+
+SEEDS = range(8)
+
+
+def snaps(**overrides):
+    config = ISCCConfig.paper(**overrides)
+    return [sample_snapshot(config, np.random.default_rng(seed)) for seed in SEEDS]
+
+
+@pytest.fixture(scope="module")
+def default_snaps():
+    return snaps()
+
+
+def test_fast_is_feasible_and_beats_the_simple_allocation(default_snaps):
+    feasible = []
+    for snap in default_snaps:
+        sol = solve(snap, 0.1, method="fast")
+        feasible.append(sol.feasible)
+        simple = evaluate(snap, simple_allocation(snap, 0.76), 0.1)
+        if simple.feasible.all() and sol.feasible.all():
+            assert sol.cost <= simple.cost * (1 + 1e-9)
+        assert sol.info["wall_time_s"] > 0 and sol.info["method"] == "fast"
+    assert np.mean(feasible) >= 0.9
+
+
+@pytest.mark.parametrize("method, alpha", [("fl", 0.0), ("fo", 1.0), ("ho", 0.5)])
+def test_fixed_offloading_baselines_keep_their_alpha(default_snaps, method, alpha):
+    sol = solve(default_snaps[0], 0.1, method=method)
+    np.testing.assert_array_equal(sol.allocation.alpha, alpha)
+
+
+def test_full_local_fails_exactly_when_the_cpu_is_too_slow():
+    # varpi Q / C_u = 1 s: FL is infeasible below tau = 1 s and feasible at 1 s.
+    short = solve(snaps(tau=0.9)[0], 0.1, method="fl")
+    assert not short.feasible.any()
+    assert all("latency" in v or "cpu_ue" in v for v in short.evaluation.violations().values())
+    assert solve(snaps(tau=1.0)[0], 0.1, method="fl").feasible.all()
+
+
+def test_fo_and_ho_thresholds_of_fig2():
+    assert not solve(snaps(tau=0.2)[0], 0.1, method="fo").feasible.any()  # t_proc = 0.2 s
+    assert solve(snaps(tau=0.3)[0], 0.1, method="fo").feasible.all()
+    assert not solve(snaps(tau=0.45)[0], 0.1, method="ho").feasible.any()
+    assert solve(snaps(tau=0.5)[0], 0.1, method="ho").feasible.all()
+
+
+def test_proposed_is_cheapest_where_baselines_are_feasible(default_snaps):
+    for snap in default_snaps[:4]:
+        proposed = solve(snap, 0.1, method="fast")
+        if not proposed.feasible.all():
+            continue
+        for method in ("fo", "ctem", "ofdma"):
+            other = solve(snap, 0.1, method=method)
+            if other.feasible.all():
+                assert proposed.cost <= other.cost * (1 + 1e-6), method
+
+
+def test_ctem_equals_proposed_at_beta_one(default_snaps):
+    snap = default_snaps[0]
+    assert solve(snap, 1.0, method="ctem").cost == pytest.approx(
+        solve(snap, 1.0, method="fast").cost, rel=1e-9
+    )
+    assert solve(snap, 0.1, method="ctem").cost > solve(snap, 0.1, method="fast").cost
+
+
+def test_alpha_falls_with_beta_and_rises_as_cpu_shrinks():
+    snap = snaps(tau=1.0)[0]
+    alphas = [solve(snap, b, method="fast").allocation.alpha.mean() for b in (0.1, 1.0, 10.0)]
+    assert alphas[0] > alphas[1] > alphas[2]
+    slow = solve(snap.replace(C_u=0.5e9), 1.0, method="fast").allocation.alpha
+    quick = solve(snap.replace(C_u=3e9), 1.0, method="fast").allocation.alpha
+    assert np.all(slow > quick)
+
+
+def test_ofdma_gives_the_worse_channel_more_band(default_snaps):
+    snap = default_snaps[0]
+    share = ofdma_shares(snap)
+    assert share.sum() == pytest.approx(1.0)
+    assert np.argmax(share) == np.argmin(snap.path_gain)
+    sol = solve(snap, 0.1, method="ofdma")
+    np.testing.assert_allclose(sol.allocation.bandwidth_share, share)
+
+
+def test_infeasible_slot_is_reported_not_raised():
+    sol = solve(snaps(tau=0.01)[0], 0.1, method="fast")
+    assert not sol.feasible.any()
+    for name in ("alpha", "f_u", "f_ap", "f", "u", "w", "w_tilde"):
+        assert np.all(np.isfinite(getattr(sol.allocation, name)))
+    assert not np.isnan(sol.cost)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(beta=0.0), "beta"),
+        (dict(beta=np.nan), "beta"),
+        (dict(beta=[1, 2, 3]), "beta"),
+        (dict(beta=-1.0), "beta"),
+        (dict(method="magic"), "method"),
+    ],
+)
+def test_bad_arguments_raise(default_snaps, kwargs, name):
+    args = dict(beta=0.1, method="fast") | kwargs
+    with pytest.raises(ValueError, match=name):
+        solve(default_snaps[0], **args)
+    with pytest.raises(ValueError, match="snapshot"):
+        solve("not a snapshot", 0.1)
