@@ -114,3 +114,17 @@ def test_bad_arguments_raise(default_snaps, kwargs, name):
         solve(default_snaps[0], **args)
     with pytest.raises(ValueError, match="snapshot"):
         solve("not a snapshot", 0.1)
+
+
+def test_sca_admm_and_fast_agree_within_one_percent(default_snaps):
+    for snap in default_snaps[:5]:
+        admm = solve(snap, 0.1, method="sca_admm")
+        fast = solve(snap, 0.1, method="fast")
+        assert np.all(np.isfinite(admm.allocation.alpha))
+        if admm.feasible.all() and fast.feasible.all():
+            best = min(admm.cost, fast.cost)
+            assert admm.cost <= 1.01 * best and fast.cost <= 1.01 * best
+        trace = admm.info["objective_trace"]
+        assert all(b <= a * (1 + 1e-9) for a, b in zip(trace, trace[1:], strict=False))
+        again = solve(snap, 0.1, method="sca_admm", warm_start=admm)
+        assert again.cost <= admm.cost * (1 + 1e-9)

@@ -1,0 +1,502 @@
+"""Double-loop SCA-ADMM of Dong et al. (2026), Algorithms 1-2, eqs. (19)-(63), for (P1).
+
+Outer SCA loop (Algorithm 2): at the expansion point ``l`` the sensing function (19) and
+the rate (9) are linearised, (20)-(30), giving problem (P3). Inner ADMM (Algorithm 1) on
+the scaled augmented Lagrangian (35): closed-form alpha (43)-(44), CPU frequencies from
+the quartics (45)-(46) (unique positive root, projected on (17d)-(17e)), projected
+gradient steps (47), (59)-(63) for the transmit beams, auxiliary power variables
+(48)-(49), dual (50)-(54) and slack (55)-(57) updates; the ADMM stops when the primal
+residual and either the dual residual or the relative change of the (P3) objective are
+below ``tol_inner``.
+
+Representation: **rank-one factors.** ``F_k = f_k f_k^H`` and ``R_k^0 = u_k u_k^H`` are
+kept as the vectors ``f_k, u_k`` (the paper's Proposition 1: the relaxed optimum is rank
+one, and its recovery ``f = sqrt(lambda_max) v_max`` is then the identity). The gradient
+step (47)/(59) is taken on the vectors with the same augmented Lagrangian: by the chain
+rule ``dL/df_k^* = (dL/dF_k) f_k`` where ``dL/dF_k`` is the matrix gradient (59) (a sum
+of rank-one terms, applied without forming 64x64 matrices); the projection (63) onto
+``{F >= 0, Tr(F + R^0) <= P_max}`` becomes the projection of the pair ``(f_k, u_k)`` onto
+the ball ``||f||^2 + ||u||^2 <= P_max`` (PSD is automatic).
+
+Scaling (the paper gives no values of rho or eta): the objective is divided by the
+energy ``E_ref = mean_k xi^u_k (varpi_k Q_k)^3 / tau_k^2`` (local execution of the whole
+task in exactly tau), latencies by tau_k, powers by P_max, CPU frequencies by
+``varpi_k Q_k / tau_k`` and the sensing function (19) by ``gamma_th sigma_2^2`` (unit-norm
+combiners). ``rho = (rho_1, ..., rho_5)`` acts on these dimensionless quantities.
+
+Deviations from the printed equations (every one, with the reason):
+
+1. (43): the UE term is ``xi^u (f^u)^2 varpi Q`` (the printed ``f^u`` lacks the square;
+   d/dalpha of (14) is ``-xi^u (f^u)^2 varpi Q``). The weight ``weight_ue`` multiplies
+   every UE energy term (1 in the paper). With the per-UE scaling above (43) reads
+   ``alpha = (-G - rho_4 A c_1 + rho_5 D^2 + rho_5 D c_2) / (rho_4 A^2 + rho_5 D^2)``,
+   ``G = d(objective)/d alpha``; (36) uses ``t^p = t^proc`` (11) and ``t^com`` = (31).
+2. (46) alone ignores the coupling ``sum_k f_k^ap <= C^ap`` of (17e). When the
+   unconstrained roots violate it, the f^ap block is minimised exactly with a multiplier
+   ``mu >= 0`` (KKT): each UE solves ``2 beta xi c_4 f^4 + mu' f^3 - rho_4 c_4 c_5 f -
+   rho_4 c_4^2 = 0`` (still one positive root) and ``mu`` is found by bisection so that
+   the capacity is met. The root of (45)/(46) is computed by a vectorised monotone
+   Newton iteration from an upper bound (the quartic ``a f^4 + mu f^3 - b f - c`` with
+   ``a, c > 0`` has exactly one positive root by Descartes' rule, and is convex there);
+   it equals numpy's real positive root (checked in the tests). (45) with alpha = 1 and
+   (46) with alpha = 0 are degenerate (c_3 = 0 / c_4 = 0): the frequency is 0.
+3. (39)-(40), combiners: the linearised rate (24) and sensing function (20) are linear in
+   ``w_k`` / ``w~_k`` while the true SINRs are scale-invariant in them, so (39)-(40) have no
+   bounded minimiser. We use the exact block minimiser of the true SINR parts, the
+   max-SINR (MMSE) combiners of ``isac_gym.iscc.beams`` (unit norm), computed at every
+   expansion point. At a max-SINR combiner the gradient (27)/(23) of the SINR w.r.t. the
+   combiner is zero, so the combiner terms of (20) and (24) vanish and the combiners stay
+   fixed inside the ADMM (an inner w-update would not change (P3)).
+4. (20)-(30): the first-order expansions include the beams of *all* UEs (the printed
+   gradients (21)-(22), (26)-(28) only list UE k's own F_k, R_k^0; UE j's beams enter
+   gamma_k through the interference terms of (7)-(8)). In the beams the expansion of the
+   sensing function is exact (it is linear in F, R^0 for a fixed combiner); the rate is
+   linearised with the coefficients (25)-(28), ``dR/dF_j = -B/(ln 2 (1+gamma)) chi/g^2
+   H_j^H w w^H H_j`` for the interference terms. The linearised rate is floored at
+   ``1e-3 R^(l)`` to keep (31) finite.
+5. Appendix A (59): the energy term is ``weight_ue Tr(V_F + V_R) grad t_com`` (the printed
+   ``beta_k`` belongs to the AP energy, not to E^isac); (61) uses the sensing combiner
+   ``w~_k`` (printed ``w_k``).
+6. (33d)-(33e), (48)-(49): V_F, V_R enter (P3) only through ``Tr(V_F + V_R)``, so the
+   consensus is kept on the traces: scalars ``v_f = ||f||^2 / P_max``, ``v_u`` with scalar
+   duals. (48)-(49) are then minimised exactly (``v = ||f||^2/P + z - theta/rho``,
+   projected on v >= 0) instead of by gradient steps.
+7. Step sizes eta of (47) are not given: one Armijo backtracking step on the beam part of
+   the augmented Lagrangian per inner iteration (step carried over, doubled each time).
+8. Order of the updates: slacks (55)-(57) are minimised with the current duals and the
+   duals (50)-(54) are then updated with the new slacks (scaled-form ADMM, Boyd et al.
+   2010, Sec. 3.1.1). The printed (53) uses ``varsigma^(iota)`` but (54)
+   ``varsigma^(iota+1)``; (52)-(57) are written here for the constraint forms of (35):
+   ``-F + s = 0``, ``t_off/tau - 1 + s = 0``, ``t_local/tau - 1 + s = 0``, s >= 0.
+9. SCA safeguard: ADMM returns an approximate solution of (P3), which need not be a
+   feasible point of (P1) (the SCA expansion points must be). After each inner loop the
+   CPU frequencies are set to their latency bounds at the true rates (and alpha clipped
+   to ``>= 1 - tau C^u/(varpi Q)``); the candidate replaces the expansion point only if
+   it has no more infeasible UEs and, with as many, a cost not higher (lexicographic
+   acceptance). Hence ``objective_trace`` (true cost of the accepted point after each
+   outer iteration) is non-increasing whenever the number of feasible UEs does not
+   change; ``info['admm_objective_trace']`` holds the raw ADMM candidates' true costs.
+10. The per-UE energy budget of ``Snapshot.energy_budget`` is not part of (P1); the ADMM
+   ignores it and only ``polish=True`` (``optimizers.compute``) enforces it.
+
+``polish=True`` finally replaces (alpha, f^u, f^ap) by the exact optimum for the returned
+beams' rates and powers (``optimizers.compute.exact_compute_allocation``) when that is
+not worse (fewer-or-equal infeasible UEs and lower-or-equal cost).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from isac_gym.iscc.beams import beam_directions, comm_combiners, sensing_combiners
+from isac_gym.iscc.model import Allocation, as_beta, evaluate, sinr_terms
+from isac_gym.iscc.scenario import Snapshot
+
+_LN2 = math.log(2.0)
+_NEWTON_STEPS = 30
+_EPS = 1e-12
+
+
+def _quartic_root(a, b, c, mu=None, x0=None):
+    """Unique positive root of ``a x^4 + mu x^3 - b x - c`` (a > 0, c >= 0, mu >= 0).
+
+    Vectorised Newton iteration on the convex (for x > 0) quartic, started at
+    ``max(x0, (b/4a)^(1/3))`` (where its slope is positive) or at an upper bound; from
+    the left the first step lands right of the root, then it decreases monotonically.
+    Returns 0 where c == 0 and b <= 0.
+    """
+    mu = 0.0 if mu is None else mu
+    bp = np.maximum(b, 0.0)
+    if x0 is None:
+        x = np.maximum((2.0 * c / a) ** 0.25, (2.0 * bp / a) ** (1.0 / 3.0))
+    else:
+        tiny = 1e-9 * (c / a) ** 0.25 + 1e-300
+        x = np.maximum(np.maximum(x0, (bp / (4.0 * a)) ** (1.0 / 3.0) * (1.0 + 1e-9)), tiny)
+    for _ in range(_NEWTON_STEPS):
+        x2 = x * x
+        g = ((a * x + mu) * x2 - b) * x - c
+        dg = (4.0 * a * x + 3.0 * mu) * x2 - b
+        step = g / dg
+        x = np.maximum(x - step, 0.5 * x)
+        if np.max(np.abs(step) / x) <= 1e-12:
+            break
+    return np.where((c <= 0) & (b <= 0), 0.0, x)
+
+
+class _Problem:
+    """Snapshot constants in the dimensionless units of the module docstring."""
+
+    def __init__(self, snapshot: Snapshot, beta, weight_ue):
+        s = snapshot
+        self.s = s
+        self.K = s.K
+        self.beta = as_beta(beta, s.K)
+        if weight_ue is None:
+            self.w_ue = np.ones(s.K)
+        else:
+            w = np.asarray(weight_ue, float)
+            if w.ndim > 1 or (w.ndim == 1 and w.shape != (s.K,)):
+                raise ValueError(f"weight_ue must be a scalar or have shape ({s.K},)")
+            if not np.all(np.isfinite(w)) or np.any(w <= 0):
+                raise ValueError(f"weight_ue must be finite and > 0, got {weight_ue!r}")
+            self.w_ue = np.broadcast_to(w, (s.K,)).copy()
+        self.work = s.varpi * s.Q  # cycles of the whole task
+        self.f_scale = self.work / s.tau  # CPU frequency unit [cycle/s]
+        e_k = s.xi_u * self.work**3 / s.tau**2
+        self.E_ref = float(np.mean(e_k))
+        self.e = e_k / self.E_ref  # per-UE energy weight in units of E_ref
+        self.kappa_ap = self.beta * s.xi_ap / s.xi_u  # AP energy relative to UE energy
+        self.cu = s.C_u / self.f_scale  # UE CPU cap (normalised)
+        self.alpha_lo = np.clip(1.0 - s.tau * s.C_u / self.work, 0.0, 1.0)
+        self.gn = s.gamma_s * s.noise  # sensing normalisation (unit-norm combiners)
+
+
+def _restore(pb: _Problem, alpha, f, u, w, wt):
+    """Feasible point of (P1) for given alpha and beams: CPUs at their latency bounds.
+
+    alpha is clipped to ``>= 1 - tau C^u/(varpi Q)`` (17d); if the AP capacity (17e) is
+    exceeded, alpha is moved towards that lower bound (common fraction, bisection) until
+    it is met.
+    """
+    s = pb.s
+    alpha = np.clip(alpha, pb.alpha_lo, 1.0)
+    sig_c, den_c, _, _ = sinr_terms(s, Allocation(alpha, alpha, alpha, f, u, w, wt))
+    rate = s.B * np.log2(1.0 + sig_c / np.maximum(den_c, 1e-300))
+    per_alpha = s.Q / np.maximum(rate, 1e-300)  # t_com per unit alpha
+
+    def ap_freq(a):
+        return np.where(a > 0, a * pb.work / np.maximum(s.tau - a * per_alpha, 1e-9 * s.tau), 0.0)
+
+    f_ap = ap_freq(alpha)
+    if np.sum(f_ap) > s.C_ap:
+        lo_a = pb.alpha_lo
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if np.sum(ap_freq(lo_a + mid * (alpha - lo_a))) > s.C_ap:
+                hi = mid
+            else:
+                lo = mid
+        alpha = lo_a + lo * (alpha - lo_a)
+        f_ap = ap_freq(alpha)
+    f_u = (1.0 - alpha) * pb.work / s.tau
+    return Allocation(alpha, f_u, f_ap, f, u, w, wt)
+
+
+def _rank(ev) -> tuple[int, float]:
+    return (int(np.sum(~ev.feasible)), ev.cost)
+
+
+def _initial_point(pb: _Problem, warm_start: Allocation | None):
+    s = pb.s
+    if warm_start is not None:
+        if not isinstance(warm_start, Allocation):
+            raise ValueError("warm_start must be an Allocation")
+        warm_start.check_shapes(s)  # raises ValueError on wrong shapes / NaN
+        if warm_start.bandwidth_share is not None:
+            raise ValueError("warm_start must use full-band sharing (bandwidth_share=None)")
+        f, u = warm_start.f.copy(), warm_start.u.copy()
+        p = np.sum(np.abs(f) ** 2 + np.abs(u) ** 2, axis=1)
+        scale = np.sqrt(np.minimum(1.0, s.P_max / np.maximum(p, 1e-300)))[:, None]
+        return np.clip(warm_start.alpha, 0.0, 1.0), f * scale, u * scale
+    f_dir, u_dir = beam_directions(s)
+    f = f_dir * np.sqrt(s.P_max / 2)
+    u = u_dir * np.sqrt(s.P_max / 2)
+    # alpha of the compute-only model with CPUs at the latency bounds (t_com neglected):
+    # minimise w e (1-a)^3 + kappa a^3 -> a = 1 / (1 + sqrt(kappa / (w e)))
+    alpha = 1.0 / (1.0 + np.sqrt(pb.kappa_ap / (pb.w_ue * pb.e)))
+    return np.maximum(alpha, pb.alpha_lo), f, u
+
+
+class _Expansion:
+    """Linearisations (20)-(30) of sensing function and rate at the point (f, u, w, wt).
+
+    All received amplitudes are one batched product: ``amp[j, c*K + k, p] = a[c, k, j]^H
+    x_p,j`` with ``a[0, k, j] = H_j^H w_k`` (communication), ``a[1, k, j] = H~_j^H w~_k``
+    (sensing) and ``x_0 = f``, ``x_1 = u``. Both linearised functions are sums of
+    ``coef * |amp|^2`` (exact in the beams for a fixed combiner) plus constants.
+    """
+
+    def __init__(self, pb: _Problem, f, u, w, wt):
+        s = pb.s
+        K = pb.K
+        a_c = np.einsum("jab,ka->jkb", s.H.conj(), w)  # (j, k, M)
+        a_s = np.einsum("jrb,kr->jkb", s.H_sense.conj(), wt)
+        self.A = np.concatenate([a_c, a_s], axis=1)  # (j, 2K, M): rows c*K + k
+        self.Ah = self.A.conj()
+        eye = np.eye(K, dtype=bool)
+        amp = self.amplitudes(f, u)  # (j, 2K, 2)
+        p2 = np.abs(amp) ** 2
+        pf = p2[:, :K, 0].T  # [k, j] = |w_k^H H_j f_j|^2
+        pu = p2[:, :K, 1].T
+        sig = np.diagonal(pf).copy()
+        g = pf.sum(1) - sig + pu.sum(1) + s.noise * np.sum(np.abs(w) ** 2, 1)
+        gamma = sig / g
+        self.R0 = s.B * np.log2(1.0 + gamma)
+        kap = s.B / (_LN2 * (1.0 + gamma))
+        interf = -(kap * sig / g**2)[:, None]
+        Gf = np.where(eye, (kap / g)[:, None], interf)  # dR_k / d|amp_f[k, j]|^2
+        Gu = np.broadcast_to(interf, (K, K))
+        Sf = np.full((K, K), -1.0 / s.noise)  # sensing (19) / (gamma sigma^2)
+        Su = np.where(eye, 1.0 / pb.gn, -1.0 / s.noise)
+        # coef[j, c*K + k, p]
+        coef = np.empty((K, 2 * K, 2))
+        coef[:, :K, 0], coef[:, :K, 1] = Gf.T, Gu.T
+        coef[:, K:, 0], coef[:, K:, 1] = Sf.T, Su.T
+        self.coef = coef
+        lin = np.einsum("jrp,jrp->r", coef, p2)
+        self.const = np.concatenate([self.R0 - lin[:K], -np.sum(np.abs(wt) ** 2, 1)])
+        self.K = K
+        self.R_floor = 1e-3 * self.R0
+
+    def amplitudes(self, f, u):
+        return self.Ah @ np.stack([f, u], axis=2)  # (j, 2K, M) @ (j, M, 2)
+
+    def values(self, f, u):
+        """(Rbar floored, unfloored mask, Fbar, amplitudes)."""
+        amp = self.amplitudes(f, u)
+        lin = self.const + np.einsum("jrp,jrp->r", self.coef, (amp * amp.conj()).real)
+        Rbar = lin[: self.K]
+        return np.maximum(Rbar, self.R_floor), Rbar > self.R_floor, lin[self.K :], amp
+
+    def gradient(self, amp, dR, dF):
+        """sum_r dL/d(lin_r) * coef * a (a^H x): Wirtinger gradients w.r.t. f and u."""
+        weight = self.coef * np.concatenate([dR, dF])[None, :, None] * amp  # (j, 2K, 2)
+        grad = np.swapaxes(weight, 1, 2) @ self.A  # (j, 2, M)
+        return grad[:, 0, :], grad[:, 1, :]
+
+
+def solve_sca_admm(
+    snapshot: Snapshot,
+    beta,
+    *,
+    weight_ue=None,
+    warm_start: Allocation | None = None,
+    max_outer: int = 6,
+    max_inner: int = 15,
+    tol_outer: float = 1e-4,
+    tol_inner: float = 1e-4,
+    rho=(1.0, 1.0, 1.0, 2.0, 2.0),
+    polish: bool = True,
+) -> tuple[Allocation, dict]:
+    """SCA-ADMM for (P1); returns ``(allocation, info)`` (see the module docstring).
+
+    ``beta``: scalar or (K,), finite, > 0 (AP energy weight); ``weight_ue``: (K,) weight
+    of the UE energy (default 1); ``warm_start``: an Allocation to start from;
+    ``rho``: scalar or the five penalties (rho_1, ..., rho_5) of (35) (dimensionless).
+    ``info``: outer_iterations, inner_iterations (total), converged, objective_trace
+    (true cost of the accepted point after each outer iteration), admm_objective_trace,
+    primal_residual, dual_residual (last inner iteration), polished (bool).
+    """
+    pb = _Problem(snapshot, beta, weight_ue)
+    rho = np.broadcast_to(np.asarray(rho, float), (5,))
+    if not np.all(np.isfinite(rho)) or np.any(rho <= 0):
+        raise ValueError(f"rho must be finite and > 0, got {rho!r}")
+    if int(max_outer) < 1 or int(max_inner) < 1:
+        raise ValueError("max_outer and max_inner must be >= 1")
+    r1, r2, r3, r4, r5 = (float(x) for x in rho)
+    s = pb.s
+    K, P = pb.K, s.P_max
+    tau, Q = s.tau, s.Q
+
+    alpha, f, u = _initial_point(pb, warm_start)
+    w, wt = comm_combiners(s, f, u), sensing_combiners(s, f, u)
+    best = _restore(pb, alpha, f, u, w, wt)
+    best_ev = evaluate(s, best, pb.beta)
+
+    # ADMM state kept across outer iterations (warm duals)
+    z_s = np.zeros(K)
+    z_off = np.zeros(K)
+    z_loc = np.zeros(K)
+    z_f = np.zeros(K)
+    z_u = np.zeros(K)
+    step = 0.1
+    trace, admm_trace = [], []
+    inner_total = 0
+    converged = False
+    prim = dual = float("nan")
+    outer = 0
+
+    for outer in range(1, int(max_outer) + 1):
+        # --- expansion point l: exact combiner blocks (deviation 3), linearisations
+        alpha, f, u = best.alpha.copy(), best.f.copy(), best.u.copy()
+        ex = _Expansion(pb, f, u, best.w, best.w_tilde)  # best holds max-SINR combiners
+        x = np.maximum(best.f_ap / pb.f_scale, 1e-6)  # normalised f^ap
+        y = np.maximum(best.f_u / pb.f_scale, 1e-6)  # normalised f^u
+        v_f = np.sum(np.abs(f) ** 2, 1) / P
+        v_u = np.sum(np.abs(u) ** 2, 1) / P
+        Rbar, _, Fbar, _ = ex.values(f, u)
+        tc = alpha * Q / Rbar / tau
+        s_s = np.maximum(0.0, Fbar - z_s)
+        s_off = np.maximum(0.0, 1.0 - tc - alpha / x - z_off)
+        s_loc = np.maximum(0.0, 1.0 - (1.0 - alpha) / y - z_loc)
+
+        def beam_lagrangian(f_, u_, alpha_, x_, v_f_, v_u_, s_s_, s_off_, ex, duals):
+            z_f, z_u, z_s, z_off = duals
+            Rb, ok, Fb, amp = ex.values(f_, u_)
+            tcom = alpha_ * Q / Rb
+            energy = np.sum(pb.w_ue * P * (v_f_ + v_u_) * tcom) / pb.E_ref
+            pf_ = np.einsum("km,km->k", f_, f_.conj()).real / P
+            pu_ = np.einsum("km,km->k", u_, u_.conj()).real / P
+            r_cf = pf_ - v_f_ + z_f
+            r_cu = pu_ - v_u_ + z_u
+            r_s = -Fb + s_s_ + z_s
+            r_off = tcom / tau + alpha_ / x_ - 1.0 + s_off_ + z_off
+            val = energy + 0.5 * float(
+                np.sum(r1 * r_cf**2 + r2 * r_cu**2 + r3 * r_s**2 + r4 * r_off**2)
+            )
+            return val, (Rb, ok, Fb, amp, r_cf, r_cu, r_s, r_off, pf_, pu_)
+
+        Rbar, _, Fbar, _ = ex.values(f, u)
+        J_prev = np.inf  # (P3) objective (normalised), for the relative-change stop
+        for _it in range(int(max_inner)):
+            inner_total += 1
+            tc = alpha * Q / Rbar / tau  # t_com / tau, (31)
+            # --- alpha, closed form (43) + projection (44)
+            A = Q / (Rbar * tau) + 1.0 / x
+            D = 1.0 / y
+            c1 = -1.0 + s_off + z_off
+            c2 = -1.0 + s_loc + z_loc
+            G = pb.w_ue * P * (v_f + v_u) * Q / (Rbar * pb.E_ref) + pb.e * (
+                pb.kappa_ap * x**2 - pb.w_ue * y**2
+            )
+            alpha = (-G - r4 * A * c1 + r5 * D**2 + r5 * D * c2) / (r4 * A**2 + r5 * D**2)
+            alpha = np.clip(alpha, 0.0, 1.0)
+            tc = alpha * Q / Rbar / tau
+            # --- f^u from (45), projected on (17d)
+            la = 1.0 - alpha
+            qa = np.maximum(2.0 * pb.w_ue * pb.e * la, _EPS)
+            y_new = _quartic_root(qa, r5 * c2 * la, r5 * la**2, x0=y)
+            y = np.clip(np.where(la > 0, y_new, 0.0), 1e-9, pb.cu)
+            # --- f^ap from (46) with the AP capacity multiplier (deviation 2)
+            c5 = tc + c1
+            qa, qb, qc = (
+                np.maximum(2.0 * pb.kappa_ap * pb.e * alpha, _EPS),
+                r4 * c5 * alpha,
+                r4 * alpha**2,
+            )
+            x_new = np.where(alpha > 0, _quartic_root(qa, qb, qc, x0=x), 0.0)
+            if np.sum(x_new * pb.f_scale) > s.C_ap * (1 + 1e-12):
+                lo, hi = 0.0, 1.0
+                while np.sum(_quartic_root(qa, qb, qc, hi) * pb.f_scale) > s.C_ap:
+                    hi *= 4.0
+                for _b in range(60):
+                    mid = 0.5 * (lo + hi)
+                    used = np.sum(_quartic_root(qa, qb, qc, mid, x0=x_new) * pb.f_scale)
+                    lo, hi = (mid, hi) if used > s.C_ap else (lo, mid)
+                x_new = np.where(alpha > 0, _quartic_root(qa, qb, qc, hi), 0.0)
+            x = np.maximum(x_new, 1e-9)
+            # --- beams: one projected gradient step (47), (59)-(63), Armijo step size
+            val0, (Rb, ok, Fb, amp, r_cf, r_cu, r_s, r_off, _, _) = beam_lagrangian(
+                f, u, alpha, x, v_f, v_u, s_s, s_off, ex, (z_f, z_u, z_s, z_off)
+            )
+            dR = -(alpha * Q / Rb**2) * (pb.w_ue * P * (v_f + v_u) / pb.E_ref + r4 * r_off / tau)
+            dR = np.where(ok, dR, 0.0)
+            gf, gu = ex.gradient(amp, dR, -r3 * r_s)
+            gf = gf + (r1 * r_cf / P)[:, None] * f
+            gu = gu + (r2 * r_cu / P)[:, None] * u
+            gnorm2 = float(np.sum((gf * gf.conj()).real) + np.sum((gu * gu.conj()).real)) * P
+            step = min(step * 2.0, 1e6)
+            cached = None
+            for _ls in range(20):
+                f_try = f - step * P * gf
+                u_try = u - step * P * gu
+                p_try = (
+                    np.einsum("km,km->k", f_try, f_try.conj()).real
+                    + np.einsum("km,km->k", u_try, u_try.conj()).real
+                )
+                sc = np.sqrt(np.minimum(1.0, P / np.maximum(p_try, 1e-300)))[:, None]
+                f_try, u_try = f_try * sc, u_try * sc
+                val1, parts = beam_lagrangian(
+                    f_try, u_try, alpha, x, v_f, v_u, s_s, s_off, ex, (z_f, z_u, z_s, z_off)
+                )
+                if val1 <= val0 - 1e-4 * step * gnorm2:
+                    f, u, cached = f_try, u_try, parts
+                    break
+                step *= 0.25
+            if cached is None:
+                Rbar, _, Fbar, _ = ex.values(f, u)
+                pf = np.einsum("km,km->k", f, f.conj()).real / P
+                pu = np.einsum("km,km->k", u, u.conj()).real / P
+            else:
+                Rbar, _, Fbar, _, _, _, _, _, pf, pu = cached
+            # --- auxiliary powers (48)-(49), exact (deviation 6)
+            tcom = alpha * Q / Rbar
+            theta = pb.w_ue * P * tcom / pb.E_ref
+            v_f_old, v_u_old = v_f, v_u
+            v_f = np.maximum(pf + z_f - theta / r1, 0.0)
+            v_u = np.maximum(pu + z_u - theta / r2, 0.0)
+            # --- slacks (55)-(57) then scaled duals (50)-(54) (deviation 8)
+            g_off = tcom / tau + alpha / x - 1.0
+            g_loc = (1.0 - alpha) / y - 1.0
+            s_old = np.concatenate([s_s, s_off, s_loc])
+            s_s = np.maximum(0.0, Fbar - z_s)
+            s_off = np.maximum(0.0, -g_off - z_off)
+            s_loc = np.maximum(0.0, -g_loc - z_loc)
+            res = np.concatenate([pf - v_f, pu - v_u, -Fbar + s_s, g_off + s_off, g_loc + s_loc])
+            z_f = z_f + res[:K]
+            z_u = z_u + res[K : 2 * K]
+            z_s = z_s + res[2 * K : 3 * K]
+            z_off = z_off + res[3 * K : 4 * K]
+            z_loc = z_loc + res[4 * K :]
+            prim = float(np.linalg.norm(res))
+            ds = np.concatenate([s_s, s_off, s_loc]) - s_old
+            dual = float(
+                np.sqrt(
+                    np.sum((r1 * (v_f - v_f_old)) ** 2 + (r2 * (v_u - v_u_old)) ** 2)
+                    + np.sum((np.repeat([r3, r4, r5], K) * ds) ** 2)
+                )
+            )
+            J = float(
+                np.sum(
+                    theta * (v_f + v_u) + pb.e * (pb.w_ue * la * y**2 + pb.kappa_ap * alpha * x**2)
+                )
+            )
+            small_change = abs(J - J_prev) <= tol_inner * abs(J)
+            J_prev = J
+            if prim <= tol_inner and (dual <= tol_inner or small_change):
+                break
+
+        # --- candidate for the next expansion point (deviation 9)
+        w_new, wt_new = comm_combiners(s, f, u), sensing_combiners(s, f, u)
+        cand = _restore(pb, alpha, f, u, w_new, wt_new)
+        cand_ev = evaluate(s, cand, pb.beta)
+        admm_trace.append(cand_ev.cost)
+        prev_cost = best_ev.cost
+        if _rank(cand_ev) <= _rank(best_ev):
+            best, best_ev = cand, cand_ev
+        trace.append(best_ev.cost)
+        if outer > 1 and abs(prev_cost - best_ev.cost) <= tol_outer * max(abs(prev_cost), 1e-300):
+            converged = True
+            break
+
+    polished = False
+    if polish:
+        from optimizers.compute import exact_compute_allocation
+
+        rate = best_ev.rate
+        power = best.power
+        res_c = exact_compute_allocation(s, pb.beta, rate, power, weight_ue=pb.w_ue)
+        alpha_p = np.nan_to_num(np.asarray(res_c.alpha, float), nan=0.0)
+        fu_p = np.nan_to_num(np.asarray(res_c.f_u, float), nan=0.0)
+        fap_p = np.nan_to_num(np.asarray(res_c.f_ap, float), nan=0.0)
+        cand = best.replace(alpha=alpha_p, f_u=fu_p, f_ap=fap_p)
+        cand_ev = evaluate(s, cand, pb.beta)
+        if _rank(cand_ev) <= _rank(best_ev):
+            best, best_ev, polished = cand, cand_ev, True
+
+    info = dict(
+        outer_iterations=outer,
+        inner_iterations=inner_total,
+        converged=converged,
+        objective_trace=trace,
+        admm_objective_trace=admm_trace,
+        primal_residual=prim,
+        dual_residual=dual,
+        polished=polished,
+        feasible=best_ev.feasible.copy(),
+        cost=best_ev.cost,
+    )
+    return best, info
