@@ -128,3 +128,12 @@ def test_sca_admm_and_fast_agree_within_one_percent(default_snaps):
         assert all(b <= a * (1 + 1e-9) for a, b in zip(trace, trace[1:], strict=False))
         again = solve(snap, 0.1, method="sca_admm", warm_start=admm)
         assert again.cost <= admm.cost * (1 + 1e-9)
+
+
+def test_fast_and_sca_admm_within_one_percent_of_the_cvxpy_reference(default_snaps):
+    snap = default_snaps[0]
+    reference = solve(snap, 0.1, method="cvxpy")
+    assert reference.feasible.all()
+    for method in ("fast", "sca_admm"):
+        sol = solve(snap, 0.1, method=method)
+        assert sol.feasible.all() and sol.cost <= 1.01 * reference.cost, method
