@@ -48,14 +48,14 @@ def _sensing_sinr(snapshot, f, u, share):
         share,
     )
     _, _, signal, denominator = sinr_terms(snapshot, alloc)
-    return signal / denominator, w_tilde
+    return signal / denominator
 
 
 def sensing_powers(snapshot: Snapshot, f, u_dir, share=None) -> np.ndarray:
     """Least sensing powers meeting (17b) (capped at P_max) for unit directions u_dir."""
     p = np.full(snapshot.K, snapshot.P_max / 2)
     for _ in range(_SENSING_ROUNDS):
-        sinr, _ = _sensing_sinr(snapshot, f, np.sqrt(p)[:, None] * u_dir, share)
+        sinr = _sensing_sinr(snapshot, f, np.sqrt(p)[:, None] * u_dir, share)
         new = np.minimum(
             snapshot.P_max, p * snapshot.gamma_s * _SENSING_MARGIN / np.maximum(sinr, 1e-300)
         )
