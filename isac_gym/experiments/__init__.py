@@ -1,0 +1,1 @@
+"""Experiments over the per-slot optimizers: reproduction of the ISCC paper (Sec. VI)."""
