@@ -68,7 +68,8 @@ class Snapshot:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, np.ndarray):
+            # An owned read-only array (e.g. from another snapshot) is shared, not copied.
+            if isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None):
                 value = value.copy()
                 value.setflags(write=False)
                 object.__setattr__(self, field.name, value)
@@ -95,6 +96,26 @@ class Snapshot:
             if name in changes:
                 changes[name] = np.broadcast_to(np.asarray(changes[name], dtype=float), (self.K,))
         return dataclasses.replace(self, **changes)
+
+    def select(self, ues) -> Snapshot:
+        """The slot restricted to the UEs ``ues`` (indices or a (K,) mask).
+
+        The others are silent: they neither transmit nor interfere, so every
+        cross-UE term of (7)-(8) runs over the selected UEs only.
+        """
+        index = np.arange(self.K)[np.asarray(ues)]
+        if np.array_equal(index, np.arange(self.K)):
+            return self
+        changes = {name: getattr(self, name)[index] for name in PER_UE_SNAPSHOT_FIELDS}
+        return dataclasses.replace(self, **changes)
+
+
+#: Snapshot fields indexed by UE along their first axis.
+PER_UE_SNAPSHOT_FIELDS = tuple(
+    field.name
+    for field in dataclasses.fields(Snapshot)
+    if field.type == "np.ndarray" and field.name not in ("ap_position", "target_position")
+)
 
 
 def pathloss_gain(config: ISCCConfig, distance) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""One validated configuration of the multi-slot ISCC environment, with presets.
+
+``make_config(preset, **overrides)`` merges strictly (HighwayEnv style): a key is either
+a field of :class:`ISCCEnvConfig` or a physical field of
+:class:`isac_gym.iscc.ISCCConfig` (``K``, ``C_ap``, ``P_max``, ...); anything else is an
+error that names it. Task size, deadline and UE CPU capacity are drawn by the
+environment, so they are set here (``task_bits``, ``deadline``, ``cpu_capacity``), not
+through ``ISCCConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from isac_gym.iscc import ISCCConfig
+
+ACTION_MODES = ("beta", "allocation")
+ORACLES = ("sca_admm", "fast")
+HARVEST_PROCESSES = ("markov", "uniform")
+#: ISCCConfig fields the environment draws itself (use the env fields instead).
+_DRAWN_BY_ENV = {"Q": "task_bits", "tau": "deadline", "C_u": "cpu_capacity", "beta": "action"}
+
+
+@dataclass(frozen=True)
+class ISCCEnvConfig:
+    """Every parameter of ``isac_gym/ISCC-v0``; units SI (J, s, cycle/s, bit, m)."""
+
+    cell: ISCCConfig = field(default_factory=lambda: ISCCConfig.paper(K=4))  #: physics
+    action_mode: str = "beta"  #: "beta" (oracle allocates) or "allocation" (alpha_k)
+    oracle: str = "sca_admm"  #: per-slot solver method: "sca_admm" or "fast"
+    horizon: int = 500  #: slots per episode (truncation)
+    slot_duration: float = 1.0  #: T [s], >= every deadline
+    # --- objective ---------------------------------------------------------------
+    mu: float = 0.1  #: the operator's fixed AP-energy price in the reward
+    e_ref: float = 0.1  #: energy scale of the reward [J]
+    drop_penalty: float = 2.0  #: reward penalty per dropped task
+    outage_penalty: float = 1.0  #: reward penalty per UE-slot in battery outage
+    terminal_battery_price: float = 1.0  #: price of battery drained over the episode
+    ue_energy_weight: float = 1.0  #: oracle weight w_ue on E^u (AP weight: beta_k)
+    log10_beta_range: tuple[float, float] = (-2.0, 2.0)  #: action -1..1 -> log10 beta
+    compute_regret: bool = False  #: allocation mode: also solve with the oracle at mu
+    # --- batteries ---------------------------------------------------------------
+    b_max: float = 1.0  #: battery capacity [J]
+    b_min: float = 0.05  #: reserve never spent (energy causality) [J]
+    b_init: tuple[float, float] = (0.3, 0.6)  #: B_k(0) ~ U[lo, hi] [J]
+    charge_efficiency: float = 0.9  #: eta_c
+    leakage: float = 1e-3  #: fraction of the charge lost per slot
+    outage_margin: float = 0.02  #: outage when B_k < b_min + margin [J]
+    # --- harvesting ---------------------------------------------------------------
+    harvest_process: str = "markov"  #: "markov" (on/off Poisson) or "uniform" (i.i.d.)
+    harvest_quantum: float = 1e-3  #: delta [J]
+    harvest_rate_on: float = 25.0  #: lambda_on [quanta/slot]
+    harvest_rate_off: float = 3.0  #: lambda_off [quanta/slot]
+    harvest_sojourn: float = 50.0  #: mean slots in a harvesting state
+    # --- tasks and devices ------------------------------------------------------------
+    task_probability: float = 0.9  #: P(a UE has a task in a slot)
+    task_bits: tuple[float, float] = (1e6, 1e6)  #: Q_k ~ U[lo, hi] [bit]
+    deadline: tuple[float, float] = (0.6, 1.0)  #: tau_k ~ U[lo, hi] [s]
+    cpu_capacity: tuple[float, float] = (0.8e9, 1.2e9)  #: C_k^u ~ U[lo, hi] per episode
+    # --- mobility -----------------------------------------------------------------------
+    ue_speed: float = 1.0  #: Gauss-Markov velocity scale per axis [m/s]
+    mobility_memory: float = 0.9  #: Gauss-Markov memory m in [0, 1)
+    # --- AP background load -------------------------------------------------------------
+    background_load: tuple[float, float] = (0.3, 0.8)  #: mean arrivals / (C^ap T), low/high
+    load_sojourn: float = 100.0  #: mean slots in a load state
+    reserve_max: float = 0.8  #: most of C^ap the background backlog may reserve
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cell, ISCCConfig):
+            raise ValueError(f"ISCCEnvConfig.cell must be an ISCCConfig, got {self.cell!r}")
+        _choice(self, "action_mode", ACTION_MODES)
+        _choice(self, "oracle", ORACLES)
+        _choice(self, "harvest_process", HARVEST_PROCESSES)
+        if not isinstance(self.compute_regret, bool):
+            _fail("compute_regret", "a bool", self.compute_regret)
+        horizon = self.horizon
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            _fail("horizon", "an integer >= 1", horizon)
+        for name in ("slot_duration", "e_ref", "b_max", "harvest_quantum", "mu"):
+            _number(self, name, low=0.0, low_open=True)
+        for name in ("ue_energy_weight",):
+            _number(self, name, low=0.0, low_open=True)
+        for name in ("harvest_sojourn", "load_sojourn"):
+            _number(self, name, low=1.0)
+        for name in ("drop_penalty", "outage_penalty", "terminal_battery_price", "ue_speed"):
+            _number(self, name, low=0.0)
+        for name in ("harvest_rate_on", "harvest_rate_off", "outage_margin"):
+            _number(self, name, low=0.0)
+        for name in ("charge_efficiency", "task_probability", "reserve_max"):
+            _number(self, name, low=0.0, high=1.0)
+        _number(self, "leakage", low=0.0, high=1.0, high_open=True)
+        _number(self, "mobility_memory", low=0.0, high=1.0, high_open=True)
+        _number(self, "b_min", low=0.0, high=self.b_max, high_open=True)
+        _interval(self, "b_init", self.b_min, self.b_max)
+        _interval(self, "task_bits", 0.0, math.inf, low_open=True)
+        _interval(self, "deadline", 0.0, self.slot_duration, low_open=True)
+        _interval(self, "cpu_capacity", 0.0, math.inf, low_open=True)
+        _interval(self, "background_load", 0.0, math.inf)
+        _interval(self, "log10_beta_range", -6.0, 6.0)
+
+    @property
+    def K(self) -> int:
+        return self.cell.K
+
+    def replace(self, **changes: Any) -> ISCCEnvConfig:
+        return make_config(self, **changes)
+
+
+def _paper_preset() -> dict[str, Any]:
+    """The paper's single-slot defaults (Table I, tau = 0.4 s, K = 2) inside the env."""
+    return dict(
+        cell=ISCCConfig.paper(K=2),
+        task_probability=1.0,
+        task_bits=(1e6, 1e6),
+        deadline=(0.4, 0.4),
+        cpu_capacity=(1e9, 1e9),
+        background_load=(0.0, 0.0),
+    )
+
+
+#: name -> overrides of the defaults of ISCCEnvConfig
+PRESETS = {"default": dict, "paper": _paper_preset}
+
+
+def make_config(preset: str | ISCCEnvConfig = "default", **overrides: Any) -> ISCCEnvConfig:
+    """A validated config: a preset (or a config) plus flat keyword overrides.
+
+    Keys may name env fields or physical ``ISCCConfig`` fields (e.g. ``K=6``,
+    ``C_ap=20e9``); tuples may be given as lists (JSON). Unknown keys raise
+    ``ValueError`` listing the valid ones.
+    """
+    if isinstance(preset, ISCCEnvConfig):
+        base = {f.name: getattr(preset, f.name) for f in dataclasses.fields(ISCCEnvConfig)}
+    elif preset in PRESETS:
+        base = {f.name: _default(f) for f in dataclasses.fields(ISCCEnvConfig)}
+        base.update(PRESETS[preset]())
+    else:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    env_fields = {f.name for f in dataclasses.fields(ISCCEnvConfig)}
+    cell_fields = {f.name for f in dataclasses.fields(ISCCConfig)}
+    cell_changes = {}
+    for key, value in overrides.items():
+        if key in _DRAWN_BY_ENV:
+            raise ValueError(
+                f"{key!r} is drawn by the environment each slot; set {_DRAWN_BY_ENV[key]!r}"
+            )
+        if key in env_fields:
+            base[key] = tuple(value) if isinstance(value, list) else value
+        elif key in cell_fields:
+            cell_changes[key] = tuple(value) if isinstance(value, list) else value
+        else:
+            raise ValueError(
+                f"unknown ISCC-v0 config key {key!r}; valid keys: env fields "
+                f"{sorted(env_fields - {'cell'})} or ISCCConfig fields "
+                f"{sorted(cell_fields - set(_DRAWN_BY_ENV))}"
+            )
+    if cell_changes:
+        base["cell"] = base["cell"].replace(**cell_changes)
+    return ISCCEnvConfig(**base)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _fail(name: str, allowed: str, value: Any) -> None:
+    raise ValueError(f"ISCC-v0 config {name!r} must be {allowed}, got {value!r}")
+
+
+def _choice(cfg: ISCCEnvConfig, name: str, options: tuple[str, ...]) -> None:
+    if getattr(cfg, name) not in options:
+        _fail(name, f"one of {options}", getattr(cfg, name))
+
+
+def _number(cfg, name, low=-math.inf, high=math.inf, low_open=False, high_open=False) -> None:
+    value = getattr(cfg, name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = (
+        not isinstance(value, bool)
+        and math.isfinite(number)
+        and (number > low if low_open else number >= low)
+        and (number < high if high_open else number <= high)
+    )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        _fail(name, f"a number in {interval}", value)
+    object.__setattr__(cfg, name, number)
+
+
+def _interval(cfg, name, low, high, low_open=False) -> None:
+    value = getattr(cfg, name)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        _fail(name, "a (low, high) pair", value)
+    above = lo > low if low_open else lo >= low
+    if not (math.isfinite(lo) and math.isfinite(hi) and above and lo <= hi <= high):
+        first = "<" if low_open else "<="
+        _fail(name, f"a (low, high) pair with {low} {first} low <= high <= {high}", value)
+    object.__setattr__(cfg, name, (lo, hi))

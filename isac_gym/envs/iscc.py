@@ -1,0 +1,482 @@
+"""``isac_gym/ISCC-v0``: the multi-slot ISCC system with batteries, harvesting and AP load.
+
+The physics lives in :mod:`isac_gym.iscc` (one slot) and :mod:`isac_gym.iscc.dynamics`
+(slot to slot); the per-slot optimiser in :mod:`optimizers`. This module only
+orchestrates them and maps them to Gymnasium spaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+import optimizers
+from isac_gym.envs.config import ISCCEnvConfig, make_config
+from isac_gym.iscc import dynamics
+from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
+
+#: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
+UE_FEATURES = ("battery", "harvest", "task_size", "deadline", "cpu", "channel")
+DROP_CAUSES = ("battery", "ap_capacity", "deadline")
+#: beta of the minimum-UE-energy fallback: the AP's energy is (almost) free.
+_FALLBACK_BETA = 1e-6
+_STREAMS = ("init", "task", "harvest", "mobility", "fading", "load")
+
+
+class WallTime(float):
+    """A wall-clock duration [s] in ``info``: any two compare equal.
+
+    Timings describe the machine, not the environment, so seeded-determinism checks
+    (Gymnasium's ``check_env`` compares step infos) must not see them differ. Against
+    a plain number it compares by value.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WallTime) or float(self) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # equality is not by value, so no hash
+
+
+class ISCCEnv(gym.Env):
+    """K battery-powered UEs sense a target and offload computation to an edge AP.
+
+    ## Description
+    One step is one scheduling slot of the ISCC system of Dong et al. (2026). Each UE
+    may have a task (Q_k bits, deadline tau_k); it senses the common target and
+    offloads a fraction alpha_k of the task to the AP (eqs. (2)-(17) of the paper).
+    The paper optimises one slot for given energy weights beta_k; its footnote 7 leaves
+    their long-term choice open. Here batteries, energy harvesting, UE mobility and a
+    congested AP make that choice matter: spending UE energy now may cost a dropped
+    task later, offloading now congests the AP later.
+
+    Per slot, the optimiser (``oracle``: ``optimizers.solve`` with ``sca_admm`` or
+    ``fast``) minimises ``sum_k w_ue E_k^u + beta_k E_k^ap`` under the paper's sensing,
+    latency, CPU and power constraints, plus energy causality
+    ``E_k^u <= (1 - leak) B_k - B_min`` and the AP capacity left by background load,
+    ``sum_k f_k^ap <= C^ap - f_res(Z)``. If the oracle's allocation fails a UE, the slot
+    is retried with the minimum-UE-energy allocation (``fast``, beta -> 0 for the failing
+    UEs); UEs that still fail drop their task (they stay silent; no energy spent) and
+    the rest is re-solved. Drops are counted by cause: ``battery`` (energy budget),
+    ``ap_capacity`` (the link delivers in time but AP processing does not) and
+    ``deadline`` (link, sensing or local-CPU limits).
+
+    Dynamics (:mod:`isac_gym.iscc.dynamics`): battery
+    ``B(t+1) = min(B_max, (1 - leak) B(t) - E^u(t) + eta_c e(t))`` with harvest ``e(t)``
+    arriving at the end of the slot; harvesting ``e = delta Poisson(lambda_s)`` with an
+    on/off Markov state (or i.i.d. uniform); Gauss-Markov mobility and block fading
+    (a fresh channel draw each slot); AP backlog
+    ``Z(t+1) = max(0, Z + A + sum_k alpha_k varpi_k Q_k - C^ap T)`` with Markov-switching
+    background arrivals A and reserve ``f_res(Z) = min(r C^ap, Z / T)``.
+
+    All exogenous randomness (tasks, harvesting, mobility, fading, background load) is
+    drawn from streams seeded at ``reset`` and independent of the actions: the same
+    seed gives every policy, in either action mode, the same tasks, harvests and
+    channels (common random numbers).
+
+    ## Action Space
+    ``Box(-1, 1, (K,), float32)``; out-of-range values are clipped, NaN raises
+    ``ValueError``.
+
+    * ``action_mode="beta"`` (default): ``log10 beta_k = lo + (a_k + 1)(hi - lo) / 2``
+      with ``(lo, hi) = log10_beta_range`` (default -2..2, so a = 0 is beta = 1, CTEM).
+    * ``action_mode="allocation"``: ``alpha_k = (a_k + 1) / 2``; the environment
+      completes the slot with the minimal feasible CPU frequencies and the ``fast``
+      beams (``optimizers.solve(..., method="fast", alpha_fixed=alpha)``). There is no
+      fallback: a UE whose alpha cannot meet its constraints drops its task.
+
+    ## Observation Space
+    ``Box(-1, 1, (6K + 2,), float32)``; features are mapped affinely to [-1, 1] and
+    clipped. ``observation_index`` names the slices, ``decode_observation`` inverts the
+    map to physical units.
+
+    | index | feature | physical range mapped to [-1, 1] |
+    |---|---|---|
+    | 0..K-1 | ``battery``: B_k(t) | [0, b_max] J |
+    | K..2K-1 | ``harvest``: e_k(t-1), the last harvest | [0, 2 delta lambda_on] J |
+    | 2K..3K-1 | ``task_size``: Q_k(t), 0 without task | [0, task_bits[1]] bit |
+    | 3K..4K-1 | ``deadline``: tau_k(t) | [0, slot_duration] s |
+    | 4K..5K-1 | ``cpu``: C_k^u | [0, cpu_capacity[1]] cycle/s |
+    | 5K..6K-1 | ``channel``: 10 log10 g_k, the UE-AP path gain | gains at the cell edges |
+    | 6K | ``backlog``: Z(t) / (C^ap T) | [0, 2] |
+    | 6K+1 | ``slot``: t / horizon | [0, 1] |
+
+    ## Rewards
+    ``r = -(sum_k E_k^u + mu sum_k E_k^ap) / e_ref - drop_penalty * drops
+    - outage_penalty * outages (+ terminal)``, with ``mu`` the operator's fixed AP-energy
+    price (never the action's beta); an outage is a UE ending the slot with
+    ``B_k < b_min + outage_margin``. At truncation the terminal term
+    ``-terminal_battery_price * sum_k max(0, B_k(0) - B_k(T)) / e_ref`` charges the
+    battery drained over the episode. The components are in ``info["rewards"]``.
+
+    ## Starting State
+    ``B_k(0) ~ U[b_init]``, ``C_k^u ~ U[cpu_capacity]`` (fixed for the episode), UEs
+    uniform in the sector at rest, harvest and load states uniform, empty backlog.
+
+    ## Episode End
+    Truncation after ``horizon`` slots (default 500); no termination.
+
+    ## Arguments
+    ``gymnasium.make("isac_gym/ISCC-v0", preset="default", render_mode=None, **config)``:
+    ``preset`` is ``"default"`` (K = 4, heterogeneous deadlines and CPUs, background
+    load) or ``"paper"`` (the paper's single-slot defaults: K = 2, tau = 0.4 s,
+    C^u = 1 GHz, no background load); ``config`` keys are fields of
+    :class:`isac_gym.envs.config.ISCCEnvConfig` or physical fields of
+    :class:`isac_gym.iscc.ISCCConfig` (e.g. ``K=6``, ``oracle="fast"``,
+    ``action_mode="allocation"``, ``horizon=200``). ``render_mode="rgb_array"`` draws
+    the sector, batteries and offloading fractions.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        preset: str | ISCCEnvConfig = "default",
+        render_mode: str | None = None,
+        **config: Any,
+    ) -> None:
+        self.config = make_config(preset, **config)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        K = self.K = self.config.K
+        self.action_space = spaces.Box(-1.0, 1.0, (K,), np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, (6 * K + 2,), np.float32)
+        self.observation_index: dict[str, slice | int] = {
+            name: slice(i * K, (i + 1) * K) for i, name in enumerate(UE_FEATURES)
+        }
+        self.observation_index.update(backlog=6 * K, slot=6 * K + 1)
+        self._scale = self._feature_ranges()
+        self._t = 0
+        self._last: dict[str, Any] = {}
+
+    # --- action and observation maps -------------------------------------------------
+
+    def action_to_beta(self, action) -> np.ndarray:
+        """beta_k for actions in [-1, 1] (clipped); see Action Space."""
+        lo, hi = self.config.log10_beta_range
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        return 10.0 ** (lo + (a + 1.0) * (hi - lo) / 2.0)
+
+    def beta_to_action(self, beta) -> np.ndarray:
+        """The action giving beta_k (clipped to the representable range)."""
+        lo, hi = self.config.log10_beta_range
+        if hi == lo:
+            return np.zeros(np.shape(beta), np.float32)
+        action = 2.0 * (np.log10(np.asarray(beta, dtype=float)) - lo) / (hi - lo) - 1.0
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def _feature_ranges(self) -> dict[str, tuple[float, float]]:
+        cfg, cell = self.config, self.config.cell
+        dh2 = (cell.h_a - cell.h_u) ** 2
+        near, far = np.sqrt(cell.min_ue_ap_distance**2 + dh2), np.sqrt(cell.r_0**2 + dh2)
+        gain_db = 10.0 * np.log10(pathloss_gain(cell, np.array([far, near])))
+        return {
+            "battery": (0.0, cfg.b_max),
+            "harvest": (0.0, max(2.0 * cfg.harvest_quantum * cfg.harvest_rate_on, 1e-12)),
+            "task_size": (0.0, cfg.task_bits[1]),
+            "deadline": (0.0, cfg.slot_duration),
+            "cpu": (0.0, cfg.cpu_capacity[1]),
+            "channel": (float(gain_db[0]), float(gain_db[1])),
+            "backlog": (0.0, 2.0 * cell.C_ap * cfg.slot_duration),
+            "slot": (0.0, float(cfg.horizon)),
+        }
+
+    def _observation(self) -> np.ndarray:
+        s = self._snapshot
+        raw = {
+            "battery": self._battery,
+            "harvest": self._last_harvest,
+            "task_size": np.where(self._task, self._tasks["Q"], 0.0),
+            "deadline": self._tasks["tau"],
+            "cpu": self._cpu,
+            "channel": 10.0 * np.log10(s.path_gain),
+            "backlog": self._backlog,
+            "slot": self._t,
+        }
+        obs = np.empty(self.observation_space.shape, np.float64)
+        for name, index in self.observation_index.items():
+            lo, hi = self._scale[name]
+            obs[index] = 2.0 * (np.asarray(raw[name], float) - lo) / (hi - lo) - 1.0
+        return np.clip(obs, -1.0, 1.0).astype(np.float32)
+
+    def decode_observation(self, obs) -> dict[str, np.ndarray]:
+        """Physical values of an observation (up to the clipping to [-1, 1]).
+
+        Keys: the features of Observation Space in their units, plus ``ap_reserved``
+        (the fraction of C^ap the backlog reserves). Per-UE features are (K,) arrays,
+        global ones floats; a batch (..., 6K+2) gives arrays with the batch shape.
+        """
+        obs = np.asarray(obs, dtype=float)
+        out = {}
+        for name, index in self.observation_index.items():
+            lo, hi = self._scale[name]
+            out[name] = lo + (obs[..., index] + 1.0) * (hi - lo) / 2.0
+        out["slot"] = out["slot"] / self.config.horizon
+        out["channel"] = out["channel"]
+        C_ap, T = self.config.cell.C_ap, self.config.slot_duration
+        out["ap_reserved"] = np.minimum(self.config.reserve_max, out["backlog"] / (C_ap * T))
+        return out
+
+    # --- episode ------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        cfg, K = self.config, self.K
+        entropy = int(self.np_random.integers(2**63))
+        children = np.random.SeedSequence(entropy).spawn(len(_STREAMS))
+        streams = zip(_STREAMS, children, strict=True)
+        self._rng = {name: np.random.default_rng(seq) for name, seq in streams}
+        init = self._rng["init"]
+        self._battery = init.uniform(*cfg.b_init, K)
+        self._battery_start = self._battery.copy()
+        self._cpu = init.uniform(*cfg.cpu_capacity, K)
+        self._position = sample_ue_positions(cfg.cell, init, K)
+        self._heading = init.uniform(0.0, 2.0 * np.pi, K)
+        self._velocity = np.zeros((K, 2))
+        self._harvest_on = init.random(K) < 0.5
+        self._load_high = bool(init.random() < 0.5)
+        self._backlog = 0.0
+        self._last_harvest = np.zeros(K)
+        self._t = 0
+        self._last = {}
+        self._draw_slot()
+        return self._observation(), {"battery": self._battery.copy(), "task": self._task.copy()}
+
+    def _draw_slot(self) -> None:
+        """Exogenous draws of the current slot: tasks, channels, harvest, arrivals."""
+        cfg, K, rng = self.config, self.K, self._rng
+        self._task = rng["task"].random(K) < cfg.task_probability
+        Q = rng["task"].uniform(*cfg.task_bits, K)
+        tau = rng["task"].uniform(*cfg.deadline, K)
+        self._snapshot = sample_snapshot(cfg.cell, rng["fading"], self._position, self._heading)
+        self._tasks = dict(Q=Q, tau=tau, C_u=self._cpu)
+        if cfg.harvest_process == "markov":
+            self._harvest = dynamics.harvest_markov(
+                self._harvest_on,
+                rng["harvest"],
+                quantum=cfg.harvest_quantum,
+                rate_on=cfg.harvest_rate_on,
+                rate_off=cfg.harvest_rate_off,
+            )
+        else:
+            mean_rate = (cfg.harvest_rate_on + cfg.harvest_rate_off) / 2.0
+            self._harvest = dynamics.harvest_uniform(
+                K, rng["harvest"], quantum=cfg.harvest_quantum, mean_rate=mean_rate
+            )
+        self._arrivals = dynamics.background_arrivals(
+            self._load_high,
+            rng["load"],
+            capacity_cycles=self._capacity_cycles,
+            load=cfg.background_load,
+        )
+
+    @property
+    def _capacity_cycles(self) -> float:
+        return self.config.cell.C_ap * self.config.slot_duration
+
+    def step(self, action):
+        cfg, K = self.config, self.K
+        if self._t >= cfg.horizon or not hasattr(self, "_rng"):
+            raise RuntimeError("call reset() before step() (the episode has ended)")
+        action = np.asarray(action, dtype=float)
+        if action.shape != (K,):
+            raise ValueError(f"action must have shape ({K},), got {action.shape}")
+        if np.any(np.isnan(action)):
+            raise ValueError(f"action contains NaN: {action}")
+        action = np.clip(action, -1.0, 1.0)
+        if cfg.action_mode == "beta":
+            beta, alpha_fixed = self.action_to_beta(action), None
+        else:
+            beta, alpha_fixed = np.full(K, cfg.mu), (action + 1.0) / 2.0
+
+        reserve = dynamics.reserved_capacity(
+            self._backlog,
+            C_ap=cfg.cell.C_ap,
+            slot_duration=cfg.slot_duration,
+            reserve_max=cfg.reserve_max,
+        )
+        budget = dynamics.usable_energy(self._battery, b_min=cfg.b_min, leakage=cfg.leakage)
+        slot = self._snapshot.replace(
+            energy_budget=budget, C_ap=cfg.cell.C_ap - reserve, **self._tasks
+        )
+        outcome = self._allocate(slot, beta, alpha_fixed)
+
+        battery_before = self._battery
+        self._battery = dynamics.battery_update(
+            battery_before,
+            outcome["energy_ue"],
+            self._harvest,
+            b_max=cfg.b_max,
+            leakage=cfg.leakage,
+            charge_efficiency=cfg.charge_efficiency,
+        )
+        offloaded = np.sum(outcome["alpha"] * slot.varpi * slot.Q)
+        backlog_before = self._backlog
+        self._backlog = dynamics.backlog_update(
+            backlog_before, self._arrivals, offloaded, capacity_cycles=self._capacity_cycles
+        )
+        outage = self._battery < cfg.b_min + cfg.outage_margin
+        drops = {
+            cause: int(np.sum(outcome["cause"] == i + 1)) for i, cause in enumerate(DROP_CAUSES)
+        }
+        energy_ue, energy_ap = outcome["energy_ue"], outcome["energy_ap"]
+        weighted = float(np.sum(energy_ue) + cfg.mu * np.sum(energy_ap))
+        self._t += 1
+        truncated = self._t >= cfg.horizon  # the one place an episode ends
+        rewards = {
+            "energy": -weighted / cfg.e_ref,
+            "drop": -cfg.drop_penalty * sum(drops.values()),
+            "outage": -cfg.outage_penalty * float(np.sum(outage)),
+            "terminal": 0.0,
+        }
+        if truncated:
+            drained = np.maximum(self._battery_start - self._battery, 0.0)
+            rewards["terminal"] = -cfg.terminal_battery_price * float(np.sum(drained)) / cfg.e_ref
+        info = {
+            "rewards": rewards,
+            "energy_ue": energy_ue,
+            "energy_ap": energy_ap,
+            "energy_cost": float(np.sum(energy_ue) + np.sum(energy_ap)),
+            "weighted_cost": weighted,
+            "alpha": outcome["alpha"],
+            "beta": beta,
+            "task": self._task.copy(),
+            "success": outcome["success"],
+            "drops": drops,
+            "drop_cause": outcome["cause"],
+            "outage": outage,
+            "battery_before": battery_before,
+            "battery": self._battery.copy(),
+            "harvest": self._harvest.copy(),
+            "backlog": self._backlog,
+            "ap_reserved": reserve / cfg.cell.C_ap,
+            "oracle_time_s": WallTime(outcome["time"]),
+            "oracle_iterations": outcome["iterations"],
+        }
+        if "regret_cost" in outcome:
+            info["oracle_weighted_cost"] = outcome["regret_cost"]
+        self._last = {"alpha": outcome["alpha"], "success": outcome["success"]}
+
+        if not truncated:  # advance the exogenous processes to the next slot
+            self._last_harvest = self._harvest
+            self._harvest_on = dynamics.switch_markov(
+                self._harvest_on, self._rng["harvest"], cfg.harvest_sojourn
+            )
+            self._load_high = bool(
+                dynamics.switch_markov(
+                    np.array(self._load_high), self._rng["load"], cfg.load_sojourn
+                )
+            )
+            self._position, self._velocity = dynamics.gauss_markov_step(
+                cfg.cell,
+                self._position,
+                self._velocity,
+                self._rng["mobility"],
+                memory=cfg.mobility_memory,
+                speed=cfg.ue_speed,
+                dt=cfg.slot_duration,
+            )
+            self._draw_slot()
+        reward = float(sum(rewards.values()))
+        return self._observation(), reward, False, bool(truncated), info
+
+    # --- the slot's allocation -------------------------------------------------------------
+
+    def _allocate(self, slot: Snapshot, beta: np.ndarray, alpha_fixed) -> dict[str, Any]:
+        """Oracle (or the agent's alpha), fallback, drops; per-UE results as (K,) arrays."""
+        solve = optimizers.solve
+        cfg, K = self.config, self.K
+        served = self._task.copy()
+        cause = np.zeros(K, dtype=int)  # 0: none, else 1 + index in DROP_CAUSES
+        time, iterations = 0.0, 0
+        solution = None
+        weight = np.full(K, cfg.ue_energy_weight)
+
+        def run(method, betas, **options):
+            nonlocal time, iterations
+            sol = solve(
+                slot.select(served), betas, method=method, weight_ue=weight[served], **options
+            )
+            time += sol.info["wall_time_s"]
+            iterations += int(sol.info.get("iterations") or 0)
+            return sol
+
+        while served.any():
+            if alpha_fixed is None:
+                solution = run(cfg.oracle, beta[served])
+                if solution.feasible.all():
+                    break
+                fallback_beta = np.where(solution.feasible, beta[served], _FALLBACK_BETA)
+                solution = run("fast", fallback_beta)
+            else:
+                solution = run("fast", beta[served], alpha_fixed=alpha_fixed[served])
+            if solution.feasible.all():
+                break
+            failing = ~solution.feasible
+            dropped = np.flatnonzero(served)[failing]
+            cause[dropped] = self._drop_causes(slot.select(served))[failing]
+            served[dropped] = False
+            solution = None
+
+        outcome = dict(
+            energy_ue=np.zeros(K),
+            energy_ap=np.zeros(K),
+            alpha=np.zeros(K),
+            cause=cause,
+            success=served,
+            time=time,
+            iterations=iterations,
+        )
+        if solution is not None:
+            ev = solution.evaluation
+            outcome["energy_ue"][served] = ev.energy_ue
+            outcome["energy_ap"][served] = ev.energy_ap
+            outcome["alpha"][served] = solution.allocation.alpha
+        if alpha_fixed is not None and cfg.compute_regret and self._task.any():
+            served = self._task
+            oracle = solve(slot.select(served), cfg.mu, method=cfg.oracle, weight_ue=weight[served])
+            ev = oracle.evaluation
+            outcome["regret_cost"] = float(np.sum(ev.energy_ue) + cfg.mu * np.sum(ev.energy_ap))
+        return outcome
+
+    def _drop_causes(self, slot: Snapshot) -> np.ndarray:
+        """Cause code per UE of ``slot``: the first relaxation that would have served it.
+
+        1 ``battery``: an unlimited battery would; 2 ``ap_capacity``: an unlimited AP
+        would (besides the battery); 3 ``deadline``: neither (link, sensing, local CPU).
+        Runs only on slots with failures: two ``fast`` solves of the relaxed slot.
+        """
+        fallback = np.full(slot.K, _FALLBACK_BETA)
+        relaxed = slot.replace(energy_budget=np.full(slot.K, np.inf))
+        no_battery = self._solve_relaxed(relaxed, fallback)
+        unlimited = self._solve_relaxed(relaxed.replace(C_ap=1e6 * self.config.cell.C_ap), fallback)
+        return np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
+
+    def _solve_relaxed(self, slot: Snapshot, beta):
+        return optimizers.solve(
+            slot, beta, method="fast", weight_ue=np.full(slot.K, self.config.ue_energy_weight)
+        )
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; use render_mode='rgb_array'")
+            return None
+        if not hasattr(self, "_rng"):
+            raise RuntimeError("call reset() before render()")
+        from isac_gym.envs.rendering import render_iscc
+
+        return render_iscc(self)
