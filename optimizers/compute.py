@@ -86,17 +86,74 @@ class _Coefficients:
 
     def derivatives(self, alpha, lam):
         """First and second derivative of g + lam * phi with respect to alpha."""
+        return _Derivatives(self, lam)(alpha)
+
+
+class _Derivatives:
+    """g_k' and g_k'' (+ lam phi_k', phi_k'') with the constant factors hoisted.
+
+    With ``s = tau - c alpha``, ``r = alpha / s`` and ``tau / s = 1 + c r``:
+
+        g'  = w (P c - 3 a (1-alpha)^2) + beta b r^2 (3 + 2 c r) + lam d tau / s^2,
+        g'' = 6 w a (1-alpha) + (6 beta b r tau^2 + 2 lam d tau c) / s^3,
+
+    the derivatives of g_k (module docstring) and of phi_k = d alpha / s (17e).
+    """
+
+    def __init__(self, co: _Coefficients, lam: float):
+        self.c = co.c
+        self.tau = co.tau
+        self.wpc = co.w * co.P * co.c
+        self.w3a = 3.0 * co.w * co.a
+        self.bb = co.beta * co.b
+        self.b6t2 = 6.0 * self.bb * co.tau**2
+        self.lam = float(lam)
+        if self.lam:
+            self.ld = self.lam * co.d * co.tau
+            self.ld2c = 2.0 * self.ld * co.c
+
+    def __call__(self, alpha):
         s = self.tau - self.c * alpha
-        c = self.c
-        d1 = self.w * (self.P * c - 3 * self.a * (1 - alpha) ** 2) + self.beta * self.b * (
-            3 * alpha**2 / s**2 + 2 * c * alpha**3 / s**3
-        )
-        d2 = self.w * 6 * self.a * (1 - alpha) + self.beta * self.b * (
-            6 * alpha / s**2 + 12 * c * alpha**2 / s**3 + 6 * c**2 * alpha**3 / s**4
-        )
-        d1 = d1 + lam * self.d * self.tau / s**2
-        d2 = d2 + lam * 2 * self.d * self.tau * c / s**3
+        r = alpha / s
+        m = 1.0 - alpha
+        d1 = self.wpc - self.w3a * m * m + self.bb * r * r * (3.0 + 2.0 * self.c * r)
+        if self.lam:
+            d1 = d1 + self.ld / (s * s)
+            d2 = 2.0 * self.w3a * m + (self.b6t2 * r + self.ld2c) / (s * s * s)
+        else:
+            d2 = 2.0 * self.w3a * m + self.b6t2 * r / (s * s * s)
         return d1, d2
+
+
+def _initial_alpha(co: _Coefficients, lo, hi):
+    """Start of the Newton iteration: the stationary point of a quadratic model of g'.
+
+    With ``s`` frozen at ``s_0 = tau - c alpha_0``, g' of the module docstring is
+    ``w P c - 3 w a (1-alpha)^2 + 3 T alpha^2``, ``T = beta b (1 + 2 c alpha_0 / (3 s_0))
+    / s_0^2``; with ``A = w a``, ``C = w P c / 3`` its root in [0, 1] solves ``(A - T)
+    alpha^2 - 2 A alpha + A - C = 0``: ``alpha = (A - C) / (A + sqrt(A T + C (A - T)))``.
+    First ``alpha_0 = 0`` (``s_0 = tau``), then once more at that root.
+    """
+    A = co.w * co.a
+    C = co.w * co.P * co.c / 3.0
+    bb = co.beta * co.b
+    T = bb / co.tau**2
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        alpha = (A - C) / (A + np.sqrt(np.maximum(A * T + C * (A - T), 0.0)))
+        alpha = np.minimum(np.maximum(alpha, lo), hi)
+        s0 = co.tau - co.c * alpha
+        T = bb * (1.0 + 2.0 * co.c * alpha / (3.0 * s0)) / (s0 * s0)
+        alpha = (A - C) / (A + np.sqrt(np.maximum(A * T + C * (A - T), 0.0)))
+    alpha = np.where(np.isfinite(alpha), alpha, 0.5 * (lo + hi))
+    return np.minimum(np.maximum(alpha, lo), hi)
+
+
+def _as_beta(beta, K: int) -> np.ndarray:
+    """:func:`isac_gym.iscc.model.as_beta`, with a fast path for a valid (K,) array."""
+    if isinstance(beta, np.ndarray) and beta.shape == (K,) and beta.dtype == float:
+        if beta.min() > 0 and np.isfinite(beta.max()):
+            return beta
+    return as_beta(beta, K)
 
 
 def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coefficients:
@@ -109,7 +166,7 @@ def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coeffici
     cycles = snapshot.varpi * snapshot.Q
     return _Coefficients(
         w=weight,
-        beta=as_beta(beta, K),
+        beta=_as_beta(beta, K),
         P=power,
         c=c,
         a=snapshot.xi_u * cycles**3 / snapshot.tau**2,
@@ -121,9 +178,11 @@ def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coeffici
 
 
 def _per_ue_array(name: str, value, K: int, allow_zero: bool = False) -> np.ndarray:
-    array = np.broadcast_to(np.asarray(value, dtype=float), (K,))
-    bad = ~np.isfinite(array) | (array < 0) | ((array == 0) & (not allow_zero))
-    if np.any(bad):
+    array = np.asarray(value, dtype=float)
+    if array.shape != (K,):
+        array = np.broadcast_to(array, (K,))
+    low = array.min()
+    if not (np.isfinite(array.max()) and (low > 0 or (allow_zero and low == 0))):
         raise ValueError(
             f"{name} must be finite and {'>=' if allow_zero else '>'} 0, got {value!r}"
         )
@@ -132,9 +191,9 @@ def _per_ue_array(name: str, value, K: int, allow_zero: bool = False) -> np.ndar
 
 def _budget_interval(co: _Coefficients, budget: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     """The interval of alpha within [lo, hi] where E^u(alpha) <= budget (convex E^u)."""
-    finite = np.isfinite(budget)
-    if not np.any(finite):
+    if budget.min() == np.inf:  # no battery limit (the default): nothing to do
         return lo, hi
+    finite = np.isfinite(budget)
     # Minimiser of E^u: 3 a (1 - alpha)^2 = P c.
     with np.errstate(invalid="ignore", divide="ignore"):
         turn = np.clip(1 - np.sqrt(co.P * co.c / (3 * co.a)), lo, hi)
@@ -160,35 +219,54 @@ def _budget_interval(co: _Coefficients, budget: np.ndarray, lo: np.ndarray, hi: 
     return np.where(empty, np.inf, left), np.where(empty, -np.inf, right)
 
 
-def _minimise(co: _Coefficients, lo, hi, lam: float) -> np.ndarray:
-    """argmin of g + lam phi over [lo, hi] (convex): safeguarded Newton on the derivative."""
-    d_lo, _ = co.derivatives(lo, lam)
-    d_hi, _ = co.derivatives(hi, lam)
-    at_lo = d_lo >= 0
-    at_hi = d_hi <= 0
-    left, right = lo.copy(), hi.copy()
-    alpha = 0.5 * (lo + hi)
-    for _ in range(_NEWTON_ITERATIONS):
-        d1, d2 = co.derivatives(alpha, lam)
-        right = np.where(d1 > 0, alpha, right)
-        left = np.where(d1 <= 0, alpha, left)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+def _minimise(co: _Coefficients, lo, hi, lam: float, alpha0=None, tol=1e-7) -> np.ndarray:
+    """argmin of g + lam phi over [lo, hi] (convex): safeguarded Newton on the derivative.
+
+    Starts at ``alpha0`` (clipped into [lo, hi]) or at :func:`_initial_alpha`; a Newton
+    step leaving the current bracket is replaced by bisection. Stops once every Newton
+    correction is below ``tol``: convergence is quadratic there, so after a correction
+    of 1e-7 the remaining error is of the order of 1e-14 (round-off).
+    """
+    der = _Derivatives(co, lam)
+    if alpha0 is None:
+        alpha = _initial_alpha(co, lo, hi)
+    else:
+        alpha = np.minimum(np.maximum(alpha0, lo), hi)
+    d1, d2 = der(np.stack(np.broadcast_arrays(lo, hi, alpha)))  # one call, three points
+    at_lo = d1[0] >= 0
+    at_hi = d1[1] <= 0
+    edge = at_lo | at_hi  # the answer is an end point: no need to wait for these
+    d1, d2 = d1[2], d2[2]
+    left, right = lo, hi
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_NEWTON_ITERATIONS):
+            positive = d1 > 0
+            right = np.where(positive, alpha, right)
+            left = np.where(positive, left, alpha)
             newton = d1 / d2
-        step = alpha - newton
-        inside = (step > left) & (step < right) & np.isfinite(step)
-        # A Newton correction below 1e-12 is round-off: the root is found.
-        settled = np.abs(newton) <= 1e-12
-        new = np.where(settled, alpha, np.where(inside, step, 0.5 * (left + right)))
-        done = np.all(settled | (np.abs(new - alpha) <= 1e-12))
-        alpha = new
-        if done:
-            break
+            step = alpha - newton
+            # Next to the pole s = tau - c alpha = 0 (a warm start at the latency edge) g'
+            # grows like s^-3 and Newton creeps towards the root in steps of ~ s / 3c:
+            # bisect there, and do not take a tiny step for convergence.
+            pole = co.tau - co.c * alpha < 1e-3 * co.tau
+            inside = (step > left) & (step < right) & ~(pole & positive)  # NaN/inf: False
+            small = (np.abs(newton) <= tol) & ~pole
+            alpha = np.where(inside, step, np.where(small, alpha, 0.5 * (left + right)))
+            if (small | edge).all():
+                break
+            d1, d2 = der(alpha)
     return np.where(at_lo, lo, np.where(at_hi, hi, alpha))
 
 
-def solve_alpha_batch(co: _Coefficients, lo, hi, lam: float = 0.0) -> np.ndarray:
-    """Per-entry argmin of g + lam phi over [lo, hi] for any broadcast shape."""
-    return _minimise(co, lo, hi, lam)
+def solve_alpha_batch(
+    co: _Coefficients, lo, hi, lam: float = 0.0, *, alpha0=None, tol: float = 1e-7
+) -> np.ndarray:
+    """Per-entry argmin of g + lam phi over [lo, hi] for any broadcast shape.
+
+    ``alpha0``: optional start; ``tol``: Newton correction at which to stop (the error
+    is then about ``tol**2``; see ``_minimise``).
+    """
+    return _minimise(co, lo, hi, lam, alpha0, tol)
 
 
 def alpha_lower_bound(snapshot: Snapshot) -> np.ndarray:
@@ -205,14 +283,15 @@ def alpha_bounds(snapshot: Snapshot, co: _Coefficients):
 
 
 def exact_compute_allocation(
-    snapshot: Snapshot, beta, rate, power, *, weight_ue=None, alpha_fixed=None
+    snapshot: Snapshot, beta, rate, power, *, weight_ue=None, alpha_fixed=None, alpha_start=None
 ) -> ComputeAllocation:
     """Exact optimum of (P1) over (alpha, f^u, f^ap) for fixed rates (9) and powers (2).
 
     ``weight_ue`` (K,) multiplies each UE's energy (default 1, the paper's objective).
     ``alpha_fixed`` (scalar or (K,)) pins the offloading (FL/FO/HO baselines); only the
     CPU frequencies are then optimised, and UEs whose pinned alpha violates a
-    constraint are reported infeasible, not moved.
+    constraint are reported infeasible, not moved. ``alpha_start`` (K,): optional start
+    of the Newton iteration (a nearby solution); it changes nothing but the run time.
     """
     co = _coefficients(snapshot, beta, rate, power, weight_ue)
     lo, hi, cap_lo, lat_hi = alpha_bounds(snapshot, co)
@@ -230,11 +309,15 @@ def exact_compute_allocation(
         lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
         hi = np.where(ok, hi, lo)
 
+    last = {}
+
     def load(lam: float) -> float:
-        return float(np.sum(co.ap_frequency(_minimise(co, lo, hi, lam))))
+        last["alpha"] = _minimise(co, lo, hi, lam, last.get("alpha"))
+        return float(np.sum(co.ap_frequency(last["alpha"])))
 
     lam = 0.0
-    alpha = _minimise(co, lo, hi, 0.0)
+    alpha = _minimise(co, lo, hi, 0.0, alpha_start)
+    last["alpha"] = alpha
     capacity = snapshot.C_ap
     ap_ok = True
     if np.sum(co.ap_frequency(alpha)) > capacity:
@@ -247,7 +330,7 @@ def exact_compute_allocation(
             while load(upper) > capacity:
                 upper *= 10.0
             lam = brentq(lambda x: load(x) - capacity, 0.0, upper, xtol=1e-14 * upper, rtol=1e-13)
-            alpha = _minimise(co, lo, hi, lam)
+            alpha = _minimise(co, lo, hi, lam, last["alpha"])
 
     cycles = snapshot.varpi * snapshot.Q
     f_u = cycles * (1 - alpha) / snapshot.tau

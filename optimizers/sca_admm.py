@@ -76,8 +76,18 @@ Deviations from the printed equations (every one, with the reason):
    acceptance). Hence ``objective_trace`` (true cost of the accepted point after each
    outer iteration) is non-increasing whenever the number of feasible UEs does not
    change; ``info['admm_objective_trace']`` holds the raw ADMM candidates' true costs.
+   Candidates are ranked by ``_judge``: the formulas and checks of ``evaluate`` with the
+   SINRs of the max-SINR combiners from their Gram identity (equal up to round-off); the
+   returned point is judged by ``evaluate`` itself.
 10. The per-UE energy budget of ``Snapshot.energy_budget`` is not part of (P1); the ADMM
    ignores it and only ``polish=True`` (``optimizers.compute``) enforces it.
+
+Start (no warm start): the directions of :func:`isac_gym.iscc.beam_directions`, the
+power split evenly between f and u except that a UE whose sensing SINR (8) would stay
+below gamma_th gets the least sensing power meeting it (at most 0.99 P_max; along
+a_t(psi_k) itself if its projected direction cannot reach gamma_th), and alpha of the
+compute-only model. A first expansion point that meets (17b) keeps ``objective_trace``
+monotone.
 
 ``polish=True`` finally replaces (alpha, f^u, f^ap) by the exact optimum for the returned
 beams' rates and powers (``optimizers.compute.exact_compute_allocation``) when that is
@@ -90,8 +100,20 @@ import math
 
 import numpy as np
 
-from isac_gym.iscc.beams import beam_directions, comm_combiners, sensing_combiners
-from isac_gym.iscc.model import Allocation, as_beta, evaluate, sinr_terms
+from isac_gym.iscc.beams import (
+    beam_directions,
+    comm_combiners_and_sinr,
+    normalize_rows,
+    sensing_combiners_and_sinr,
+)
+from isac_gym.iscc.model import (
+    ENERGY_ATOL,
+    FEASIBILITY_RTOL,
+    Allocation,
+    _ratio,
+    as_beta,
+    evaluate,
+)
 from isac_gym.iscc.scenario import Snapshot
 
 _LN2 = math.log(2.0)
@@ -153,17 +175,17 @@ class _Problem:
         self.gn = s.gamma_s * s.noise  # sensing normalisation (unit-norm combiners)
 
 
-def _restore(pb: _Problem, alpha, f, u, w, wt):
+def _restore(pb: _Problem, alpha, f, u, w, wt, sinr_c):
     """Feasible point of (P1) for given alpha and beams: CPUs at their latency bounds.
 
+    ``sinr_c``: gamma^c (7) of the beams with the (max-SINR) combiners ``w``.
     alpha is clipped to ``>= 1 - tau C^u/(varpi Q)`` (17d); if the AP capacity (17e) is
     exceeded, alpha is moved towards that lower bound (common fraction, bisection) until
     it is met.
     """
     s = pb.s
     alpha = np.clip(alpha, pb.alpha_lo, 1.0)
-    sig_c, den_c, _, _ = sinr_terms(s, Allocation(alpha, alpha, alpha, f, u, w, wt))
-    rate = s.B * np.log2(1.0 + sig_c / np.maximum(den_c, 1e-300))
+    rate = s.B * np.log2(1.0 + sinr_c)  # (9)
     per_alpha = s.Q / np.maximum(rate, 1e-300)  # t_com per unit alpha
 
     def ap_freq(a):
@@ -185,8 +207,51 @@ def _restore(pb: _Problem, alpha, f, u, w, wt):
     return Allocation(alpha, f_u, f_ap, f, u, w, wt)
 
 
-def _rank(ev) -> tuple[int, float]:
-    return (int(np.sum(~ev.feasible)), ev.cost)
+def _judge(pb: _Problem, a: Allocation, sinr_c, sinr_s) -> tuple[int, float]:
+    """``(number of infeasible UEs, cost (17a))`` as ``evaluate`` computes them.
+
+    The same formulas (9)-(17) and checks (17b)-(17g) as
+    :func:`isac_gym.iscc.model.evaluate`, with the SINRs (7)-(8) that the Gram identity
+    of :func:`isac_gym.iscc.beams.gram_sinr` gives for the max-SINR combiners (equal up
+    to round-off), so ranking the SCA candidates needs no 64 x 64 products. The
+    returned solution itself is judged by ``evaluate``.
+    """
+    s = pb.s
+    alpha, f_u, f_ap = a.alpha, a.f_u, a.f_ap
+    rate = s.B * np.log2(1.0 + sinr_c)  # (9)
+    offloaded = np.clip(alpha, 0.0, None) * s.Q
+    local = np.clip(1.0 - alpha, 0.0, None) * s.Q
+    t_local = _ratio(s.varpi * local, f_u)  # (10)
+    t_com = _ratio(offloaded, rate)  # (11)
+    latency = np.maximum(t_local, t_com + _ratio(s.varpi * offloaded, f_ap))  # (11)-(12)
+    power = a.power  # (2)
+    sendable = np.isfinite(t_com)
+    energy_isac = np.where(sendable, power * np.where(sendable, t_com, 0.0), np.inf)  # (13)
+    energy_ue = energy_isac + s.xi_u * f_u**2 * s.varpi * local  # (14), (16)
+    energy_ap = s.xi_ap * f_ap**2 * s.varpi * offloaded  # (15)
+    cost = float(np.sum(energy_ue + pb.beta * energy_ap))  # (17a)
+    tol = 1.0 + FEASIBILITY_RTOL
+    feasible = (
+        (sinr_s * tol >= s.gamma_s)  # (17b)
+        & (latency <= s.tau * tol)  # (17c)
+        & (f_u >= 0)
+        & (f_u <= s.C_u * tol)  # (17d)
+        & (f_ap >= 0)
+        & ((np.sum(f_ap) <= s.C_ap * tol) | ~(f_ap > 0))  # (17e)
+        & (alpha >= 0)
+        & (alpha <= 1)  # (17f)
+        & (power <= s.P_max * tol)  # (17g)
+        & (energy_ue <= s.energy_budget * tol + ENERGY_ATOL)
+    )
+    return int(np.sum(~feasible)), cost
+
+
+def _point(pb: _Problem, alpha, f, u):
+    """Max-SINR combiners for (f, u), the restored point, its rank and its SINRs."""
+    w, sinr_c = comm_combiners_and_sinr(pb.s, f, u)
+    wt, sinr_s = sensing_combiners_and_sinr(pb.s, f, u)
+    point = _restore(pb, alpha, f, u, w, wt, sinr_c)
+    return point, _judge(pb, point, sinr_c, sinr_s), (sinr_c, sinr_s)
 
 
 def _initial_point(pb: _Problem, warm_start: Allocation | None):
@@ -202,8 +267,22 @@ def _initial_point(pb: _Problem, warm_start: Allocation | None):
         scale = np.sqrt(np.minimum(1.0, s.P_max / np.maximum(p, 1e-300)))[:, None]
         return np.clip(warm_start.alpha, 0.0, 1.0), f * scale, u * scale
     f_dir, u_dir = beam_directions(s)
-    f = f_dir * np.sqrt(s.P_max / 2)
-    u = u_dir * np.sqrt(s.P_max / 2)
+    # Even power split, except that a UE whose sensing SINR (8) would stay below
+    # gamma_th moves power from f to u: the least sensing powers >= P_max / 2 meeting
+    # (17b) (``optimizers.fast``), at most 0.99 P_max (f stays non-zero).
+    from optimizers.fast import sensing_powers
+
+    zero = np.zeros_like(f_dir)
+    p_u = sensing_powers(s, zero, u_dir, floor=s.P_max / 2)
+    capped = p_u >= s.P_max
+    if np.any(capped):  # as in ``optimizers.fast``: sense along a_t(psi_k) itself
+        u_try = np.where(capped[:, None], normalize_rows(s.sense_tx), u_dir)
+        p_try = sensing_powers(s, zero, u_try, floor=s.P_max / 2)
+        if np.sum(p_try >= s.P_max) < np.sum(capped):
+            u_dir, p_u = u_try, p_try
+    p_u = np.minimum(p_u, 0.99 * s.P_max)[:, None]
+    f = f_dir * np.sqrt(s.P_max - p_u)
+    u = u_dir * np.sqrt(p_u)
     # alpha of the compute-only model with CPUs at the latency bounds (t_com neglected):
     # minimise w e (1-a)^3 + kappa a^3 -> a = 1 / (1 + sqrt(kappa / (w e)))
     alpha = 1.0 / (1.0 + np.sqrt(pb.kappa_ap / (pb.w_ue * pb.e)))
@@ -222,8 +301,8 @@ class _Expansion:
     def __init__(self, pb: _Problem, f, u, w, wt):
         s = pb.s
         K = pb.K
-        a_c = np.einsum("jab,ka->jkb", s.H.conj(), w)  # (j, k, M)
-        a_s = np.einsum("jrb,kr->jkb", s.H_sense.conj(), wt)
+        a_c = (w.conj() @ s.H).conj()  # (j, k, M): H_j^H w_k
+        a_s = (wt.conj() @ s.H_sense).conj()
         self.A = np.concatenate([a_c, a_s], axis=1)  # (j, 2K, M): rows c*K + k
         self.Ah = self.A.conj()
         eye = np.eye(K, dtype=bool)
@@ -302,9 +381,7 @@ def solve_sca_admm(
     tau, Q = s.tau, s.Q
 
     alpha, f, u = _initial_point(pb, warm_start)
-    w, wt = comm_combiners(s, f, u), sensing_combiners(s, f, u)
-    best = _restore(pb, alpha, f, u, w, wt)
-    best_ev = evaluate(s, best, pb.beta)
+    best, best_rank, best_sinr = _point(pb, alpha, f, u)
 
     # ADMM state kept across outer iterations (warm duals)
     z_s = np.zeros(K)
@@ -460,15 +537,13 @@ def solve_sca_admm(
                 break
 
         # --- candidate for the next expansion point (deviation 9)
-        w_new, wt_new = comm_combiners(s, f, u), sensing_combiners(s, f, u)
-        cand = _restore(pb, alpha, f, u, w_new, wt_new)
-        cand_ev = evaluate(s, cand, pb.beta)
-        admm_trace.append(cand_ev.cost)
-        prev_cost = best_ev.cost
-        if _rank(cand_ev) <= _rank(best_ev):
-            best, best_ev = cand, cand_ev
-        trace.append(best_ev.cost)
-        if outer > 1 and abs(prev_cost - best_ev.cost) <= tol_outer * max(abs(prev_cost), 1e-300):
+        cand, cand_rank, cand_sinr = _point(pb, alpha, f, u)
+        admm_trace.append(cand_rank[1])
+        prev_cost = best_rank[1]
+        if cand_rank <= best_rank:  # lexicographic: (infeasible UEs, cost)
+            best, best_rank, best_sinr = cand, cand_rank, cand_sinr
+        trace.append(best_rank[1])
+        if outer > 1 and abs(prev_cost - best_rank[1]) <= tol_outer * max(abs(prev_cost), 1e-300):
             converged = True
             break
 
@@ -476,17 +551,18 @@ def solve_sca_admm(
     if polish:
         from optimizers.compute import exact_compute_allocation
 
-        rate = best_ev.rate
+        rate = s.B * np.log2(1.0 + best_sinr[0])  # (9)
         power = best.power
         res_c = exact_compute_allocation(s, pb.beta, rate, power, weight_ue=pb.w_ue)
         alpha_p = np.nan_to_num(np.asarray(res_c.alpha, float), nan=0.0)
         fu_p = np.nan_to_num(np.asarray(res_c.f_u, float), nan=0.0)
         fap_p = np.nan_to_num(np.asarray(res_c.f_ap, float), nan=0.0)
         cand = best.replace(alpha=alpha_p, f_u=fu_p, f_ap=fap_p)
-        cand_ev = evaluate(s, cand, pb.beta)
-        if _rank(cand_ev) <= _rank(best_ev):
-            best, best_ev, polished = cand, cand_ev, True
+        cand_rank = _judge(pb, cand, *best_sinr)
+        if cand_rank <= best_rank:
+            best, best_rank, polished = cand, cand_rank, True
 
+    best_ev = evaluate(s, best, pb.beta)  # the true model judges the returned point
     info = dict(
         outer_iterations=outer,
         inner_iterations=inner_total,

@@ -135,3 +135,15 @@ def test_bad_arguments_raise(snap, kwargs, name):
     args = dict(beta=0.1, rate=[1e8, 1e8], power=[0.01, 0.01]) | kwargs
     with pytest.raises(ValueError, match=name):
         exact_compute_allocation(snap, **args)
+
+
+def test_warm_start_at_the_latency_edge_reaches_the_same_optimum():
+    """A start next to the pole t_com = tau (where g' ~ s^-3) must not stall there."""
+    snap = sample_snapshot(ISCCConfig.paper(K=4, tau=0.9), np.random.default_rng(3))
+    rate = snap.Q / (1.5 * snap.tau)  # the link alone needs alpha < 2/3
+    power = np.full(4, 5e-3)
+    for beta in (1e-6, 0.1):
+        cold = exact_compute_allocation(snap, beta, rate, power)
+        warm = exact_compute_allocation(snap, beta, rate, power, alpha_start=np.ones(4))
+        np.testing.assert_allclose(warm.alpha, cold.alpha, atol=1e-9)
+        assert cold.alpha.max() < 2 / 3 - 1e-3  # the optimum is away from the edge

@@ -137,3 +137,48 @@ def test_fast_and_sca_admm_within_one_percent_of_the_cvxpy_reference(default_sna
     for method in ("fast", "sca_admm"):
         sol = solve(snap, 0.1, method=method)
         assert sol.feasible.all() and sol.cost <= 1.01 * reference.cost, method
+
+
+def test_gram_combiners_match_the_direct_max_sinr_solution(default_snaps):
+    # the push-through identity of isac_gym.iscc.beams.gram_sinr against 64 x 64 solves
+    from isac_gym.iscc import Allocation
+    from isac_gym.iscc.beams import comm_combiners_and_sinr, sensing_combiners_and_sinr
+
+    snap = default_snaps[1]
+    rng = np.random.default_rng(5)
+    K, M = snap.K, snap.M_ut
+    f = 0.05 * (rng.standard_normal((K, M)) + 1j * rng.standard_normal((K, M)))
+    u = 0.05 * (rng.standard_normal((K, M)) + 1j * rng.standard_normal((K, M)))
+    for share in (None, np.array([0.3, 0.7])):
+        w, sinr_c = comm_combiners_and_sinr(snap, f, u, share)
+        wt, sinr_s = sensing_combiners_and_sinr(snap, f, u, share)
+        zero = np.zeros(K)
+        ev = evaluate(snap, Allocation(zero, zero, zero, f, u, w, wt, share), 0.1)
+        np.testing.assert_allclose(sinr_c, ev.sinr_c, rtol=1e-9)
+        np.testing.assert_allclose(sinr_s, ev.sinr_s, rtol=1e-9)
+        if share is None:  # w_k ∝ R^{-1} h_k with R the full covariance
+            h = np.concatenate([np.einsum("kab,kb->ka", snap.H, x) for x in (f, u)])
+            R = h.T @ h.conj() + snap.noise * np.eye(snap.M_a)
+            direct = np.linalg.solve(R, h[:K].T).T
+            direct /= np.linalg.norm(direct, axis=1, keepdims=True)
+            np.testing.assert_allclose(w, direct, atol=1e-9)
+
+
+def test_right_singular_vectors_low_rank_and_fallback():
+    from isac_gym.iscc.beams import right_singular
+
+    rng = np.random.default_rng(2)
+    low = rng.standard_normal((3, 20, 4)) @ rng.standard_normal((3, 4, 24)) + 0j  # rank 4
+    full = rng.standard_normal((2, 20, 24)) + 1j * rng.standard_normal((2, 20, 24))
+    for H, rank in ((low, 4), (full, 20)):
+        V, keep = right_singular(H)
+        assert np.all(keep.sum(axis=1) == rank)
+        _, sv, vh = np.linalg.svd(H, full_matrices=False)
+        for k in range(H.shape[0]):
+            basis = V[k][:, keep[k]]
+            np.testing.assert_allclose(basis.conj().T @ basis, np.eye(rank), atol=1e-9)
+            # same row space, and the first column is the dominant right singular vector
+            np.testing.assert_allclose(np.linalg.norm(H[k] @ basis, axis=0), sv[k, :rank])
+            assert abs(abs(np.vdot(vh[k, 0].conj(), basis[:, 0])) - 1) < 1e-9
+            rest = H[k] - (H[k] @ basis) @ basis.conj().T
+            assert np.linalg.norm(rest) <= 1e-9 * np.linalg.norm(H[k])

@@ -1,0 +1,231 @@
+"""Benchmark of the per-slot solvers: ``python -m optimizers.bench``.
+
+For each K (default 2 and 10, M = 64 antennas) it solves seeded paper-default snapshots
+(K = 2: ``ISCCConfig.paper()``, tau = 0.4 s; K = 10: ``ISCCConfig.paper(K=10, tau=0.5,
+C_ap=20e9)``, the setting of Fig. 5) with every method and prints, measured in the same
+run: the median and 90th-percentile wall time per snapshot of ``solve()`` (the solver
+plus one true-model ``evaluate``; best of ``--repeats`` runs per snapshot), the ratios
+of the median times, the mean objective gap to the best feasible method of each snapshot
+and the feasible fractions. ``cvxpy`` (seconds per slot) runs on the first
+``--cvxpy-snapshots`` snapshots only, and its ratios are taken on those snapshots.
+
+BLAS is pinned to one thread with ``threadpoolctl`` when it is installed (multi-threaded
+BLAS is several times slower on 64 x 64 matrices); otherwise a warning asks for
+``OPENBLAS_NUM_THREADS=1``.
+
+Example: ``python -m optimizers.bench --K 2 --snapshots 50 --cvxpy-snapshots 5 --csv
+bench.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from isac_gym.iscc import ISCCConfig, sample_snapshot
+from optimizers.solve import METHODS, solve
+
+DEFAULT_METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma")
+CSV_COLUMNS = ("K", "seed", "method", "wall_s", "cost", "feasible", "success_rate", "gap")
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def config_for(K: int) -> ISCCConfig:
+    """The benchmark setting for K UEs (M = 64): Table I, Fig. 5's setting for K = 10."""
+    if K == 2:
+        return ISCCConfig.paper(tau=0.4)
+    if K == 10:
+        return ISCCConfig.paper(K=10, tau=0.5, C_ap=20e9)
+    return ISCCConfig.paper(K=K)
+
+
+def machine_description() -> str:
+    """CPU model, core count, numpy version and BLAS (for the record in BENCHMARKS.md)."""
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    blas = "unknown BLAS"
+    with contextlib.suppress(Exception):
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{info.get('name', '?')} {info.get('version', '')}".strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, BLAS {blas}"
+    )
+
+
+def _single_thread_blas():
+    """Context pinning BLAS to one thread (threadpoolctl), and a note on what was done."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if all(os.environ.get(name) == "1" for name in ("OPENBLAS_NUM_THREADS",)):
+            return contextlib.nullcontext(), "BLAS threads: OPENBLAS_NUM_THREADS=1"
+        return contextlib.nullcontext(), (
+            "WARNING: threadpoolctl is not installed and OPENBLAS_NUM_THREADS is not 1: "
+            "multi-threaded BLAS makes these timings several times slower; rerun with "
+            "OPENBLAS_NUM_THREADS=1"
+        )
+    return threadpool_limits(limits=1), "BLAS threads: pinned to 1 (threadpoolctl)"
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m optimizers.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--K", type=int, nargs="+", default=[2, 10], help="UE counts")
+    parser.add_argument("--snapshots", type=int, default=20, help="snapshots per K")
+    parser.add_argument(
+        "--cvxpy-snapshots", type=int, default=2, help="snapshots per K for cvxpy (slow)"
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help=f"comma-separated subset of {','.join(METHODS)}",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="first snapshot seed")
+    parser.add_argument("--beta", type=float, default=0.1, help="AP energy weight beta")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per snapshot (best kept)"
+    )
+    parser.add_argument("--csv", default=None, help="write one row per (K, seed, method)")
+    args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        parser.error(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
+    if args.snapshots < 1 or args.cvxpy_snapshots < 0 or args.repeats < 1:
+        parser.error("--snapshots and --repeats must be >= 1, --cvxpy-snapshots >= 0")
+    if any(k < 1 for k in args.K):
+        parser.error("--K values must be >= 1")
+    if not np.isfinite(args.beta) or args.beta <= 0:
+        parser.error("--beta must be finite and > 0")
+    args.methods = methods
+    return args
+
+
+def run(args) -> list[dict]:
+    """Solve and time every (K, snapshot, method); one record per run."""
+    records = []
+    for K in args.K:
+        config = config_for(K)
+        for i in range(args.snapshots):
+            seed = args.seed + i
+            snapshot = sample_snapshot(config, np.random.default_rng(seed))
+            rows = []
+            for method in args.methods:
+                if method == "cvxpy" and i >= args.cvxpy_snapshots:
+                    continue
+                repeats = 1 if method == "cvxpy" else args.repeats
+                best = np.inf
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    solution = solve(snapshot, args.beta, method=method)
+                    best = min(best, time.perf_counter() - start)
+                rows.append(
+                    dict(
+                        K=K,
+                        seed=seed,
+                        method=method,
+                        wall_s=best,
+                        cost=solution.cost,
+                        feasible=bool(np.all(solution.feasible)),
+                        success_rate=float(np.mean(solution.feasible)),
+                    )
+                )
+            feasible_costs = [r["cost"] for r in rows if r["feasible"]]
+            reference = min(feasible_costs) if feasible_costs else np.nan
+            for r in rows:
+                r["gap"] = r["cost"] / reference - 1.0 if r["feasible"] else np.nan
+            records.extend(rows)
+    return records
+
+
+def summarise(records, methods, K) -> list[str]:
+    """Table lines for one K: times, ratios, gaps, feasible fractions."""
+    rows = [r for r in records if r["K"] == K]
+    lines = [
+        f"{'method':9s} {'n':>4s} {'median ms':>10s} {'p90 ms':>9s} {'x fast':>8s} "
+        f"{'x sca_admm':>10s} {'mean gap':>9s} {'feasible':>8s} {'UE ASR':>7s}"
+    ]
+    times = {m: {r["seed"]: r["wall_s"] for r in rows if r["method"] == m} for m in methods}
+
+    def ratio(method, base):
+        common = sorted(set(times[method]) & set(times.get(base, {})))
+        if method == base or not common:
+            return "" if method == base or base not in times else "n/a"
+        mine = np.median([times[method][s] for s in common])
+        theirs = np.median([times[base][s] for s in common])
+        return f"{mine / theirs:.2f}"
+
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            continue
+        wall = np.array([r["wall_s"] for r in mine]) * 1e3
+        gaps = np.array([r["gap"] for r in mine if r["feasible"]])
+        gap = f"{100 * np.mean(gaps):.3f}%" if gaps.size else "n/a"
+        lines.append(
+            f"{method:9s} {len(mine):4d} {np.median(wall):10.3f} "
+            f"{np.percentile(wall, 90):9.3f} {ratio(method, 'fast'):>8s} "
+            f"{ratio(method, 'sca_admm'):>10s} {gap:>9s} "
+            f"{np.mean([r['feasible'] for r in mine]):8.2f} "
+            f"{np.mean([r['success_rate'] for r in mine]):7.3f}"
+        )
+    if "cvxpy" in times and times["cvxpy"]:
+        for base in ("fast", "sca_admm"):
+            if base in times:
+                common = sorted(set(times["cvxpy"]) & set(times[base]))
+                speedup = np.median([times["cvxpy"][s] / times[base][s] for s in common])
+                lines.append(
+                    f"cvxpy / {base}: {speedup:.0f}x (median per-snapshot ratio, "
+                    f"{len(common)} snapshots)"
+                )
+    return lines
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    limiter, note = _single_thread_blas()
+    print(f"machine: {machine_description()}")
+    print(note)
+    print(f"command: python -m optimizers.bench {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(
+        f"beta={args.beta}, snapshots={args.snapshots} (cvxpy {args.cvxpy_snapshots}), "
+        f"seeds {args.seed}..{args.seed + args.snapshots - 1}, best of {args.repeats} runs; "
+        "time = solve() incl. one evaluate; gap vs the best feasible method per snapshot"
+    )
+    with limiter:
+        records = run(args)
+    for K in args.K:
+        config = config_for(K)
+        print()
+        print(
+            f"K={K}, M={config.M_a}: tau={config.per_ue('tau')[0]:g} s, "
+            f"C_ap={config.C_ap:g} cycle/s"
+        )
+        for line in summarise(records, args.methods, K):
+            print("  " + line)
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for r in records:
+                writer.writerow({k: r[k] for k in CSV_COLUMNS})
+        print(f"\nwrote {len(records)} rows to {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
