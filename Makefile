@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m isac_gym.demo
+	$(BIN)/python evaluate.py paper --figure 2 --trials 50 --out results/paper
 
 test: install
 	$(BIN)/python -m pytest -q
