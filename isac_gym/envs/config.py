@@ -51,7 +51,10 @@ class ISCCEnvConfig:
     outage_margin: float = 0.02  #: outage when B_k < b_min + margin [J]
     # --- harvesting ---------------------------------------------------------------
     harvest_process: str = "markov"  #: "markov" (on/off Poisson) or "uniform" (i.i.d.)
-    harvest_quantum: float = 1e-3  #: delta [J]
+    #: delta [J]. With lambda_on/off it harvests ~4.2 mJ per UE-slot, about what the myopic
+    #: beta = mu spends: batteries then run down in "off" periods and tasks drop, so the
+    #: long-horizon choice of beta matters (with delta = 1 mJ batteries stay full).
+    harvest_quantum: float = 0.3e-3
     harvest_rate_on: float = 25.0  #: lambda_on [quanta/slot]
     harvest_rate_off: float = 3.0  #: lambda_off [quanta/slot]
     harvest_sojourn: float = 50.0  #: mean slots in a harvesting state
