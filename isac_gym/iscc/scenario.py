@@ -181,7 +181,8 @@ def channels_from_geometry(
         coeff = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
         a_ap = ula_steering(config.M_a, rng.uniform(-1, 1, (K, L)))
         a_ue = ula_steering(config.M_ut, rng.uniform(-1, 1, (K, L)))
-        nlos = np.einsum("kl,kla,klb->kab", coeff, a_ap, a_ue.conj())
+        # sum_l coeff_kl a_ap,kl a_ue,kl^H as one batched (M_a x L) @ (L x M_ut) product
+        nlos = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
         H = H + np.sqrt(1.0 / ((kappa + 1.0) * L)) * nlos
     H = np.sqrt(gain)[:, None, None] * H
 
