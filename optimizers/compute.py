@@ -30,6 +30,15 @@ method finds the lam at which the capacity is exactly used (complementary slackn
 UEs whose interval is empty (deadline, CPU cap and battery incompatible), or an AP that
 cannot carry the minimum offloading, are reported in ``feasible``; the returned point is
 the best effort (alpha at the least-infeasible end, AP frequencies scaled into C^ap).
+
+**Lost UEs do not starve the others.** A UE that no compute allocation can make
+feasible (empty interval, or flagged by the caller with ``exclude``: e.g. it misses the
+sensing constraint (17b) whatever alpha is) is left out of the capacity coupling: the
+multiplier ``lam`` is set by the other ("live") UEs alone, and a lost UE gets its
+best-effort alpha at that price and only the AP capacity the live UEs leave over
+(its AP frequency scaled down into it, at its least offloading, when that is short).
+Before this, a lost UE next to the latency pole (a UE left with almost no link) asked
+for nearly unbounded AP cycles, and the common scaling into C^ap failed every UE.
 """
 
 from __future__ import annotations
@@ -283,7 +292,15 @@ def alpha_bounds(snapshot: Snapshot, co: _Coefficients):
 
 
 def exact_compute_allocation(
-    snapshot: Snapshot, beta, rate, power, *, weight_ue=None, alpha_fixed=None, alpha_start=None
+    snapshot: Snapshot,
+    beta,
+    rate,
+    power,
+    *,
+    weight_ue=None,
+    alpha_fixed=None,
+    alpha_start=None,
+    exclude=None,
 ) -> ComputeAllocation:
     """Exact optimum of (P1) over (alpha, f^u, f^ap) for fixed rates (9) and powers (2).
 
@@ -292,6 +309,10 @@ def exact_compute_allocation(
     CPU frequencies are then optimised, and UEs whose pinned alpha violates a
     constraint are reported infeasible, not moved. ``alpha_start`` (K,): optional start
     of the Newton iteration (a nearby solution); it changes nothing but the run time.
+    ``exclude`` (K,) bool: UEs infeasible for reasons the compute variables cannot fix
+    (sensing, power); with the UEs whose interval is empty they are kept out of the AP
+    capacity coupling and served from the capacity the others leave (module docstring).
+    Their ``feasible`` entry still says whether their compute constraints hold.
     """
     co = _coefficients(snapshot, beta, rate, power, weight_ue)
     lo, hi, cap_lo, lat_hi = alpha_bounds(snapshot, co)
@@ -309,19 +330,26 @@ def exact_compute_allocation(
         lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
         hi = np.where(ok, hi, lo)
 
+    lost = ~ok
+    if exclude is not None:
+        excluded = np.asarray(exclude, dtype=bool)
+        if excluded.shape != (snapshot.K,):
+            raise ValueError(f"exclude must have shape ({snapshot.K},), got {excluded.shape}")
+        lost = lost | excluded
+    live = ~lost
     last = {}
 
     def load(lam: float) -> float:
         last["alpha"] = _minimise(co, lo, hi, lam, last.get("alpha"))
-        return float(np.sum(co.ap_frequency(last["alpha"])))
+        return float(np.sum(co.ap_frequency(last["alpha"])[live]))
 
     lam = 0.0
     alpha = _minimise(co, lo, hi, 0.0, alpha_start)
     last["alpha"] = alpha
     capacity = snapshot.C_ap
     ap_ok = True
-    if np.sum(co.ap_frequency(alpha)) > capacity:
-        if np.sum(co.ap_frequency(lo)) > capacity:  # even minimal offloading overloads
+    if np.sum(co.ap_frequency(alpha)[live]) > capacity:
+        if np.sum(co.ap_frequency(lo)[live]) > capacity:  # even minimal offloading overloads
             ap_ok = False
             alpha = lo
         else:
@@ -333,12 +361,25 @@ def exact_compute_allocation(
             alpha = _minimise(co, lo, hi, lam, last["alpha"])
 
     cycles = snapshot.varpi * snapshot.Q
-    f_u = cycles * (1 - alpha) / snapshot.tau
     f_ap = co.ap_frequency(alpha)
+    served = np.ones(snapshot.K, dtype=bool)
     if not ap_ok:  # a physical AP cannot exceed its capacity: scale, deadlines fail
-        f_ap = f_ap * capacity / np.sum(f_ap)
+        f_ap = np.where(live, f_ap * capacity / np.sum(f_ap[live]), f_ap)
+        served = ~live
+    if lost.any():
+        # Lost UEs share what the live ones leave; short of it, they offload the least
+        # they can and their AP frequencies are scaled into the remainder.
+        left = max(capacity - float(np.sum(f_ap[live])), 0.0)
+        if np.sum(f_ap[lost]) > left * (1 + 1e-12):
+            alpha = np.where(lost, lo, alpha)
+            demand = np.where(lost, co.ap_frequency(lo), 0.0)
+            total = float(np.sum(demand))
+            scale = min(1.0, left / total) if total > 0 else 1.0
+            f_ap = np.where(lost, demand * scale, f_ap)
+            served = served & ~(lost & (scale < 1.0))
+    f_u = cycles * (1 - alpha) / snapshot.tau
     f_u = np.minimum(f_u, snapshot.C_u)  # best effort when the UE cap binds
-    feasible = ok & (ap_ok | (alpha == 0))
+    feasible = ok & (served | (alpha == 0))
     return ComputeAllocation(
         alpha=alpha,
         f_u=f_u,

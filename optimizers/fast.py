@@ -12,7 +12,9 @@
    is UE k's max-SINR gain against the others' beams. For a log grid of p_k, the exact
    per-UE compute cost (``optimizers.compute``) picks each UE's power.
 4. Exact compute allocation at the true rates of the final beams (the polish step),
-   then one evaluation of the true model.
+   then one evaluation of the true model. UEs that still miss (17b) (sensing power
+   capped at P_max) are excluded from the AP capacity coupling there, so that they
+   cannot take the AP from the others; they are reported infeasible as before.
 
 Speed: every received vector of (7)-(8) is a multiple of one of ``H_k f_k``, ``H_k u_k``,
 ``H~_k f_k``, ``H~_k u_k`` (computed once). Combiners, SINRs and the Yates rounds use the
@@ -29,6 +31,7 @@ import numpy as np
 
 from isac_gym.iscc import Allocation, Snapshot, beam_directions
 from isac_gym.iscc.beams import gram_max_sinr, gram_sinr, normalize_rows, received_vectors
+from isac_gym.iscc.model import FEASIBILITY_RTOL
 from optimizers.compute import (
     _EDGE,
     _Coefficients,
@@ -238,6 +241,9 @@ def solve_fast(
     p_f = grid[np.arange(K), best]
     if alpha_fixed is not None and np.all(np.asarray(alpha_fixed) == 0):
         p_f = np.zeros(K)  # nothing to send: the communication beam is switched off
+    # A UE whose sensing power is capped keeps (17g): its sensing gives up the floor of
+    # the communication budget (it misses (17b) either way).
+    p_u = np.minimum(p_u, snapshot.P_max - p_f)
 
     a_f, a_u = np.sqrt(p_f)[:, None], np.sqrt(p_u)[:, None]
     f, u = a_f * f_dir, a_u * u_dir
@@ -246,8 +252,11 @@ def solve_fast(
     noise = snapshot.noise if share is None else snapshot.noise * share
     index = np.arange(K)
     w, sinr_c = gram_max_sinr(comm, index if share is None else 0 * index, noise)
-    w_tilde, _ = gram_max_sinr(sense, K + index if share is None else 1 + 0 * index, noise)
+    w_tilde, sinr_s = gram_max_sinr(sense, K + index if share is None else 1 + 0 * index, noise)
     true_rate = snapshot.B * (1.0 if share is None else share) * np.log2(1.0 + sinr_c)
+    # UEs that miss (17b) whatever the compute allocation does stay out of the AP
+    # capacity coupling, so that they cannot starve the others (``optimizers.compute``).
+    blind = sinr_s * (1.0 + FEASIBILITY_RTOL) < snapshot.gamma_s
     compute = exact_compute_allocation(
         snapshot,
         beta,
@@ -256,6 +265,7 @@ def solve_fast(
         weight_ue=weight_ue,
         alpha_fixed=alpha_fixed,
         alpha_start=alpha[np.arange(K), best] if alpha_fixed is None else None,
+        exclude=blind if blind.any() else None,
     )
     allocation = Allocation(compute.alpha, compute.f_u, compute.f_ap, f, u, w, w_tilde, share)
     info = dict(
