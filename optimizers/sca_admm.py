@@ -146,20 +146,26 @@ def _quartic_root(a, b, c, mu=None, x0=None):
     """
     mu = 0.0 if mu is None else mu
     bp = np.maximum(b, 0.0)
+    # Upper bound of the root: there a x^4 / 2 >= c and a x^4 / 2 >= b x, so g >= 0.
+    upper = np.maximum((2.0 * c / a) ** 0.25, (2.0 * bp / a) ** (1.0 / 3.0))
+    trivial = (c <= 0) & (b <= 0)  # root 0: a dummy (1) keeps 0/0 out of the iteration
+    upper = np.where(trivial, 1.0, upper)
     if x0 is None:
-        x = np.maximum((2.0 * c / a) ** 0.25, (2.0 * bp / a) ** (1.0 / 3.0))
+        x = upper
     else:
         tiny = 1e-9 * (c / a) ** 0.25 + 1e-300
         x = np.maximum(np.maximum(x0, (bp / (4.0 * a)) ** (1.0 / 3.0) * (1.0 + 1e-9)), tiny)
+        x = np.minimum(x, upper)
+    x = np.where(trivial, 1.0, x)
     for _ in range(_NEWTON_STEPS):
         x2 = x * x
         g = ((a * x + mu) * x2 - b) * x - c
         dg = (4.0 * a * x + 3.0 * mu) * x2 - b
         step = g / dg
-        x = np.maximum(x - step, 0.5 * x)
+        x = np.minimum(np.maximum(x - step, 0.5 * x), upper)  # a flat start overshoots
         if np.max(np.abs(step) / x) <= 1e-12:
             break
-    return np.where((c <= 0) & (b <= 0), 0.0, x)
+    return np.where(trivial, 0.0, x)
 
 
 class _Problem:

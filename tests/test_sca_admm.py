@@ -1,5 +1,7 @@
 """SCA-ADMM (optimizers/sca_admm.py) judged by the true model isac_gym.iscc.evaluate."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -129,6 +131,21 @@ def test_quartic_root_matches_numpy():
             pos = roots[(np.abs(roots.imag) < 1e-9) & (roots.real > 0)].real
             assert pos.size == 1
             assert x[i] == pytest.approx(pos[0], rel=1e-9)
+
+
+def test_quartic_root_from_a_flat_start_and_trivial_entries():
+    """x0 = 0 with b <= 0 (zero slope) must not overshoot; c = 0, b <= 0 gives 0, no NaN."""
+    a = np.array([1.0, 2.0, 1.0, 1.0])
+    b = np.array([0.0, -1.0, 0.0, 3.0])
+    c = np.array([1.0, 5.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = _quartic_root(a, b, c, 0.0, x0=np.zeros(4))
+    assert x[2] == 0.0
+    for i in (0, 1, 3):
+        roots = np.roots([a[i], 0.0, 0.0, -b[i], -c[i]])
+        positive = roots[(np.abs(roots.imag) < 1e-9) & (roots.real > 0)].real
+        assert x[i] == pytest.approx(positive.max(), rel=1e-9)
 
 
 def test_ap_capacity_coupling_enforced():
