@@ -405,12 +405,11 @@ class ISCCEnv(gym.Env):
         solution = None
         weight = np.full(K, cfg.ue_energy_weight)
 
-        def run(method, betas, **options):
+        def run(method, betas, snapshot=None, **options):
             nonlocal time, iterations
+            snapshot = slot.select(served) if snapshot is None else snapshot
             start = perf_counter()  # the whole call, true-model evaluation included
-            sol = solve(
-                slot.select(served), betas, method=method, weight_ue=weight[served], **options
-            )
+            sol = solve(snapshot, betas, method=method, weight_ue=weight[served], **options)
             time += perf_counter() - start
             iterations += int(sol.info.get("iterations") or 0)
             return sol
@@ -428,7 +427,7 @@ class ISCCEnv(gym.Env):
                 break
             failing = ~solution.feasible
             dropped = np.flatnonzero(served)[failing]
-            cause[dropped] = self._drop_causes(slot.select(served))[failing]
+            cause[dropped] = _drop_causes(slot.select(served), run, cfg.cell.C_ap)[failing]
             served[dropped] = False
             solution = None
 
@@ -453,24 +452,6 @@ class ISCCEnv(gym.Env):
             outcome["regret_cost"] = float(np.sum(ev.energy_ue) + cfg.mu * np.sum(ev.energy_ap))
         return outcome
 
-    def _drop_causes(self, slot: Snapshot) -> np.ndarray:
-        """Cause code per UE of ``slot``: the first relaxation that would have served it.
-
-        1 ``battery``: an unlimited battery would; 2 ``ap_capacity``: an unlimited AP
-        would (besides the battery); 3 ``deadline``: neither (link, sensing, local CPU).
-        Runs only on slots with failures: two ``fast`` solves of the relaxed slot.
-        """
-        fallback = np.full(slot.K, _FALLBACK_BETA)
-        relaxed = slot.replace(energy_budget=np.full(slot.K, np.inf))
-        no_battery = self._solve_relaxed(relaxed, fallback)
-        unlimited = self._solve_relaxed(relaxed.replace(C_ap=1e6 * self.config.cell.C_ap), fallback)
-        return np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
-
-    def _solve_relaxed(self, slot: Snapshot, beta):
-        return optimizers.solve(
-            slot, beta, method="fast", weight_ue=np.full(slot.K, self.config.ue_energy_weight)
-        )
-
     # --- rendering -------------------------------------------------------------------------
 
     def render(self):
@@ -482,3 +463,17 @@ class ISCCEnv(gym.Env):
         from isac_gym.envs.rendering import render_iscc
 
         return render_iscc(self)
+
+
+def _drop_causes(slot: Snapshot, run, full_capacity: float) -> np.ndarray:
+    """Cause code per UE of ``slot``: the first relaxation that would have served it.
+
+    1 ``battery``: an unlimited battery would; 2 ``ap_capacity``: an unlimited AP would
+    (besides the battery); 3 ``deadline``: neither (link, sensing, local CPU). Runs only
+    on slots with failures: two ``fast`` solves (through ``run``, so they are timed).
+    """
+    fallback = np.full(slot.K, _FALLBACK_BETA)
+    relaxed = slot.replace(energy_budget=np.full(slot.K, np.inf))
+    no_battery = run("fast", fallback, snapshot=relaxed)
+    unlimited = run("fast", fallback, snapshot=relaxed.replace(C_ap=1e6 * full_capacity))
+    return np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
