@@ -1,0 +1,391 @@
+"""Policies for the multi-slot ISCC environment, all with SB3's ``predict`` shape.
+
+Every policy answers ``predict(obs, state=None, episode_start=None, deterministic=True)
+-> (action, state)`` for one observation (shape ``(6K+2,)``) or a batch (``(n, 6K+2)``),
+and declares the ``action_mode`` of the environment it needs (``"beta"`` or
+``"allocation"``), so that one evaluation loop (``agents.evaluation``) runs them all.
+
+Specs understood by :func:`make_policy` (case-insensitive names):
+
+* ``fixed-beta:B`` -- beta_k = B for every UE; ``B`` is a number or ``mu`` (the env's
+  operator price: the per-slot myopic optimum). ``fixed-beta:1`` is CTEM.
+* ``heuristic`` -- the paper's footnote 7 (see :class:`HeuristicPolicy`).
+* ``lyapunov`` -- drift-plus-penalty on a virtual battery queue (:class:`LyapunovPolicy`).
+* ``random`` -- uniform actions in beta mode (log-uniform beta in [0.01, 100]).
+* ``fl`` / ``fo`` / ``ho`` -- fixed offloading alpha = 0 / 1 / 0.5 (allocation mode).
+* ``ppo:PATH`` / ``sac:PATH`` / ``td3:PATH`` -- a saved SB3 model (``model.zip``); the
+  ``vecnormalize.pkl`` next to it (or in its parent folder) is applied (observation
+  normalisation only, ``training=False``); the action mode is read from the run's
+  ``config.json`` when present (default ``beta``).
+
+Heavy imports (torch, stable-baselines3) happen only when an SB3 policy is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NON_LEARNED = ("fixed-beta:B", "heuristic", "lyapunov", "random", "fl", "fo", "ho")
+LEARNED = ("ppo:PATH", "sac:PATH", "td3:PATH")
+VALID_SPECS = NON_LEARNED + LEARNED
+_FIXED_ALPHA = {"fl": -1.0, "fo": 1.0, "ho": 0.0}  # action a = 2 alpha - 1
+
+
+def _valid_list() -> str:
+    return ", ".join(VALID_SPECS)
+
+
+class Policy:
+    """Base class: a deterministic map from an observation to an action in [-1, 1]^K."""
+
+    action_mode: str = "beta"
+    name: str = "policy"
+
+    def __init__(self, env: Any) -> None:
+        base = env.unwrapped
+        self.config = getattr(base, "config", None)
+        self.K = int(env.action_space.shape[0])
+        self.env = base
+        self.action_space = env.action_space
+        self.observation_space = env.observation_space
+
+    # -- SB3 shape ------------------------------------------------------------------
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.ndim == 1:
+            return self._act(obs).astype(np.float32), state
+        actions = np.stack([self._act(row) for row in obs]).astype(np.float32)
+        return actions, state
+
+    def reset(self, seed: int | None = None) -> None:
+        """Called at the start of every episode (seeds stochastic policies)."""
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------
+    def _beta_action(self, beta: np.ndarray) -> np.ndarray:
+        """The action giving ``beta`` (clipped to the env's representable range)."""
+        lo, hi = getattr(self.config, "log10_beta_range", (-2.0, 2.0))
+        beta = np.clip(np.asarray(beta, dtype=float), 10.0**lo, 10.0**hi)
+        if hasattr(self.env, "beta_to_action"):
+            return np.asarray(self.env.beta_to_action(beta), dtype=np.float32)
+        return np.clip(2.0 * (np.log10(beta) - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, action_mode={self.action_mode!r})"
+
+
+class FixedBetaPolicy(Policy):
+    """beta_k = B for every UE and slot (B = mu: myopic optimum; B = 1: CTEM)."""
+
+    def __init__(self, env: Any, beta: float, name: str | None = None) -> None:
+        super().__init__(env)
+        if not np.isfinite(beta) or beta <= 0:
+            raise ValueError(f"fixed-beta needs a positive finite beta, got {beta!r}")
+        self.beta = float(beta)
+        self.name = name or f"fixed-beta:{beta:g}"
+        self._action = self._beta_action(np.full(self.K, self.beta))
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self._action.copy()
+
+
+class FixedOffloadingPolicy(Policy):
+    """FL / FO / HO: the offloading fraction pinned to 0 / 1 / 0.5 (allocation mode)."""
+
+    action_mode = "allocation"
+
+    def __init__(self, env: Any, kind: str) -> None:
+        super().__init__(env)
+        self.name = kind.upper()
+        self._action = np.full(self.K, _FIXED_ALPHA[kind], dtype=np.float32)
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self._action.copy()
+
+
+class RandomPolicy(Policy):
+    """Uniform actions in [-1, 1]^K (beta mode: log10 beta uniform in [-2, 2])."""
+
+    def __init__(self, env: Any, seed: int | None = None) -> None:
+        super().__init__(env)
+        self.name = "random"
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-1.0, 1.0, self.K)
+
+
+def _load_penalty(decoded: dict) -> float:
+    """The AP load penalty 1 / (1 - r) >= 1 for the reserved fraction r of C^ap."""
+    reserved = float(np.clip(np.asarray(decoded.get("ap_reserved", 0.0)), 0.0, 0.95))
+    return 1.0 / (1.0 - reserved)
+
+
+def _ap_queue(decoded: dict, config: Any) -> float:
+    """Z_hat: the AP backlog in slots of AP capacity, Z / (C^ap T) (0 when idle)."""
+    capacity = float(config.cell.C_ap) * float(config.slot_duration)
+    return float(np.asarray(decoded.get("backlog", 0.0))) / capacity
+
+
+@dataclass(frozen=True)
+class HeuristicParams:
+    """Constants of :class:`HeuristicPolicy` (see ``agents.tuning`` for the search)."""
+
+    beta_low: float = 0.03  #: beta at an empty battery (b = b_min)
+    beta_high: float = 0.2  #: beta at a full battery (b = b_max)
+    load_exponent: float = 1.0  #: beta scales with (1 / (1 - r))^c, r = AP reserved fraction
+
+
+class HeuristicPolicy(Policy):
+    """The paper's footnote 7: beta_k rises with the UE battery and with the AP load.
+
+    beta_k = beta_low * (beta_high / beta_low) ** s_k * (1 / (1 - r)) ** c, with
+    s_k = (b_k - b_min) / (b_max - b_min) clipped to [0, 1] (battery level) and
+    r the fraction of the AP CPU reserved by background load (the load penalty
+    1/(1 - r) >= 1). An almost empty battery gives beta_low < mu (offload), a full one
+    beta_high (the UE's harvested energy would be wasted, so local computing is cheap).
+    Constants: :data:`HEURISTIC_DEFAULTS` = (beta_low 0.03, beta_high 0.2, load
+    exponent 1), chosen by ``agents.tuning`` (grid search, highest mean return) on the
+    validation seeds 1000 and 1001 of the default preset (K = 4, 500 slots,
+    ``oracle="fast"``); never on evaluate.py's test seeds 0..E-1. Search (mean return):
+    beta_low in {0.01, 0.03, 0.1} x beta_high in {0.3, 1, 3} with c = 1 (best
+    0.03/0.3: -712.1; 0.01/0.3: -734.5; 0.03/1: -752.6; worst 0.1/3: -956.4), then
+    beta_low = 0.03 x beta_high in {0.1, 0.2} x c in {0, 1} (0.2, c = 1: -711.2;
+    0.1, c = 1: -717.0; 0.2, c = 0: -722.5; 0.1, c = 0: -741.5). fixed-beta:mu scores
+    -749.9 on the same seeds. Differences between the best points are within the noise
+    of two episodes.
+    """
+
+    def __init__(self, env: Any, params: HeuristicParams | None = None) -> None:
+        super().__init__(env)
+        self.params = params or HEURISTIC_DEFAULTS
+        self.name = "heuristic"
+
+    def beta(self, decoded: dict) -> np.ndarray:
+        p, cfg = self.params, self.config
+        span = max(float(cfg.b_max) - float(cfg.b_min), 1e-12)
+        level = np.clip((np.asarray(decoded["battery"], float) - cfg.b_min) / span, 0.0, 1.0)
+        load = _load_penalty(decoded) ** p.load_exponent
+        return p.beta_low * (p.beta_high / p.beta_low) ** level * load
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self._beta_action(self.beta(self.env.decode_observation(obs)))
+
+
+@dataclass(frozen=True)
+class LyapunovParams:
+    """Constants of :class:`LyapunovPolicy` (J unless noted; see ``agents.tuning``)."""
+
+    V: float = 1.0  #: penalty weight [J]
+    theta: float = 0.5  #: battery target of the perturbed queue, as a fraction of b_max
+    gamma_z: float = 0.2  #: weight of the AP-congestion queue Z_hat [J]
+    eps: float = 1e-3  #: floor of the denominator [J]
+
+
+class LyapunovPolicy(Policy):
+    """Drift-plus-penalty on a virtual battery queue.
+
+    With the perturbed queue B_k - theta_k and the penalty V (E^u + mu E^ap), the
+    per-slot drift-plus-penalty bound is minimised by the slot problem
+    sum_k (V + theta_k - B_k) E_k^u + (V mu + gamma_Z Z_hat) E_k^ap, i.e. by the oracle
+    with
+
+        beta_k = clip([V mu + gamma_Z Z_hat] / max(eps, V + theta_k - B_k), 1e-3, 1e3)
+
+    then clipped to the env's representable [0.01, 100]. B_k is the battery [J],
+    theta_k = theta * b_max, and Z_hat = Z / (C^ap T) is the AP backlog queue of the
+    observation in slots of AP capacity. A battery far below
+    theta + V makes UE energy expensive (small beta, offload); a battery above theta
+    makes it almost free (large beta, compute locally).
+    Constants: :data:`LYAPUNOV_DEFAULTS` = (V 1.0 J, theta 0.5 b_max, gamma_Z 0.2 J,
+    eps 1e-3 J), chosen by ``agents.tuning`` (grid search, highest mean return) on the
+    validation seeds 1000 and 1001 of the default preset (K = 4, 500 slots,
+    ``oracle="fast"``); never on evaluate.py's test seeds. Search (mean return):
+    theta in {0.5, 0.7, 0.85} x V in {0.05, 0.2, 1} with gamma_Z = 0 (best 0.5/1:
+    -713.0; 0.7/1: -725.0; 0.85/1: -728.1; worst 0.5/0.05: -884.9), then theta in
+    {0.3, 0.5} x V in {3, 10} (best 0.3/3: -716.2; V = 10 tends to fixed-beta:mu,
+    -731.8/-735.6), then gamma_Z in {0.05, 0.2} at (0.5, 1) (0.2: -710.8; 0.05:
+    -723.6). fixed-beta:mu scores -749.9 on the same seeds. Differences between the
+    best points are within the noise of two episodes.
+    """
+
+    def __init__(self, env: Any, params: LyapunovParams | None = None) -> None:
+        super().__init__(env)
+        self.params = params or LYAPUNOV_DEFAULTS
+        self.name = "lyapunov"
+
+    def beta(self, decoded: dict) -> np.ndarray:
+        p, cfg = self.params, self.config
+        battery = np.asarray(decoded["battery"], float)
+        theta = p.theta * float(cfg.b_max)
+        numerator = p.V * float(cfg.mu) + p.gamma_z * _ap_queue(decoded, cfg)
+        beta = numerator / np.maximum(p.eps, p.V + theta - battery)
+        return np.clip(beta, 1e-3, 1e3)
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self._beta_action(self.beta(self.env.decode_observation(obs)))
+
+
+#: Tuned constants (``agents.tuning``; validation seeds, never the test seeds).
+HEURISTIC_DEFAULTS = HeuristicParams()
+LYAPUNOV_DEFAULTS = LyapunovParams()
+
+
+# ---------------------------------------------------------------------------------------
+# SB3 models
+# ---------------------------------------------------------------------------------------
+def _find_next_to(model_path: Path, name: str) -> Path | None:
+    for folder in (model_path.parent, model_path.parent.parent):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_vecnormalize(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        vec_normalize = pickle.load(handle)  # noqa: S301 - our own training output
+    vec_normalize.training = False
+    vec_normalize.norm_reward = False
+    return vec_normalize
+
+
+class SB3Policy(Policy):
+    """A saved SB3 model (PPO, SAC, TD3) with its VecNormalize observation statistics."""
+
+    def __init__(self, env: Any, algo: str, path: str | Path) -> None:
+        super().__init__(env)
+        from agents.training import ALGOS  # lazy: imports stable-baselines3 and torch
+
+        path = Path(path)
+        if not path.is_file() and path.with_suffix(".zip").is_file():
+            path = path.with_suffix(".zip")
+        if not path.is_file():
+            raise ValueError(f"{algo}: no saved model at {str(path)!r}")
+        self.name = f"{algo}:{path}"
+        self.path = path
+        self.model = ALGOS[algo].load(str(path), device="cpu")
+        stats = _find_next_to(path, "vecnormalize.pkl")
+        self.vec_normalize = _load_vecnormalize(stats) if stats else None
+        self.vecnormalize_path = stats
+        self.action_mode = "beta"
+        config = _find_next_to(path, "config.json")
+        if config is not None:
+            saved = json.loads(config.read_text())
+            self.action_mode = saved.get("env_kwargs", {}).get("action_mode", "beta")
+        if self.model.observation_space.shape != env.observation_space.shape:
+            raise ValueError(
+                f"{self.name}: model observations {self.model.observation_space.shape} "
+                f"do not match the env's {env.observation_space.shape}"
+            )
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        obs = np.asarray(observation, dtype=np.float32)
+        if self.vec_normalize is not None:
+            obs = self.vec_normalize.normalize_obs(obs).astype(np.float32)
+        return self.model.predict(
+            obs, state=state, episode_start=episode_start, deterministic=deterministic
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Factory
+# ---------------------------------------------------------------------------------------
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split and check a spec without building it: ``(kind, argument)``.
+
+    Raises ValueError naming the valid specs on anything unknown or malformed.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"empty policy spec; valid: {_valid_list()}")
+    text = spec.strip()
+    kind, _, argument = text.partition(":")
+    kind = kind.strip().lower()
+    argument = argument.strip()
+    if kind == "fixed-beta":
+        if not argument:
+            raise ValueError(
+                f"fixed-beta needs a value, e.g. fixed-beta:mu; valid: {_valid_list()}"
+            )
+        if argument.lower() != "mu":
+            try:
+                value = float(argument)
+            except ValueError:
+                raise ValueError(
+                    f"fixed-beta:{argument}: not a number or 'mu'; valid: {_valid_list()}"
+                ) from None
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"fixed-beta:{argument}: beta must be positive and finite")
+        return kind, argument
+    if kind in ("heuristic", "lyapunov", "random", "fl", "fo", "ho"):
+        if argument and not (kind == "random" and argument.isdigit()):
+            raise ValueError(f"{kind} takes no argument, got {spec!r}; valid: {_valid_list()}")
+        return kind, argument or None
+    if kind in ("ppo", "sac", "td3"):
+        if not argument:
+            raise ValueError(f"{kind} needs a model path, e.g. {kind}:runs/x/model.zip")
+        return kind, argument
+    raise ValueError(f"unknown policy {spec!r}; valid: {_valid_list()}")
+
+
+def make_policy(spec: str, env: Any) -> Policy:
+    """Build the policy named by ``spec`` for ``env`` (a Gymnasium ISCC env).
+
+    Raises ValueError, listing the valid specs, on a bad spec.
+    """
+    kind, argument = parse_spec(spec)
+    if kind == "fixed-beta":
+        if argument.lower() == "mu":
+            return FixedBetaPolicy(env, float(env.unwrapped.config.mu), name="fixed-beta:mu")
+        return FixedBetaPolicy(env, float(argument))
+    if kind == "heuristic":
+        return HeuristicPolicy(env)
+    if kind == "lyapunov":
+        return LyapunovPolicy(env)
+    if kind == "random":
+        return RandomPolicy(env, seed=int(argument) if argument else None)
+    if kind in _FIXED_ALPHA:
+        return FixedOffloadingPolicy(env, kind)
+    return SB3Policy(env, kind, argument)
+
+
+__all__ = [
+    "HEURISTIC_DEFAULTS",
+    "LYAPUNOV_DEFAULTS",
+    "VALID_SPECS",
+    "FixedBetaPolicy",
+    "FixedOffloadingPolicy",
+    "HeuristicParams",
+    "HeuristicPolicy",
+    "LyapunovParams",
+    "LyapunovPolicy",
+    "Policy",
+    "RandomPolicy",
+    "SB3Policy",
+    "make_policy",
+    "parse_spec",
+]
