@@ -623,6 +623,7 @@ def train(
         )
     venv.close()
     eval_venv.close()
+    model.logger.close()  # flush and close progress.csv / event files
     wall = time.perf_counter() - start_wall
 
     config_path = out / "config.json"

@@ -54,7 +54,8 @@ def test_checkers_pass_without_warnings(preset, action_mode):
         warnings.simplefilter("always")
         check_env(make(preset=preset, action_mode=action_mode).unwrapped)
         sb3_check_env(make(preset=preset, action_mode=action_mode).unwrapped)
-    assert [str(w.message) for w in caught] == []
+    # (ResourceWarnings are left out: garbage collection may report other tests' files here)
+    assert [str(w.message) for w in caught if w.category is not ResourceWarning] == []
 
 
 def test_registration_is_idempotent_and_spaces_are_documented():
