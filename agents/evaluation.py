@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from isac_gym.cli import json_object, positive_int
+
 COLUMNS = (
     "policy",
     "energy_cost",
@@ -518,26 +520,6 @@ def format_table(rows: list[dict]) -> str:
 # ---------------------------------------------------------------------------------------
 # Command line (evaluate.py policies)
 # ---------------------------------------------------------------------------------------
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register ``evaluate.py policies`` arguments on ``parser`` (sets ``run``)."""
     parser.add_argument(
@@ -552,7 +534,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--episodes",
         required=True,
-        type=_positive_int,
+        type=positive_int,
         help="episodes per policy; episode i resets with seed S+i",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed S of episode 0 (default 0)")
@@ -564,13 +546,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--env-kwargs",
-        type=_json_object,
+        type=json_object,
         default=None,
         help='JSON object passed to gymnasium.make, e.g. \'{"oracle": "fast"}\'',
     )
-    parser.add_argument(
-        "--jobs", type=_positive_int, default=1, help="worker processes (default 1)"
-    )
+    parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     parser.add_argument(
         "--trace-episode", type=int, default=0, help="episode index drawn in trace.png (default 0)"
     )

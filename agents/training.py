@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from isac_gym.cli import json_object, positive_int
+
 ALGO_NAMES = ("ppo", "sac", "td3")
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 EVAL_SEED_OFFSET = 10_000  #: evaluation-env seeds; test seeds of evaluate.py start at 0
@@ -742,26 +744,6 @@ def plot_training_curve(out: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------
 # Command line (train.py)
 # ---------------------------------------------------------------------------------------
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register train.py's arguments on ``parser`` and set ``run`` as its handler."""
     parser.add_argument("--env", required=True, help="registered env id, e.g. isac_gym/ISCC-v0")
@@ -769,20 +751,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--timesteps",
         required=True,
-        type=_positive_int,
+        type=positive_int,
         help="total training timesteps (also the target of --resume)",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder of the run")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--n-envs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="parallel training envs (default: from the YAML, else 1)",
     )
     parser.add_argument(
         "--env-kwargs",
-        type=_json_object,
+        type=json_object,
         default=None,
         help='JSON object passed to gymnasium.make, e.g. \'{"oracle": "fast"}\'',
     )
@@ -797,19 +779,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--eval-freq",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="evaluate every N total steps (default: YAML, else 10000)",
     )
     parser.add_argument(
         "--eval-episodes",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="episodes per evaluation (default: YAML, else 2)",
     )
     parser.add_argument(
         "--checkpoint-freq",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="checkpoint every N total steps (default: YAML, else 10000)",
     )
@@ -821,7 +803,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="torch/BLAS threads of the learner process (default 1)",
     )

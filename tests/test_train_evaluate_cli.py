@@ -190,7 +190,7 @@ def test_evaluate_policies_cli(trained, tmp_path):
                 "--out",
                 "x",
             ],
-            "must be positive",
+            "must be a positive integer",
         ),
         (
             ["evaluate.py", "policies", "--policies", "fixed-beta:mu,greedy", "--episodes", "1"],

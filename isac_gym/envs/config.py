@@ -82,15 +82,26 @@ class ISCCEnvConfig:
         horizon = self.horizon
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             _fail("horizon", "an integer >= 1", horizon)
-        for name in ("slot_duration", "e_ref", "b_max", "harvest_quantum", "mu"):
-            _number(self, name, low=0.0, low_open=True)
-        for name in ("ue_energy_weight",):
+        for name in (
+            "slot_duration",
+            "e_ref",
+            "b_max",
+            "harvest_quantum",
+            "mu",
+            "ue_energy_weight",
+        ):
             _number(self, name, low=0.0, low_open=True)
         for name in ("harvest_sojourn", "load_sojourn"):
             _number(self, name, low=1.0)
-        for name in ("drop_penalty", "outage_penalty", "terminal_battery_price", "ue_speed"):
-            _number(self, name, low=0.0)
-        for name in ("harvest_rate_on", "harvest_rate_off", "outage_margin"):
+        for name in (
+            "drop_penalty",
+            "outage_penalty",
+            "terminal_battery_price",
+            "ue_speed",
+            "harvest_rate_on",
+            "harvest_rate_off",
+            "outage_margin",
+        ):
             _number(self, name, low=0.0)
         for name in ("charge_efficiency", "task_probability", "reserve_max"):
             _number(self, name, low=0.0, high=1.0)

@@ -6,7 +6,7 @@ which schemes it compares and how an x-value becomes an :class:`~isac_gym.ISCCCo
 (one snapshot) and solves it with every scheme of the figure; the sweep driver
 (:mod:`isac_gym.experiments.paper`) aggregates the drops.
 
-Importing this module is light (no numpy, no optimizers): ``evaluate.py --help`` imports it.
+Importing this module is light (no optimizers, no matplotlib): ``evaluate.py --help`` imports it.
 
 Randomness: drop ``(figure, x_index, trial)`` of a run with seed ``S`` uses
 ``numpy.random.SeedSequence([S, figure, x_index, trial])``, spawned into one generator for
@@ -20,6 +20,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from isac_gym.units import dbm_to_watt
 
 #: CSV/plot name of a scheme -> ``optimizers.solve`` method. "proposed" is SCA-ADMM.
 SCHEME_METHODS = {
@@ -56,10 +58,6 @@ def _logspace(start_exp: float, stop_exp: float, num: int) -> tuple[float, ...]:
         float(f"{10.0 ** (start_exp + (stop_exp - start_exp) * i / (num - 1)):.12g}")
         for i in range(num)
     )
-
-
-def _dbm_to_watt(dbm: float) -> float:
-    return 10.0 ** (dbm / 10.0) * 1e-3
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,7 @@ FIGURES: dict[int, FigureSpec] = {
             schemes=ALL_SCHEMES,
             default_trials=200,
             fixed={"tau": 0.4},
-            sweep=lambda x: {"P_max": _dbm_to_watt(x)},
+            sweep=lambda x: {"P_max": float(dbm_to_watt(x))},
         ),
         FigureSpec(
             number=7,

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from isac_gym.cli import non_negative_int, positive_int
 from isac_gym.experiments.figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
 
 #: Columns every figure's CSV starts with (the contract of ``docs/reproduction.md``).
@@ -84,26 +85,6 @@ COLUMN_DOC = {
 # ----------------------------------------------------------------------------- CLI
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``paper`` sub-command's arguments; sets ``args.run``. Imports nothing."""
     defaults = ", ".join(f"Fig. {n}: {s.default_trials}" for n, s in FIGURES.items())
@@ -115,17 +96,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--trials",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"Monte Carlo drops per x-value (default per figure: {defaults})",
     )
     parser.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int,
         default=os.cpu_count() or 1,
         help="worker processes over drops (default: all cores); results do not depend on it",
     )
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="base seed (default 0)")
     parser.add_argument(
         "--out",
         type=Path,
