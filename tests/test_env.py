@@ -209,15 +209,16 @@ def test_common_random_numbers_across_policies_and_action_modes():
 def test_observation_decodes_to_physical_state():
     env = make()
     obs, _ = env.reset(seed=3)
-    _, _, _, _, info = env.step(np.zeros(4, np.float32))
-    obs = env.step(np.zeros(4, np.float32))[0]
+    env.step(np.zeros(4, np.float32))
+    obs, _, _, _, info = env.step(np.zeros(4, np.float32))
     decoded = env.unwrapped.decode_observation(obs)
-    previous = info  # harvest observed now is the one of the last slot
     state = env.unwrapped
     np.testing.assert_allclose(decoded["battery"], state._battery, atol=1e-6)
     np.testing.assert_allclose(decoded["cpu"], state._cpu, rtol=1e-6)
     np.testing.assert_allclose(decoded["slot"], 2 / state.config.horizon, atol=1e-6)
-    assert decoded["harvest"].shape == (4,) and previous["harvest"].shape == (4,)
+    # the harvest observed now is the one that arrived at the end of the last slot
+    top = state._scale["harvest"][1]
+    np.testing.assert_allclose(decoded["harvest"], np.minimum(info["harvest"], top), atol=1e-7)
     active = state._task
     np.testing.assert_allclose(decoded["task_size"][active], state._tasks["Q"][active], rtol=1e-6)
     assert np.all(decoded["task_size"][~active] == 0)
@@ -231,10 +232,15 @@ def test_observation_decodes_to_physical_state():
 def test_allocation_mode_pins_alpha_and_reports_regret():
     env = make(action_mode="allocation", compute_regret=True, task_probability=1.0)
     env.reset(seed=6)
+    _, _, _, _, info = env.step(np.array([0.5, 1.0, 0.0, 0.5], np.float32))
+    assert info["success"].all()
+    np.testing.assert_allclose(info["alpha"], [0.75, 1.0, 0.5, 0.75])
+    # the oracle at beta = mu optimises the very cost the agent's pinned alpha pays
+    assert info["oracle_weighted_cost"] < info["weighted_cost"]
+    # alpha = 0 (local only) cannot meet a 0.6-1.0 s deadline on a ~1 GHz CPU: dropped
+    env.reset(seed=6)
     _, _, _, _, info = env.step(np.array([-1.0, 1.0, 0.0, 0.5], np.float32))
-    served = info["success"]
-    np.testing.assert_allclose(info["alpha"][served], np.array([0, 1, 0.5, 0.75])[served])
-    assert info["oracle_weighted_cost"] <= info["weighted_cost"] + 1e-12 or not served.all()
+    assert not info["success"][0] and info["drops"]["deadline"] == 1
 
 
 def test_render_returns_an_rgb_frame():

@@ -225,7 +225,6 @@ class ISCCEnv(gym.Env):
             lo, hi = self._scale[name]
             out[name] = lo + (obs[..., index] + 1.0) * (hi - lo) / 2.0
         out["slot"] = out["slot"] / self.config.horizon
-        out["channel"] = out["channel"]
         C_ap, T = self.config.cell.C_ap, self.config.slot_duration
         out["ap_reserved"] = np.minimum(self.config.reserve_max, out["backlog"] / (C_ap * T))
         return out
@@ -415,6 +414,8 @@ class ISCCEnv(gym.Env):
             return sol
 
         while served.any():
+            # the agent's alpha (allocation mode) stays pinned, also when finding causes
+            pinned = {} if alpha_fixed is None else {"alpha_fixed": alpha_fixed[served]}
             if alpha_fixed is None:
                 solution = run(cfg.oracle, beta[served])
                 if solution.feasible.all():
@@ -422,12 +423,13 @@ class ISCCEnv(gym.Env):
                 fallback_beta = np.where(solution.feasible, beta[served], _FALLBACK_BETA)
                 solution = run("fast", fallback_beta)
             else:
-                solution = run("fast", beta[served], alpha_fixed=alpha_fixed[served])
+                solution = run("fast", beta[served], **pinned)
             if solution.feasible.all():
                 break
             failing = ~solution.feasible
             dropped = np.flatnonzero(served)[failing]
-            cause[dropped] = _drop_causes(slot.select(served), run, cfg.cell.C_ap)[failing]
+            causes = _drop_causes(slot.select(served), run, cfg.cell.C_ap, **pinned)
+            cause[dropped] = causes[failing]
             served[dropped] = False
             solution = None
 
@@ -465,15 +467,16 @@ class ISCCEnv(gym.Env):
         return render_iscc(self)
 
 
-def _drop_causes(slot: Snapshot, run, full_capacity: float) -> np.ndarray:
+def _drop_causes(slot: Snapshot, run, full_capacity: float, **options) -> np.ndarray:
     """Cause code per UE of ``slot``: the first relaxation that would have served it.
 
     1 ``battery``: an unlimited battery would; 2 ``ap_capacity``: an unlimited AP would
     (besides the battery); 3 ``deadline``: neither (link, sensing, local CPU). Runs only
-    on slots with failures: two ``fast`` solves (through ``run``, so they are timed).
+    on slots with failures: two ``fast`` solves (through ``run``, so they are timed);
+    ``options`` (the agent's pinned alpha) carry over to them.
     """
     fallback = np.full(slot.K, _FALLBACK_BETA)
     relaxed = slot.replace(energy_budget=np.full(slot.K, np.inf))
-    no_battery = run("fast", fallback, snapshot=relaxed)
-    unlimited = run("fast", fallback, snapshot=relaxed.replace(C_ap=1e6 * full_capacity))
+    no_battery = run("fast", fallback, snapshot=relaxed, **options)
+    unlimited = run("fast", fallback, snapshot=relaxed.replace(C_ap=1e6 * full_capacity), **options)
     return np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
