@@ -94,100 +94,11 @@ class _Algos:
 ALGOS = _Algos()
 
 
-# ---------------------------------------------------------------------------------------
-# YAML (PyYAML when installed, else a small block-style subset)
-# ---------------------------------------------------------------------------------------
-def _scalar(text: str) -> Any:
-    text = text.strip()
-    if text == "" or text in ("~", "null", "Null", "NULL"):
-        return None
-    if text in ("true", "True", "TRUE"):
-        return True
-    if text in ("false", "False", "FALSE"):
-        return False
-    if text[0] in "'\"" and text[-1] == text[0]:
-        return text[1:-1]
-    if text[0] == "[" and text[-1] == "]":
-        inner = text[1:-1].strip()
-        return [_scalar(item) for item in _split_flow(inner)] if inner else []
-    if text[0] == "{" and text[-1] == "}":
-        inner = text[1:-1].strip()
-        result = {}
-        for item in _split_flow(inner) if inner else []:
-            key, _, value = item.partition(":")
-            result[key.strip()] = _scalar(value)
-        return result
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _split_flow(text: str) -> list[str]:
-    items, depth, current = [], 0, ""
-    for char in text:
-        if char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    return [item.strip() for item in items]
-
-
-def _strip_comment(line: str) -> str:
-    quote = None
-    for i, char in enumerate(line):
-        if char in "'\"":
-            quote = None if quote == char else (quote or char)
-        elif char == "#" and quote is None and (i == 0 or line[i - 1].isspace()):
-            return line[:i]
-    return line
-
-
-def parse_mini_yaml(text: str) -> dict:
-    """Parse the YAML subset of our hyperparameter files (nested block mappings with
-    scalar, ``[a, b]`` and ``{k: v}`` values). Used when PyYAML is not installed."""
-    root: dict = {}
-    stack: list[tuple[int, dict]] = [(-1, root)]
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = _strip_comment(raw).rstrip()
-        if not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        body = line.strip()
-        if body.endswith(":"):
-            key, value = body[:-1], ""
-        elif ": " in body:
-            key, _, value = body.partition(": ")
-        else:
-            raise ValueError(f"line {number}: expected 'key: value', got {raw!r}")
-        while stack[-1][0] >= indent:
-            stack.pop()
-        parent = stack[-1][1]
-        key = _scalar(key)
-        if value.strip():
-            parent[key] = _scalar(value)
-        else:
-            parent[key] = {}
-            stack.append((indent, parent[key]))
-    return root
-
-
 def load_yaml(path: str | Path) -> dict:
-    """Load a YAML file with PyYAML when installed, else with :func:`parse_mini_yaml`."""
-    text = Path(path).read_text()
-    try:
-        import yaml
-    except ImportError:
-        return parse_mini_yaml(text)
-    return yaml.safe_load(text) or {}
+    """Load a YAML file (an empty file gives ``{}``)."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text()) or {}
 
 
 def load_hyperparams(algo: str, env_id: str, path: str | Path | None = None) -> dict:

@@ -195,7 +195,7 @@ def test_ci95():
     assert evaluation.ci95([0.0, 2.0]) == pytest.approx(12.7062 * np.sqrt(2) / np.sqrt(2), 1e-4)
 
 
-def test_mini_yaml_matches_files():
+def test_yaml_hyperparams_load(tmp_path):
     text = """
 env/A-v0:  # comment
   n_envs: 2
@@ -208,7 +208,8 @@ env/A-v0:  # comment
 default:
   gamma: 0.99
 """
-    parsed = training.parse_mini_yaml(text)
+    (tmp_path / "hp.yml").write_text(text)
+    parsed = training.load_yaml(tmp_path / "hp.yml")
     assert parsed == {
         "env/A-v0": {
             "n_envs": 2,
