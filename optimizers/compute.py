@@ -43,7 +43,7 @@ for nearly unbounded AP cycles, and the common scaling into C^ap failed every UE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq
@@ -53,6 +53,7 @@ from isac_gym.iscc.scenario import Snapshot
 
 _NEWTON_ITERATIONS = 40
 _EDGE = 1.0 - 1e-9  # keep s = tau - c alpha strictly positive
+_TINY = 1e-300
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +63,14 @@ class ComputeAllocation:
     alpha: np.ndarray
     f_u: np.ndarray
     f_ap: np.ndarray
-    objective: float  #: sum_k g_k(alpha_k): the weighted cost (17a) of this allocation
     feasible: np.ndarray  #: (K,) bool: UE's interval non-empty and AP capacity met
     ap_price: float  #: KKT multiplier lam of sum_k f^ap_k <= C^ap
+    coefficients: _Coefficients = field(repr=False)  #: the constants of g_k
+
+    @property
+    def objective(self) -> float:
+        """sum_k g_k(alpha_k): the weighted cost (17a) of this allocation."""
+        return float(self.coefficients.cost(self.alpha).sum())
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,14 +163,6 @@ def _initial_alpha(co: _Coefficients, lo, hi):
     return np.minimum(np.maximum(alpha, lo), hi)
 
 
-def _as_beta(beta, K: int) -> np.ndarray:
-    """:func:`isac_gym.iscc.model.as_beta`, with a fast path for a valid (K,) array."""
-    if isinstance(beta, np.ndarray) and beta.shape == (K,) and beta.dtype == float:
-        if beta.min() > 0 and np.isfinite(beta.max()):
-            return beta
-    return as_beta(beta, K)
-
-
 def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coefficients:
     K = snapshot.K
     rate = _per_ue_array("rate", rate, K, allow_zero=True)
@@ -175,7 +173,7 @@ def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coeffici
     cycles = snapshot.varpi * snapshot.Q
     return _Coefficients(
         w=weight,
-        beta=_as_beta(beta, K),
+        beta=as_beta(beta, K),
         P=power,
         c=c,
         a=snapshot.xi_u * cycles**3 / snapshot.tau**2,
@@ -241,7 +239,10 @@ def _minimise(co: _Coefficients, lo, hi, lam: float, alpha0=None, tol=1e-7) -> n
         alpha = _initial_alpha(co, lo, hi)
     else:
         alpha = np.minimum(np.maximum(alpha0, lo), hi)
-    d1, d2 = der(np.stack(np.broadcast_arrays(lo, hi, alpha)))  # one call, three points
+    points = (lo, hi, alpha)
+    if not lo.shape == hi.shape == alpha.shape:
+        points = np.broadcast_arrays(*points)
+    d1, d2 = der(np.stack(points))  # one call, three points
     at_lo = d1[0] >= 0
     at_hi = d1[1] <= 0
     edge = at_lo | at_hi  # the answer is an end point: no need to wait for these
@@ -249,44 +250,55 @@ def _minimise(co: _Coefficients, lo, hi, lam: float, alpha0=None, tol=1e-7) -> n
     left, right = lo, hi
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(_NEWTON_ITERATIONS):
-            positive = d1 > 0
-            right = np.where(positive, alpha, right)
-            left = np.where(positive, left, alpha)
             newton = d1 / d2
-            step = alpha - newton
             # Next to the pole s = tau - c alpha = 0 (a warm start at the latency edge) g'
             # grows like s^-3 and Newton creeps towards the root in steps of ~ s / 3c:
             # bisect there, and do not take a tiny step for convergence.
             pole = co.tau - co.c * alpha < 1e-3 * co.tau
-            inside = (step > left) & (step < right) & ~(pole & positive)  # NaN/inf: False
             small = (np.abs(newton) <= tol) & ~pole
-            alpha = np.where(inside, step, np.where(small, alpha, 0.5 * (left + right)))
-            if (small | edge).all():
+            if (small | edge).all():  # a last (tiny) Newton step for the converged ones
+                alpha = np.minimum(np.maximum(alpha - newton, lo), hi)
                 break
+            positive = d1 > 0
+            right = np.where(positive, alpha, right)
+            left = np.where(positive, left, alpha)
+            step = alpha - newton
+            inside = (step > left) & (step < right) & ~(pole & positive)  # NaN/inf: False
+            alpha = np.where(inside, step, np.where(small, alpha, 0.5 * (left + right)))
             d1, d2 = der(alpha)
     return np.where(at_lo, lo, np.where(at_hi, hi, alpha))
 
 
-def solve_alpha_batch(
-    co: _Coefficients, lo, hi, lam: float = 0.0, *, alpha0=None, tol: float = 1e-7
-) -> np.ndarray:
-    """Per-entry argmin of g + lam phi over [lo, hi] for any broadcast shape.
+def approximate_alpha(co: _Coefficients, lo, hi, steps: int = 2) -> np.ndarray:
+    """Near-argmin of g over [lo, hi] (lam = 0) for any broadcast shape, cheaply.
 
-    ``alpha0``: optional start; ``tol``: Newton correction at which to stop (the error
-    is then about ``tol**2``; see ``_minimise``).
+    :func:`_initial_alpha` followed by ``steps`` projected Newton steps, without the
+    safeguards and the convergence test of :func:`_minimise`: enough to rank candidates
+    (``optimizers.fast`` picks a power from a grid with it), whose cost is stationary in
+    alpha, so an error delta in alpha changes it by O(delta^2). Not the exact optimum.
     """
-    return _minimise(co, lo, hi, lam, alpha0, tol)
+    alpha = _initial_alpha(co, lo, hi)
+    der = _Derivatives(co, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(steps):
+            d1, d2 = der(alpha)
+            alpha = np.minimum(np.maximum(alpha - d1 / np.maximum(d2, _TINY), lo), hi)
+    return alpha
 
 
 def alpha_lower_bound(snapshot: Snapshot) -> np.ndarray:
     """(17d) as a bound on offloading: f^u = varpi (1-alpha) Q / tau <= C^u."""
-    return np.clip(1.0 - snapshot.C_u * snapshot.tau / (snapshot.varpi * snapshot.Q), 0.0, 1.0)
+    bound = 1.0 - snapshot.C_u * snapshot.tau / (snapshot.varpi * snapshot.Q)
+    return np.minimum(np.maximum(bound, 0.0), 1.0)
 
 
 def alpha_bounds(snapshot: Snapshot, co: _Coefficients):
     """Interval of alpha allowed by (17d), (17f), t_com < tau and the energy budget."""
     lo = alpha_lower_bound(snapshot)
-    hi = np.where(co.no_link, 0.0, np.minimum(1.0, _EDGE * co.tau / co.c))
+    hi = np.minimum(1.0, _EDGE * co.tau / co.c)
+    hi[co.no_link] = 0.0
+    if snapshot.energy_budget.min() == np.inf:  # no battery limit (the default)
+        return lo, hi, lo, hi
     budget_lo, budget_hi = _budget_interval(co, snapshot.energy_budget, lo, np.maximum(hi, lo))
     return np.maximum(lo, budget_lo), np.minimum(hi, budget_hi), lo, hi
 
@@ -325,10 +337,11 @@ def exact_compute_allocation(
         lo = hi = np.where(sendable, fixed, np.maximum(lat_hi, 0.0))
     else:
         ok = lo <= hi
-        # Best effort for an empty interval: the least offloading the UE's CPU allows,
-        # capped by what the link can carry before the deadline.
-        lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
-        hi = np.where(ok, hi, lo)
+        if not ok.all():
+            # Best effort for an empty interval: the least offloading the UE's CPU allows,
+            # capped by what the link can carry before the deadline.
+            lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
+            hi = np.where(ok, hi, lo)
 
     lost = ~ok
     if exclude is not None:
@@ -346,10 +359,11 @@ def exact_compute_allocation(
     lam = 0.0
     alpha = _minimise(co, lo, hi, 0.0, alpha_start)
     last["alpha"] = alpha
+    f_ap = co.ap_frequency(alpha)
     capacity = snapshot.C_ap
     ap_ok = True
-    if np.sum(co.ap_frequency(alpha)[live]) > capacity:
-        if np.sum(co.ap_frequency(lo)[live]) > capacity:  # even minimal offloading overloads
+    if f_ap[live].sum() > capacity:
+        if co.ap_frequency(lo)[live].sum() > capacity:  # even minimal offloading overloads
             ap_ok = False
             alpha = lo
         else:
@@ -359,9 +373,8 @@ def exact_compute_allocation(
                 upper *= 10.0
             lam = brentq(lambda x: load(x) - capacity, 0.0, upper, xtol=1e-14 * upper, rtol=1e-13)
             alpha = _minimise(co, lo, hi, lam, last["alpha"])
+        f_ap = co.ap_frequency(alpha)
 
-    cycles = snapshot.varpi * snapshot.Q
-    f_ap = co.ap_frequency(alpha)
     served = np.ones(snapshot.K, dtype=bool)
     if not ap_ok:  # a physical AP cannot exceed its capacity: scale, deadlines fail
         f_ap = np.where(live, f_ap * capacity / np.sum(f_ap[live]), f_ap)
@@ -377,14 +390,9 @@ def exact_compute_allocation(
             scale = min(1.0, left / total) if total > 0 else 1.0
             f_ap = np.where(lost, demand * scale, f_ap)
             served = served & ~(lost & (scale < 1.0))
-    f_u = cycles * (1 - alpha) / snapshot.tau
+    f_u = co.d * (1 - alpha) / snapshot.tau
     f_u = np.minimum(f_u, snapshot.C_u)  # best effort when the UE cap binds
     feasible = ok & (served | (alpha == 0))
     return ComputeAllocation(
-        alpha=alpha,
-        f_u=f_u,
-        f_ap=f_ap,
-        objective=float(np.sum(co.cost(alpha))),
-        feasible=feasible,
-        ap_price=float(lam),
+        alpha=alpha, f_u=f_u, f_ap=f_ap, feasible=feasible, ap_price=float(lam), coefficients=co
     )

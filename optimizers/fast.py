@@ -28,17 +28,23 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import lapack
 
 from isac_gym.iscc import Allocation, Snapshot, beam_directions
-from isac_gym.iscc.beams import gram_max_sinr, gram_sinr, normalize_rows, received_vectors
-from isac_gym.iscc.model import FEASIBILITY_RTOL
+from isac_gym.iscc.beams import (
+    gram_max_sinr,
+    gram_sinr,
+    normalize_rows,
+    received_vectors,
+)
+from isac_gym.iscc.model import FEASIBILITY_RTOL, as_beta
 from optimizers.compute import (
     _EDGE,
     _Coefficients,
-    _coefficients,
+    _per_ue_array,
     alpha_lower_bound,
+    approximate_alpha,
     exact_compute_allocation,
-    solve_alpha_batch,
 )
 
 _SENSING_ROUNDS = 30
@@ -83,10 +89,13 @@ def _sensing_powers(
     K = snapshot.K
     B, J, _ = received.shape
     gram = received.conj() @ np.swapaxes(received, 1, 2)
-    noise = snapshot.noise if share is None else snapshot.noise * share  # (B,) or scalar
-    rows = np.zeros(K, dtype=int) if B == 1 else np.arange(K)
-    load = np.broadcast_to(np.asarray(noise, dtype=float).reshape(-1, 1), (B, J)).copy()
-    noise_k = load[rows, index].copy()  # sigma^2 of UE k's set
+    if share is None:
+        rows = np.zeros(K, dtype=int)
+        load = np.full((B, J), snapshot.noise)
+    else:
+        rows = np.arange(K)
+        load = np.repeat((snapshot.noise * share)[:, None], J, axis=1)
+    noise_k = load[rows, index]  # sigma^2 of UE k's set
     flat = gram.reshape(B, J * J)  # a copy-free view of the diagonal: flat[:, :: J + 1]
     base = flat[:, :: J + 1].copy()
     echo = base.real[rows, index]  # ||H~_k u_dir_k||^2
@@ -144,18 +153,21 @@ def _fixed_receiver_powers(M, load, rows, index, p0, noise_k, target):
         echoes = power[:, index] / p0[None, :]  # a_kj
         fixed = power.sum(axis=1) - power[:, index].sum(axis=1)  # c_k
         system = -target * echoes
-        system[np.diag_indices(K)] = own / p0
-        return np.linalg.solve(system, target * (fixed + noise_power))
+        system.flat[:: K + 1] = own / p0
+        *_, powers, info = lapack.dgesv(system, target * (fixed + noise_power))
+        return powers if info == 0 else np.full(K, np.nan)  # singular: no start
     fixed = power.sum(axis=1) - own
     return target * (fixed + noise_power) * p0 / own
 
 
 def _least_sensing_powers(snapshot: Snapshot, e_u, share) -> np.ndarray:
     """:func:`sensing_powers` with f = 0 from the echoes ``e_u = H~_k u_dir_k``."""
-    K = snapshot.K
     if share is None:
-        return _sensing_powers(snapshot, e_u[None], np.arange(K), None)
-    return _sensing_powers(snapshot, e_u[:, None, :], np.zeros(K, dtype=int), share)
+        return _sensing_powers(snapshot, e_u[None], np.arange(snapshot.K), None)
+    # Orthogonal access: UE k's own echo against its noise alone, gamma = p |e_u|^2 / s sigma^2.
+    echo = (e_u * e_u.conj()).real.sum(axis=1)
+    target = snapshot.gamma_s * _SENSING_MARGIN
+    return np.minimum(snapshot.P_max, target * snapshot.noise * share / np.maximum(echo, 1e-300))
 
 
 def _comm_gain(snapshot: Snapshot, f_dir, p_f, share, h=None) -> np.ndarray:
@@ -191,17 +203,18 @@ def solve_fast(
     """Structured beams + exact compute allocation (see module docstring)."""
     K = snapshot.K
     share = None if bandwidth_share is None else np.asarray(bandwidth_share, dtype=float)
+    beta = as_beta(beta, K)
     f_dir, u_dir = beam_directions(snapshot)
     # Every received vector of (7)-(8) is a multiple of one of these four products.
-    h_f = (snapshot.H @ f_dir[:, :, None])[:, :, 0]
-    h_u = (snapshot.H @ u_dir[:, :, None])[:, :, 0]
-    e_f = (snapshot.H_sense @ f_dir[:, :, None])[:, :, 0]
-    e_u = (snapshot.H_sense @ u_dir[:, :, None])[:, :, 0]
+    directions = np.stack((f_dir, u_dir), axis=2)  # (K, M_ut, 2)
+    h_fu = snapshot.H @ directions
+    e_fu = snapshot.H_sense @ directions
+    h_f, h_u, e_f, e_u = h_fu[:, :, 0], h_fu[:, :, 1], e_fu[:, :, 0], e_fu[:, :, 1]
 
     # f = 0 while the sensing powers are set (the echo of f_k vanishes in (8) anyway).
     p_u = _least_sensing_powers(snapshot, e_u, share)
     capped = p_u >= snapshot.P_max
-    if np.any(capped):
+    if capped.any():
         # (17b) unreachable along u_dir (a_t(psi_k) nearly inside H_k's row space): those
         # UEs sense along a_t(psi_k) itself, the full echo, leaking into (7) instead.
         a_t = normalize_rows(snapshot.sense_tx)
@@ -215,21 +228,32 @@ def solve_fast(
 
     # Per-UE communication power on a log grid, the others at their remaining budget.
     gain = _comm_gain(snapshot, f_dir, budget, share, h=h_f)
-    grid = budget[:, None] * _log_grid(int(power_grid))[None, :]  # (K, G)
+    grid = budget[:, None] * _log_grid(int(power_grid))  # (K, G)
     bandwidth = snapshot.B if share is None else snapshot.B * share[:, None]
     with np.errstate(divide="ignore"):
         c = snapshot.Q[:, None] / (bandwidth * np.log2(1.0 + grid * gain[:, None]))
-    co = _coefficients(snapshot, beta, np.ones(K), np.ones(K), weight_ue)
-    per_ue = {name: getattr(co, name)[:, None] for name in ("w", "beta", "a", "b", "d", "tau")}
-    no_link = ~np.isfinite(c)
-    co_grid = _Coefficients(**per_ue, P=grid + p_u[:, None], c=c, no_link=no_link)
+    no_link = c == np.inf
+    cycles = snapshot.varpi * snapshot.Q
+    cubes = cycles**3
+    weight = 1.0 if weight_ue is None else _per_ue_array("weight_ue", weight_ue, K)[:, None]
+    co_grid = _Coefficients(
+        w=weight,
+        beta=beta[:, None],
+        P=grid + p_u[:, None],
+        c=c,
+        a=(snapshot.xi_u * cubes / snapshot.tau**2)[:, None],
+        b=(snapshot.xi_ap * cubes)[:, None],
+        d=cycles[:, None],
+        tau=snapshot.tau[:, None],
+        no_link=no_link,
+    )
     lo = np.broadcast_to(alpha_lower_bound(snapshot)[:, None], grid.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        hi = np.where(no_link, 0.0, np.minimum(1.0, _EDGE * co_grid.tau / c))
+        hi = np.minimum(1.0, _EDGE * co_grid.tau / c)  # 0 where there is no link (c = inf)
     if alpha_fixed is None:
-        # Only the cheapest grid point matters here (the final alpha is the exact
-        # compute allocation below): stop at a correction of 1e-5 (error ~1e-10).
-        alpha = solve_alpha_batch(co_grid, lo, np.maximum(hi, lo), tol=1e-5)
+        # Only the ranking of the grid points matters here: the final alpha is the exact
+        # compute allocation below, at the true rates.
+        alpha = approximate_alpha(co_grid, lo, np.maximum(hi, lo))
         usable = hi >= lo
     else:
         alpha = np.broadcast_to(np.asarray(alpha_fixed, float).reshape(-1, 1), grid.shape)
@@ -237,7 +261,8 @@ def solve_fast(
     with np.errstate(invalid="ignore", over="ignore"):
         cost = np.where(usable, co_grid.cost(np.minimum(alpha, hi)), np.inf)
     # The cheapest usable power; a UE with none usable transmits at its full budget.
-    best = np.where(np.isfinite(cost).any(axis=1), np.argmin(cost, axis=1), power_grid - 1)
+    best = cost.argmin(axis=1)
+    best[cost.min(axis=1) == np.inf] = power_grid - 1
     p_f = grid[np.arange(K), best]
     if alpha_fixed is not None and np.all(np.asarray(alpha_fixed) == 0):
         p_f = np.zeros(K)  # nothing to send: the communication beam is switched off

@@ -72,8 +72,10 @@ def solve(snapshot: Snapshot, beta, method: str = "sca_admm", **options) -> Solu
     start = time.perf_counter()
     allocation, info = _dispatch(snapshot, beta, method, warm, options)
     wall = time.perf_counter() - start
-    _check_finite(allocation, method)
-    evaluation = evaluate(snapshot, allocation, beta)
+    try:  # the arguments were checked above: a bad allocation (shape, NaN) is a solver bug
+        evaluation = evaluate(snapshot, allocation, beta)
+    except ValueError as error:
+        raise RuntimeError(f"solver {method!r} returned an invalid allocation: {error}") from error
     info = {"method": method, "wall_time_s": wall, **info}
     info.setdefault("objective_trace", [evaluation.cost])
     return Solution(allocation=allocation, evaluation=evaluation, info=info)
@@ -99,9 +101,3 @@ def _dispatch(snapshot, beta, method, warm, options):
     if method == "ofdma":
         return solve_fast(snapshot, beta, bandwidth_share=ofdma_shares(snapshot), **options)
     raise AssertionError(method)  # unreachable: METHODS was checked
-
-
-def _check_finite(allocation: Allocation, method: str) -> None:
-    for name in ("alpha", "f_u", "f_ap", "f", "u", "w", "w_tilde"):
-        if not np.all(np.isfinite(getattr(allocation, name))):
-            raise RuntimeError(f"solver {method!r} produced a non-finite {name}; please report")

@@ -29,8 +29,7 @@ _GRAM_RTOL = 1e-14  # Gram eigenvalues (squared singular values) below this coun
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit norm (zero rows stay zero)."""
     x = np.asarray(x)
-    square = (x * x.conj()).real if np.iscomplexobj(x) else x * x
-    norm = np.sqrt(np.sum(square, axis=-1, keepdims=True))
+    norm = np.sqrt((x * x.conj()).real.sum(axis=-1, keepdims=True))
     return x / np.maximum(norm, _TINY)
 
 
@@ -129,51 +128,48 @@ def right_singular(H: np.ndarray, probe_columns: int = 8) -> tuple[np.ndarray, n
 
     Columns of V with ``keep`` true are (to round-off) an orthonormal basis of H_k's row
     space (conjugated), in decreasing order of singular value; the others are zero.
-
-    mmWave channels have low rank (LoS + a few paths): with a fixed generic probe P of
-    ``probe_columns`` columns, ``X_k = H_k^H P`` spans the row space exactly when the
-    rank is below ``probe_columns``. Then (no 64 x 64 factorisation): the eigenvectors
-    of the small Gram ``X^H X = W L W^H`` with non-zero eigenvalues give the basis
-    ``B = X W L^{-1/2}``, and the eigenvectors ``y_i`` of ``(H B)^H (H B)`` the right
-    singular vectors ``B y_i`` (Rayleigh-Ritz, exact since B spans the row space). A
-    random test vector checks that nothing of H_k was missed; the full SVD is the
-    fallback.
+    Low-rank channels take :func:`_low_rank_factors`; the full SVD is the fallback.
     """
-    K, M_a, M_ut = H.shape
-    columns = min(probe_columns, M_a, M_ut)
-    if columns < M_ut:
-        X = np.swapaxes((_probe(M_a, columns).T.conj() @ H).conj(), 1, 2)  # H^H P
-        lam, W = np.linalg.eigh(np.swapaxes(X.conj(), 1, 2) @ X)  # ascending
-        kept = lam > _GRAM_RTOL * lam[:, -1:]
-        if np.all(np.sum(kept, axis=1) < columns):
-            scale = np.where(kept, 1.0 / np.sqrt(np.where(kept, lam, 1.0)), 0.0)
-            B = X @ (W * scale[:, None, :])  # (K, M_ut, c), zero columns beyond the rank
-            Y = H @ B
-            s2, Vs = np.linalg.eigh(np.swapaxes(Y.conj(), 1, 2) @ Y)
-            V = B @ Vs[:, :, ::-1]  # decreasing singular values
-            s2 = s2[:, ::-1]
-            keep = s2 > _RANK_RTOL**2 * s2[:, :1]
-            V = V * keep[:, None, :]
-            # Nothing of H_k outside span(V): H (t - V V^H t) = 0 for a generic t.
-            t = _probe(M_ut, 1)  # (M_ut, 1)
-            Vh = np.swapaxes(V.conj(), 1, 2)
-            rest = t - V @ (Vh @ t)
-            rest = rest - V @ (Vh @ rest)  # second pass: round-off
-            Ht, miss = H @ t, H @ rest  # (K, M_a, 1)
-            norm2 = np.sum((Ht * Ht.conj()).real, axis=(1, 2))
-            if np.all(np.sum((miss * miss.conj()).real, axis=(1, 2)) <= 1e-18 * norm2):
-                return V, keep
+    factors = _low_rank_factors(H, probe_columns)
+    if factors is not None:
+        basis, s2, ritz = factors
+        keep = s2 > _RANK_RTOL**2 * s2[:, :1]
+        return (basis @ ritz) * keep[:, None, :], keep
     _, sv, vh = np.linalg.svd(H, full_matrices=False)
     keep = sv > _RANK_RTOL * sv[:, :1]
     return np.swapaxes(vh.conj(), 1, 2) * keep[:, None, :], keep
 
 
-def _row_space(H: np.ndarray, probe_columns: int = 8) -> np.ndarray:
-    """Orthonormal bases (K, M_ut, r) of the row spaces (conjugated) of the H_k.
+def _low_rank_factors(H: np.ndarray, probe_columns: int = 8):
+    """``(B, s2, Y)`` with ``V = B Y``, or None when H_k is not provably of low rank.
 
-    Columns beyond H_k's rank are zero (see :func:`right_singular`).
+    mmWave channels have low rank (LoS + a few paths): with a fixed generic probe P of
+    ``probe_columns`` columns, ``X_k = H_k^H P`` spans the row space exactly when the
+    rank is below ``probe_columns``. Then (no 64 x 64 factorisation): the eigenvectors
+    of the small Gram ``X^H X = W L W^H`` with non-zero eigenvalues give an orthonormal
+    basis ``B = X W L^{-1/2}`` of the row space (zero columns beyond the rank), and the
+    eigenvectors ``y_i`` of ``(H B)^H (H B)``, eigenvalues ``s_i^2`` in decreasing
+    order, the right singular vectors ``B y_i`` (Rayleigh-Ritz, exact since B spans the
+    row space). The energy check ``||H_k||_F^2 = sum_i s_i^2`` (relative ``1e-10``)
+    confirms that nothing of H_k was missed.
     """
-    return right_singular(H, probe_columns)[0]
+    K, M_a, M_ut = H.shape
+    columns = min(probe_columns, M_a, M_ut)
+    if columns >= M_ut:
+        return None
+    X = (_probe(M_a, columns).conj().T @ H).conj().transpose(0, 2, 1)  # H^H P
+    lam, W = np.linalg.eigh(X.conj().transpose(0, 2, 1) @ X)  # ascending
+    kept = lam > _GRAM_RTOL * lam[:, -1:]
+    if kept.sum(axis=1).max() >= columns:
+        return None
+    basis = X @ (W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :])
+    Y = H @ basis
+    s2, ritz = np.linalg.eigh(Y.conj().transpose(0, 2, 1) @ Y)
+    flat = H.reshape(K, -1).view(float)
+    energy = np.einsum("ki,ki->k", flat, flat)  # ||H_k||_F^2
+    if not (energy - s2.sum(axis=1) <= 1e-10 * energy).all():
+        return None
+    return basis, s2[:, ::-1], ritz[:, :, ::-1]
 
 
 _PROBES: dict[tuple[int, int], np.ndarray] = {}
@@ -192,11 +188,17 @@ def _probe(rows: int, columns: int) -> np.ndarray:
 
 def beam_directions(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm communication and sensing directions (K, M_ut) (see module docstring)."""
-    V, _ = right_singular(snapshot.H)  # zero columns beyond the rank
-    v = V[:, :, 0]  # dominant right singular vector of H_k
-    a_t = normalize_rows(snapshot.sense_tx)
-    f_dir = v - np.sum(a_t.conj() * v, axis=1, keepdims=True) * a_t
-    Vh = np.swapaxes(V.conj(), 1, 2)
-    u_dir = a_t - (V @ (Vh @ a_t[:, :, None]))[:, :, 0]
-    u_dir = u_dir - (V @ (Vh @ u_dir[:, :, None]))[:, :, 0]  # second pass: round-off
-    return normalize_rows(f_dir), normalize_rows(u_dir)
+    factors = _low_rank_factors(snapshot.H)
+    if factors is None:
+        basis, _ = right_singular(snapshot.H)  # zero columns beyond the rank
+        v = basis[:, :, :1]
+    else:
+        basis, _, ritz = factors
+        v = basis @ ritz[:, :, :1]  # dominant right singular vector of H_k
+    a_t = normalize_rows(snapshot.sense_tx)[:, :, None]
+    f_dir = v - (a_t.conj().transpose(0, 2, 1) @ v) * a_t
+    projection = basis.conj().transpose(0, 2, 1)
+    u_dir = a_t - basis @ (projection @ a_t)
+    u_dir = u_dir - basis @ (projection @ u_dir)  # second pass: round-off
+    directions = normalize_rows(np.concatenate((f_dir, u_dir), axis=2).transpose(0, 2, 1))
+    return directions[:, 0], directions[:, 1]

@@ -58,15 +58,17 @@ class Allocation:
     def __post_init__(self) -> None:
         for name in ("alpha", "f_u", "f_ap", "bandwidth_share"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and not _is_array(value, 1, np.float64):
                 object.__setattr__(self, name, np.atleast_1d(np.asarray(value, dtype=float)))
         for name in ("f", "u", "w", "w_tilde"):
-            object.__setattr__(self, name, np.atleast_2d(np.asarray(getattr(self, name), complex)))
+            value = getattr(self, name)
+            if not _is_array(value, 2, np.complex128):
+                object.__setattr__(self, name, np.atleast_2d(np.asarray(value, complex)))
 
     @property
     def power(self) -> np.ndarray:
         """P_k = Tr(F_k + R_k^0) = ||f_k||^2 + ||u_k||^2, eq. (2)."""
-        return np.sum(np.abs(self.f) ** 2, axis=1) + np.sum(np.abs(self.u) ** 2, axis=1)
+        return _norm2(self.f) + _norm2(self.u)
 
     def replace(self, **changes) -> Allocation:
         return dataclasses.replace(self, **changes)
@@ -89,9 +91,10 @@ class Allocation:
             value = getattr(self, name)
             if value.shape != shape:
                 raise ValueError(f"Allocation.{name} must have shape {shape}, got {value.shape}")
-            if not np.all(np.isfinite(value)):
+            # A finite sum proves every entry finite (the elementwise test is the fallback).
+            if not (np.isfinite(value.sum()) or np.isfinite(value).all()):
                 raise ValueError(f"Allocation.{name} contains NaN or inf")
-        if self.bandwidth_share is not None and np.any(self.bandwidth_share <= 0):
+        if self.bandwidth_share is not None and (self.bandwidth_share <= 0).any():
             raise ValueError("Allocation.bandwidth_share must be > 0 for every UE")
 
 
@@ -131,20 +134,34 @@ class Evaluation:
 
 
 def as_beta(beta, K: int) -> np.ndarray:
-    """Validate beta (scalar or (K,), finite, > 0) and return it as a (K,) array."""
+    """Validate beta (scalar or (K,), finite, > 0) and return it as a new (K,) array."""
     array = np.asarray(beta, dtype=float)
-    if array.ndim > 1 or (array.ndim == 1 and array.shape != (K,)):
+    if array.shape == (K,):
+        array = array.copy()
+    elif array.ndim == 0:
+        array = np.full(K, array)
+    else:
         raise ValueError(f"beta must be a scalar or have shape ({K},), got shape {array.shape}")
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+    if not (array.min() > 0 and array.max() < np.inf):  # also false for NaN
         raise ValueError(f"beta must be finite and > 0, got {beta!r}")
-    return np.broadcast_to(array, (K,)).copy()
+    return array
+
+
+def _is_array(value, ndim: int, dtype) -> bool:
+    return type(value) is np.ndarray and value.ndim == ndim and value.dtype == dtype
+
+
+def _norm2(x: np.ndarray) -> np.ndarray:
+    """Squared norms of the rows of a complex (K, M) array."""
+    return (x * x.conj()).real.sum(axis=1)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator`` with 0/y = 0 and x/0 = inf for x > 0 (no NaN)."""
-    numerator, denominator = np.broadcast_arrays(numerator, denominator)
-    out = np.where(numerator > 0, np.inf, 0.0)
-    np.divide(numerator, denominator, out=out, where=(numerator > 0) & (denominator > 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(numerator / denominator, dtype=float)
+    out[denominator <= 0] = np.inf
+    out[numerator <= 0] = 0.0
     return out
 
 
@@ -155,27 +172,32 @@ def sinr_terms(snapshot: Snapshot, allocation: Allocation):
     ``bandwidth_share`` set (orthogonal access) the cross-UE terms vanish and the noise
     is scaled by the share.
     """
-    H, Hs, f, u = snapshot.H, snapshot.H_sense, allocation.f, allocation.u
+    K = snapshot.K
     w, wt = allocation.w, allocation.w_tilde
-    # comm[k, j] = w_k^H H_j f_j and so on; einsum over the UE index j first.
-    comm_f = np.abs(w.conj() @ np.einsum("jab,jb->ja", H, f).T) ** 2
-    comm_u = np.abs(w.conj() @ np.einsum("jab,jb->ja", H, u).T) ** 2
-    sense_f = np.abs(wt.conj() @ np.einsum("jrb,jb->jr", Hs, f).T) ** 2
-    sense_u = np.abs(wt.conj() @ np.einsum("jrb,jb->jr", Hs, u).T) ** 2
-    noise_c = snapshot.noise * np.sum(np.abs(w) ** 2, axis=1)
-    noise_s = snapshot.noise * np.sum(np.abs(wt) ** 2, axis=1)
+    beams = np.stack((allocation.f, allocation.u), axis=2)  # (K, M_ut, 2): f_j, u_j
 
-    signal_c = np.diag(comm_f).copy()
-    signal_s = np.diag(sense_u).copy()
+    def received(combiners, channel):  # [k, j, 0 / 1] = |c_k^H channel_j f_j / u_j|^2
+        x = channel @ beams  # (K, M, 2)
+        x = x.transpose(1, 0, 2).reshape(x.shape[1], 2 * K)
+        y = combiners.conj() @ x
+        return (y * y.conj()).real.reshape(K, K, 2)
+
+    comm = received(w, snapshot.H)
+    sense = received(wt, snapshot.H_sense)
+    noise_c = snapshot.noise * _norm2(w)
+    noise_s = snapshot.noise * _norm2(wt)
+    ue = np.arange(K)
+    signal_c = comm[ue, ue, 0]
+    signal_s = sense[ue, ue, 1]
     share = allocation.bandwidth_share
     if share is None:
         # (7): sensing leakage of all UEs + communication of the others + noise
-        denominator_c = comm_u.sum(axis=1) + comm_f.sum(axis=1) - signal_c + noise_c
+        denominator_c = comm.sum(axis=(1, 2)) - signal_c + noise_c
         # (8): communication echoes of all UEs through H~_j + other UEs' sensing + noise
-        denominator_s = sense_f.sum(axis=1) + sense_u.sum(axis=1) - signal_s + noise_s
+        denominator_s = sense.sum(axis=(1, 2)) - signal_s + noise_s
     else:
-        denominator_c = np.diag(comm_u) + share * noise_c
-        denominator_s = np.diag(sense_f) + share * noise_s
+        denominator_c = comm[ue, ue, 1] + share * noise_c
+        denominator_s = sense[ue, ue, 0] + share * noise_s
     return signal_c, denominator_c, signal_s, denominator_s
 
 
@@ -192,8 +214,8 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     share = 1.0 if allocation.bandwidth_share is None else allocation.bandwidth_share
     rate = share * snapshot.B * np.log2(1.0 + sinr_c)  # (9)
 
-    offloaded = np.clip(alpha, 0.0, None) * Q
-    local = np.clip(1.0 - alpha, 0.0, None) * Q
+    offloaded = np.maximum(alpha, 0.0) * Q
+    local = np.maximum(1.0 - alpha, 0.0) * Q
     t_local = _ratio(varpi * local, f_u)  # (10)
     t_com = _ratio(offloaded, rate)  # (11)
     t_proc = _ratio(varpi * offloaded, f_ap)  # (11)
@@ -201,16 +223,17 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     latency = np.maximum(t_local, t_off)  # (12)
 
     power = allocation.power
-    sendable = np.isfinite(t_com)
-    energy_isac = np.where(sendable, power * np.where(sendable, t_com, 0.0), np.inf)  # (13)
+    with np.errstate(invalid="ignore"):
+        energy_isac = power * t_com  # (13)
+    energy_isac[t_com == np.inf] = np.inf  # the data cannot be sent (also with P_k = 0)
     energy_local = snapshot.xi_u * f_u**2 * varpi * local  # (14)
     energy_ap = snapshot.xi_ap * f_ap**2 * varpi * offloaded  # (15)
     energy_ue = energy_isac + energy_local  # (16)
-    cost = float(np.sum(energy_ue + beta * energy_ap))  # (17a)
+    cost = float((energy_ue + beta * energy_ap).sum())  # (17a)
 
     tol = 1.0 + FEASIBILITY_RTOL
     uses_ap = f_ap > 0
-    ap_ok = np.sum(f_ap) <= snapshot.C_ap * tol
+    ap_ok = f_ap.sum() <= snapshot.C_ap * tol
     checks = {
         "sensing": sinr_s * tol >= snapshot.gamma_s,  # (17b)
         "latency": latency <= snapshot.tau * tol,  # (17c)
