@@ -99,6 +99,9 @@ class _Coefficients:
     def ue_energy(self, alpha):
         return self.P * self.c * alpha + self.a * (1 - alpha) ** 3
 
+    def ue_energy_slope(self, alpha):
+        return self.P * self.c - 3.0 * self.a * (1 - alpha) ** 2
+
     def derivatives(self, alpha, lam):
         """First and second derivative of g + lam * phi with respect to alpha."""
         return _Derivatives(self, lam)(alpha)
@@ -197,32 +200,37 @@ def _per_ue_array(name: str, value, K: int, allow_zero: bool = False) -> np.ndar
 
 
 def _budget_interval(co: _Coefficients, budget: np.ndarray, lo: np.ndarray, hi: np.ndarray):
-    """The interval of alpha within [lo, hi] where E^u(alpha) <= budget (convex E^u)."""
+    """The interval of alpha within [lo, hi] where E^u(alpha) <= budget (convex E^u).
+
+    E^u = P c alpha + a (1-alpha)^3 falls, then rises, around its minimiser ``turn``.
+    Each crossing of the budget is found by Newton's method from the outer end of
+    [lo, hi]: E^u is convex, so from a point above the budget the zero of the tangent
+    never passes the crossing, and the iterates approach it monotonically from outside
+    (to a relative excess of 1e-12).
+    """
     if budget.min() == np.inf:  # no battery limit (the default): nothing to do
         return lo, hi
     finite = np.isfinite(budget)
     # Minimiser of E^u: 3 a (1 - alpha)^2 = P c.
     with np.errstate(invalid="ignore", divide="ignore"):
-        turn = np.clip(1 - np.sqrt(co.P * co.c / (3 * co.a)), lo, hi)
+        turn = np.minimum(np.maximum(1 - np.sqrt(co.P * co.c / (3 * co.a)), lo), hi)
     turn = np.where(np.isfinite(turn), turn, lo)
+    tolerance = 1e-12 * budget
+    empty = finite & (co.ue_energy(turn) - budget > tolerance)
+    outside = finite & ~empty
     left, right = lo.copy(), hi.copy()
-    over_left = finite & (co.ue_energy(lo) > budget)
-    over_right = finite & (co.ue_energy(hi) > budget)
-    # Bisection for the two crossings (E^u is monotone on each side of the turn).
-    a0, a1 = lo.copy(), turn.copy()  # decreasing side: find first alpha with E <= budget
-    b0, b1 = turn.copy(), hi.copy()  # increasing side: last alpha with E <= budget
-    for _ in range(60):
-        mid = 0.5 * (a0 + a1)
-        ok = co.ue_energy(mid) <= budget
-        a1 = np.where(ok, mid, a1)
-        a0 = np.where(ok, a0, mid)
-        mid = 0.5 * (b0 + b1)
-        ok = co.ue_energy(mid) <= budget
-        b0 = np.where(ok, mid, b0)
-        b1 = np.where(ok, b1, mid)
-    left = np.where(over_left, a1, left)
-    right = np.where(over_right, b0, right)
-    empty = finite & (co.ue_energy(turn) > budget * (1 + 1e-12))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(60):
+            excess_left = co.ue_energy(left) - budget
+            excess_right = co.ue_energy(right) - budget
+            move_left = outside & (excess_left > tolerance)
+            move_right = outside & (excess_right > tolerance)
+            if not (move_left.any() or move_right.any()):
+                break
+            step = left - excess_left / co.ue_energy_slope(left)
+            left = np.where(move_left, np.minimum(np.maximum(step, lo), turn), left)
+            step = right - excess_right / co.ue_energy_slope(right)
+            right = np.where(move_right, np.maximum(np.minimum(step, hi), turn), right)
     return np.where(empty, np.inf, left), np.where(empty, -np.inf, right)
 
 

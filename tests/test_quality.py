@@ -88,18 +88,20 @@ def test_bench_smoke(tmp_path, capsys):
     assert "machine:" in out and "K=2, M=64" in out
     header = next(line for line in out.splitlines() if "median ms" in line).split()
     assert header == [
-        "method", "n", "median", "ms", "p90", "ms", "x", "fast", "x", "sca_admm", "mean",
+        "method", "n", "median", "ms", "p90", "ms", "solver", "ms", "x", "fast", "x", "sca_admm",
+        "mean",
         "gap", "feasible", "UE", "ASR",
     ]  # fmt: skip
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  f")}
     assert set(rows) == {"fast", "fo"} and rows["fast"][1] == "2"
-    assert float(rows["fo"][4]) > 0  # fo's median time relative to fast
+    assert 0 < float(rows["fast"][4]) < float(rows["fast"][2])  # solver-only < with evaluate
+    assert float(rows["fo"][5]) > 0  # fo's median time relative to fast
     with open(path, newline="") as handle:
         table = list(csv.DictReader(handle))
     assert tuple(table[0]) == CSV_COLUMNS
     assert len(table) == 4 and {r["method"] for r in table} == {"fast", "fo"}
     for r in table:
-        assert float(r["wall_s"]) > 0 and float(r["cost"]) > 0
+        assert 0 < float(r["solver_s"]) < float(r["wall_s"]) and float(r["cost"]) > 0
     best = {r["seed"]: r for r in table if r["method"] == "fast"}
     assert all(float(best[s]["gap"]) <= 1e-12 for s in best)  # fast beats fo here
 
