@@ -147,3 +147,42 @@ def test_warm_start_at_the_latency_edge_reaches_the_same_optimum():
         warm = exact_compute_allocation(snap, beta, rate, power, alpha_start=np.ones(4))
         np.testing.assert_allclose(warm.alpha, cold.alpha, atol=1e-9)
         assert cold.alpha.max() < 2 / 3 - 1e-3  # the optimum is away from the edge
+
+
+def test_budget_interval_is_the_exact_sublevel_set():
+    # Against a dense grid: the interval where E^u <= budget, tight at both ends, for
+    # budgets from far above the minimum of E^u down to just below it (empty).
+    from optimizers.compute import _budget_interval, _Coefficients
+
+    rng = np.random.default_rng(3)
+    n = 400
+    co = _Coefficients(
+        w=np.ones(n), beta=np.ones(n), P=rng.uniform(0.01, 1.0, n), c=rng.uniform(0.01, 1.0, n),
+        a=rng.uniform(0.01, 1.0, n), b=np.ones(n), d=np.ones(n), tau=np.ones(n),
+        no_link=np.zeros(n, bool),
+    )  # fmt: skip
+    alpha = np.linspace(0.0, 1.0, 200_001)[:, None]
+    energy = co.ue_energy(alpha)
+    least = energy.min(axis=0)
+    budget = least * np.concatenate(
+        [rng.uniform(1.0001, 3.0, n - 40), np.full(20, 1 + 1e-9), np.full(20, 1 - 1e-6)]
+    )
+    lo, hi = np.zeros(n), np.ones(n)
+    left, right = _budget_interval(co, budget, lo, hi)
+    inside = energy <= budget
+    empty = ~inside.any(axis=0)
+    assert np.array_equal(empty, left > right) and empty[-20:].all() and not empty[:-40].any()
+    grid_left = alpha[inside.argmax(axis=0), 0]
+    grid_right = alpha[len(alpha) - 1 - inside[::-1].argmax(axis=0), 0]
+    ok = ~empty
+    np.testing.assert_allclose(left[ok], grid_left[ok], atol=2e-5)  # grid step 5e-6
+    np.testing.assert_allclose(right[ok], grid_right[ok], atol=2e-5)
+    for end in (left[ok], right[ok]):  # feasible, and on the boundary unless at 0 or 1
+        e = _energy_at(co, end, ok)
+        assert np.all(e <= budget[ok] * (1 + 1e-12))
+        interior = (end > 0) & (end < 1)
+        np.testing.assert_allclose(e[interior], budget[ok][interior], rtol=1e-9)
+
+
+def _energy_at(co, alpha, mask):
+    return co.P[mask] * co.c[mask] * alpha + co.a[mask] * (1 - alpha) ** 3
