@@ -106,8 +106,20 @@ class Snapshot:
         index = np.arange(self.K)[np.asarray(ues)]
         if np.array_equal(index, np.arange(self.K)):
             return self
-        changes = {name: getattr(self, name)[index] for name in PER_UE_SNAPSHOT_FIELDS}
+        changes = _frozen(**{name: getattr(self, name)[index] for name in PER_UE_SNAPSHOT_FIELDS})
         return dataclasses.replace(self, **changes)
+
+
+def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
+    """Freshly built arrays (nobody else holds them), made read-only in place.
+
+    ``Snapshot`` then shares them instead of taking a defensive copy (the channels are
+    the bulk of a slot's data, drawn every environment step).
+    """
+    for value in arrays.values():
+        if value.base is None:
+            value.setflags(write=False)
+    return arrays
 
 
 #: Snapshot fields indexed by UE along their first axis.
@@ -175,16 +187,18 @@ def channels_from_geometry(
     kappa = config.rician_factor
     los_weight = np.sqrt(kappa / (kappa + 1.0)) if config.n_nlos > 0 else 1.0
     los_phase = np.exp(2j * np.pi * rng.uniform(size=K))
-    H = (los_weight * los_phase)[:, None, None] * ap_los[:, :, None] * ue_los.conj()[:, None, :]
+    # Paths (LoS first) as columns: H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H is one batched
+    # (M_a x paths) @ (paths x M_ut) product.
+    coeff = (los_weight * los_phase)[:, None]
+    a_ap, a_ue = ap_los[:, None, :], ue_los[:, None, :]
     if config.n_nlos > 0:
         L = config.n_nlos
-        coeff = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
-        a_ap = ula_steering(config.M_a, rng.uniform(-1, 1, (K, L)))
-        a_ue = ula_steering(config.M_ut, rng.uniform(-1, 1, (K, L)))
-        # sum_l coeff_kl a_ap,kl a_ue,kl^H as one batched (M_a x L) @ (L x M_ut) product
-        nlos = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
-        H = H + np.sqrt(1.0 / ((kappa + 1.0) * L)) * nlos
-    H = np.sqrt(gain)[:, None, None] * H
+        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
+        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
+        a_ap = np.concatenate([a_ap, ula_steering(config.M_a, rng.uniform(-1, 1, (K, L)))], 1)
+        a_ue = np.concatenate([a_ue, ula_steering(config.M_ut, rng.uniform(-1, 1, (K, L)))], 1)
+    coeff = np.sqrt(gain)[:, None] * coeff
+    H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
 
     # Sensing, eq. (5): same-height target, monostatic co-located Tx/Rx arrays.
     to_target = target - ue_position
@@ -193,8 +207,8 @@ def channels_from_geometry(
     sense_rx = ula_steering(config.M_ur, cos_sense)
     sense_tx = ula_steering(config.M_ut, cos_sense)
     rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
-    H_sense = rho[:, None, None] * sense_rx[:, :, None] * sense_tx.conj()[:, None, :]
-    return dict(
+    H_sense = (rho[:, None] * sense_rx)[:, :, None] * sense_tx.conj()[:, None, :]
+    return _frozen(
         H=H,
         H_sense=H_sense,
         path_gain=gain,
