@@ -10,7 +10,7 @@ from isac_gym.iscc import (
     upa_steering,
     with_channel_error,
 )
-from isac_gym.iscc.scenario import pathloss_gain, radar_gain
+from isac_gym.iscc.scenario import pathloss_gain, radar_gain, sample_ue_positions
 
 
 def test_ula_unit_modulus_phase_progression_and_gain():
@@ -111,3 +111,18 @@ def test_channel_error_has_the_requested_spectral_norm(paper_snapshot):
     )
     same = with_channel_error(paper_snapshot, 0.0, np.random.default_rng(0))
     np.testing.assert_allclose(same.H, paper_snapshot.H)
+
+
+def test_snapshot_arrays_are_read_only_and_callers_arrays_stay_theirs():
+    config = ISCCConfig.paper(K=3)
+    positions = sample_ue_positions(config, np.random.default_rng(0), 3)
+    snap = sample_snapshot(config, np.random.default_rng(1), ue_position=positions)
+    assert positions.flags.writeable  # the caller's array is neither frozen nor aliased
+    positions[0] = 0.0
+    assert snap.ue_position[0, 0] != 0.0
+    for name in ("H", "H_sense", "ue_position", "Q", "energy_budget"):
+        with pytest.raises(ValueError):
+            getattr(snap, name)[0] = 0  # read-only
+    part = snap.select([0, 2])
+    np.testing.assert_array_equal(part.H, snap.H[[0, 2]])
+    assert not part.H.flags.writeable and part.replace(C_ap=1.0).H is part.H  # shared
