@@ -30,6 +30,10 @@ method finds the lam at which the capacity is exactly used (complementary slackn
 UEs whose interval is empty (deadline, CPU cap and battery incompatible), or an AP that
 cannot carry the minimum offloading, are reported in ``feasible``; the returned point is
 the best effort (alpha at the least-infeasible end, AP frequencies scaled into C^ap).
+When the AP cannot carry the least offloading of every UE (a battery can force a high
+least offloading), the UE with the largest least AP demand is given up, one at a time,
+until the others fit; it is then treated as lost (below). With pinned offloading
+(``alpha_fixed``, the FL/FO/HO baselines) every UE fails instead, as before.
 
 **Lost UEs do not starve the others.** A UE that no compute allocation can make
 feasible (empty interval, or flagged by the caller with ``exclude``: e.g. it misses the
@@ -358,6 +362,15 @@ def exact_compute_allocation(
             raise ValueError(f"exclude must have shape ({snapshot.K},), got {excluded.shape}")
         lost = lost | excluded
     live = ~lost
+    if alpha_fixed is None:
+        # If even the least offloading of the live UEs overloads the AP, give up the live
+        # UE with the largest least demand, one at a time, until the others fit: the most
+        # UEs are served (the least demands are what a subset must fit). They join the
+        # lost UEs.
+        least = co.ap_frequency(lo)
+        while least[live].sum() > snapshot.C_ap:
+            live[np.flatnonzero(live)[np.argmax(least[live])]] = False
+        lost = ~live
     last = {}
 
     def load(lam: float) -> float:

@@ -186,3 +186,39 @@ def test_budget_interval_is_the_exact_sublevel_set():
 
 def _energy_at(co, alpha, mask):
     return co.P[mask] * co.c[mask] * alpha + co.a[mask] * (1 - alpha) ** 3
+
+
+def test_overloaded_ap_serves_as_many_ues_as_fit():
+    # Batteries force a high least offloading; the AP can carry the least demands of only
+    # the two smallest: those two are served in full, the other two reported infeasible.
+    from optimizers.compute import alpha_bounds
+
+    snap = sample_snapshot(ISCCConfig.paper(K=4), np.random.default_rng(5))
+    rate, power = links(snap)
+    free = exact_compute_allocation(snap, 0.1, rate, power)
+    e_free = (
+        power * free.alpha * snap.Q / rate
+        + snap.xi_u * free.f_u**2 * snap.varpi * (1 - free.alpha) * snap.Q
+    )
+    tight = snap.replace(energy_budget=0.3 * e_free)
+    co = _coefficients(tight, 0.1, rate, power, None)
+    lo, hi, _, _ = alpha_bounds(tight, co)
+    assert np.all(lo <= hi) and np.all(lo > free.alpha)  # each UE alone is feasible
+    least = co.ap_frequency(lo)
+    order = np.argsort(least)
+    capacity = 1.01 * least[order[:2]].sum()
+    assert capacity < least[order[:3]].sum()
+    res = exact_compute_allocation(tight.replace(C_ap=capacity), 0.1, rate, power)
+    assert set(np.flatnonzero(res.feasible)) == set(order[:2])
+    served = res.feasible
+    assert res.f_ap.sum() <= capacity * (1 + 1e-9)
+    energy = (
+        power * res.alpha * snap.Q / rate
+        + snap.xi_u * res.f_u**2 * snap.varpi * (1 - res.alpha) * snap.Q
+    )
+    assert np.all(energy[served] <= tight.energy_budget[served] * (1 + 1e-9))
+    latency = np.maximum(
+        snap.varpi * (1 - res.alpha) * snap.Q / res.f_u,
+        res.alpha * snap.Q / rate + snap.varpi * res.alpha * snap.Q / res.f_ap,
+    )
+    assert np.all(latency[served] <= snap.tau[served] * (1 + 1e-9))
