@@ -302,3 +302,21 @@ def test_config_merges_physics_and_env_keys():
     assert cfg.cell.C_ap == 20e9 and cfg.horizon == 7 and cfg.b_init == (0.2, 0.4)
     assert cfg.K == 2 and cfg.deadline == (0.4, 0.4)
     assert make_config(cfg, K=5).K == 5
+
+
+def test_oracle_comparison_records_the_env_problems_and_restores_solve():
+    import optimizers
+    from isac_gym.envs.benchmark import compare_oracles, recorded_oracle_calls
+
+    original = optimizers.solve
+    with recorded_oracle_calls() as calls:
+        env = gym.make("isac_gym/ISCC-v0", oracle="fast")
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+    assert optimizers.solve is original and len(calls) >= 1
+    snapshot, beta, options = calls[0]
+    assert snapshot.K >= 1 and np.shape(beta) == (snapshot.K,) and "weight_ue" in options
+    r = compare_oracles(steps=2, seed=3)
+    assert r["problems"] >= 2 and 0 < r["served_fast"] <= r["ues"]
+    assert r["sca_admm_serves_fewer"] == 0  # sca_admm keeps fast's allocation where better
+    assert r["fast_ms"] > 0 and r["sca_admm_ms"] > 0
