@@ -9,8 +9,11 @@
    A UE that cannot meet (17b) at P_max along its projected u_k (a_t(psi_k) nearly in
    H_k's row space) senses along a_t(psi_k) itself instead.
 3. Communication powers: with u_k invisible to the AP, gamma_k^c = p_k e_k where e_k
-   is UE k's max-SINR gain against the others' beams. For a log grid of p_k, the exact
-   per-UE compute cost (``optimizers.compute``) picks each UE's power.
+   is UE k's max-SINR gain against the others' beams. For a log grid of p_k, UE k's
+   compute cost at its best alpha picks its power (alpha from
+   :func:`optimizers.compute.approximate_alpha`: two Newton steps, whose error enters
+   the cost only at second order; the final alpha is exact, step 4). With orthogonal
+   access (OFDMA) the least sensing powers of step 2 are in closed form.
 4. Exact compute allocation at the true rates of the final beams (the polish step),
    then one evaluation of the true model. UEs that still miss (17b) (sensing power
    capped at P_max) are excluded from the AP capacity coupling there, so that they
@@ -31,12 +34,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from isac_gym.iscc import Allocation, Snapshot, beam_directions
-from isac_gym.iscc.beams import (
-    gram_max_sinr,
-    gram_sinr,
-    normalize_rows,
-    received_vectors,
-)
+from isac_gym.iscc.beams import gram_max_sinr, gram_sinr, normalize_rows, received_vectors
 from isac_gym.iscc.model import FEASIBILITY_RTOL, as_beta
 from optimizers.compute import (
     _EDGE,
