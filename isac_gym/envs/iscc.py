@@ -159,6 +159,11 @@ class ISCCEnv(gym.Env):
         }
         self.observation_index.update(backlog=6 * K, slot=6 * K + 1)
         self._scale = self._feature_ranges()
+        # the same ranges as vectors over the observation entries (one affine map per step)
+        ranges = np.empty((2, 6 * K + 2))
+        for name, index in self.observation_index.items():
+            ranges[0, index], ranges[1, index] = self._scale[name]
+        self._obs_low, self._obs_span = ranges[0], ranges[1] - ranges[0]
         self._t = 0
         self._last: dict[str, Any] = {}
 
@@ -206,10 +211,8 @@ class ISCCEnv(gym.Env):
             "backlog": self._backlog,
             "slot": self._t,
         }
-        obs = np.empty(self.observation_space.shape, np.float64)
-        for name, index in self.observation_index.items():
-            lo, hi = self._scale[name]
-            obs[index] = 2.0 * (np.asarray(raw[name], float) - lo) / (hi - lo) - 1.0
+        values = np.hstack([raw[name] for name in self.observation_index])  # in index order
+        obs = 2.0 * (values - self._obs_low) / self._obs_span - 1.0
         return np.clip(obs, -1.0, 1.0).astype(np.float32)
 
     def decode_observation(self, obs) -> dict[str, np.ndarray]:
@@ -293,7 +296,7 @@ class ISCCEnv(gym.Env):
         action = np.asarray(action, dtype=float)
         if action.shape != (K,):
             raise ValueError(f"action must have shape ({K},), got {action.shape}")
-        if np.any(np.isnan(action)):
+        if np.isnan(action).any():
             raise ValueError(f"action contains NaN: {action}")
         action = np.clip(action, -1.0, 1.0)
         if cfg.action_mode == "beta":
@@ -322,23 +325,22 @@ class ISCCEnv(gym.Env):
             leakage=cfg.leakage,
             charge_efficiency=cfg.charge_efficiency,
         )
-        offloaded = np.sum(outcome["alpha"] * slot.varpi * slot.Q)
+        offloaded = float((outcome["alpha"] * slot.varpi * slot.Q).sum())
         backlog_before = self._backlog
         self._backlog = dynamics.backlog_update(
             backlog_before, self._arrivals, offloaded, capacity_cycles=self._capacity_cycles
         )
         outage = self._battery < cfg.b_min + cfg.outage_margin
-        drops = {
-            cause: int(np.sum(outcome["cause"] == i + 1)) for i, cause in enumerate(DROP_CAUSES)
-        }
+        counts = np.bincount(outcome["cause"], minlength=len(DROP_CAUSES) + 1)
+        drops = {cause: int(counts[i + 1]) for i, cause in enumerate(DROP_CAUSES)}
         energy_ue, energy_ap = outcome["energy_ue"], outcome["energy_ap"]
-        weighted = float(np.sum(energy_ue) + cfg.mu * np.sum(energy_ap))
+        weighted = float(energy_ue.sum() + cfg.mu * energy_ap.sum())
         self._t += 1
         truncated = self._t >= cfg.horizon  # the one place an episode ends
         rewards = {
             "energy": -weighted / cfg.e_ref,
             "drop": -cfg.drop_penalty * sum(drops.values()),
-            "outage": -cfg.outage_penalty * float(np.sum(outage)),
+            "outage": -cfg.outage_penalty * float(outage.sum()),
             "terminal": 0.0,
         }
         if truncated:
@@ -348,7 +350,7 @@ class ISCCEnv(gym.Env):
             "rewards": rewards,
             "energy_ue": energy_ue,
             "energy_ap": energy_ap,
-            "energy_cost": float(np.sum(energy_ue) + np.sum(energy_ap)),
+            "energy_cost": float(energy_ue.sum() + energy_ap.sum()),
             "weighted_cost": weighted,
             "alpha": outcome["alpha"],
             "beta": beta,

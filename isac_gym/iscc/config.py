@@ -142,7 +142,10 @@ class ISCCConfig:
         """A per-UE field as a fresh ``(K,)`` float array."""
         if name not in PER_UE_FIELDS:
             raise ValueError(f"{name!r} is not a per-UE field; per-UE fields: {PER_UE_FIELDS}")
-        return np.broadcast_to(np.asarray(getattr(self, name), dtype=float), (self.K,)).copy()
+        value = getattr(self, name)
+        if np.ndim(value) == 0:
+            return np.full(self.K, value, dtype=float)
+        return np.broadcast_to(np.asarray(value, dtype=float), (self.K,)).copy()
 
     @property
     def wavelength(self) -> float:

@@ -59,7 +59,8 @@ def in_cell(config: ISCCConfig, position: np.ndarray) -> np.ndarray:
     offset = position - np.asarray(config.ap_position)
     radius = np.hypot(offset[:, 0], offset[:, 1])
     angle = np.abs(np.arctan2(offset[:, 1], offset[:, 0]))
-    to_target = np.linalg.norm(position - np.asarray(config.target_position), axis=1)
+    to_target = position - np.asarray(config.target_position)
+    to_target = np.hypot(to_target[:, 0], to_target[:, 1])
     return (
         (radius <= config.r_0)
         & (radius >= config.min_ue_ap_distance)

@@ -66,13 +66,13 @@ class Snapshot:
     ue_los: np.ndarray  #: (K, M_ut) UE k's transmit response towards the AP (LoS)
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name in _ARRAY_FIELDS:
+            value = getattr(self, name)
             # An owned read-only array (e.g. from another snapshot) is shared, not copied.
             if isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None):
                 value = value.copy()
                 value.setflags(write=False)
-                object.__setattr__(self, field.name, value)
+                object.__setattr__(self, name, value)
 
     @property
     def K(self) -> int:
@@ -94,7 +94,10 @@ class Snapshot:
         """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
         for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget"):
             if name in changes:
-                changes[name] = np.broadcast_to(np.asarray(changes[name], dtype=float), (self.K,))
+                value = np.asarray(changes[name], dtype=float)
+                if value.shape != (self.K,):
+                    value = np.broadcast_to(value, (self.K,))
+                changes[name] = value
         return dataclasses.replace(self, **changes)
 
     def select(self, ues) -> Snapshot:
@@ -121,6 +124,9 @@ def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
             value.setflags(write=False)
     return arrays
 
+
+#: Snapshot fields holding arrays.
+_ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(Snapshot) if f.type == "np.ndarray")
 
 #: Snapshot fields indexed by UE along their first axis.
 PER_UE_SNAPSHOT_FIELDS = tuple(
@@ -173,15 +179,17 @@ def channels_from_geometry(
     K = ue_position.shape[0]
     ap = np.asarray(config.ap_position)
     target = np.asarray(config.target_position)
-    axis = np.stack([np.cos(ue_heading), np.sin(ue_heading)], axis=1)  # UE array axes
+    cos_h, sin_h = np.cos(ue_heading), np.sin(ue_heading)  # UE array axes
 
     # LoS geometry UE -> AP (3-D, the AP is h_a - h_u higher); AP ULA axis is +y.
     offset = ap - ue_position
-    distance_ap = np.sqrt(np.sum(offset**2, axis=1) + (config.h_a - config.h_u) ** 2)
-    cos_ue = np.sum(offset * axis, axis=1) / distance_ap
-    cos_ap = (ue_position[:, 1] - ap[1]) / distance_ap
-    ap_los = ula_steering(config.M_a, cos_ap)
-    ue_los = ula_steering(config.M_ut, cos_ue)
+    distance_ap = np.sqrt((offset**2).sum(axis=1) + (config.h_a - config.h_u) ** 2)
+    cos_ue = (offset[:, 0] * cos_h + offset[:, 1] * sin_h) / distance_ap
+    cos_ap = -offset[:, 1] / distance_ap
+    # Sensing geometry, eq. (5): same-height target, monostatic co-located Tx/Rx arrays.
+    to_target = target - ue_position
+    distance_target = np.sqrt((to_target**2).sum(axis=1))
+    cos_sense = (to_target[:, 0] * cos_h + to_target[:, 1] * sin_h) / distance_target
 
     gain = pathloss_gain(config, distance_ap)
     kappa = config.rician_factor
@@ -190,22 +198,22 @@ def channels_from_geometry(
     # Paths (LoS first) as columns: H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H is one batched
     # (M_a x paths) @ (paths x M_ut) product.
     coeff = (los_weight * los_phase)[:, None]
-    a_ap, a_ue = ap_los[:, None, :], ue_los[:, None, :]
+    cos_ap_paths, cos_ue_paths = cos_ap[:, None], cos_ue[:, None]
     if config.n_nlos > 0:
         L = config.n_nlos
         scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
         coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
-        a_ap = np.concatenate([a_ap, ula_steering(config.M_a, rng.uniform(-1, 1, (K, L)))], 1)
-        a_ue = np.concatenate([a_ue, ula_steering(config.M_ut, rng.uniform(-1, 1, (K, L)))], 1)
+        cos_ap_paths = np.concatenate([cos_ap_paths, rng.uniform(-1, 1, (K, L))], axis=1)
+        cos_ue_paths = np.concatenate([cos_ue_paths, rng.uniform(-1, 1, (K, L))], axis=1)
+    a_ap = ula_steering(config.M_a, cos_ap_paths)  # (K, paths, M_a)
+    # The UE's transmit responses: the paths and, last, the target direction.
+    a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[:, None]], axis=1))
+    sense_tx, a_ue = a_ue[:, -1], a_ue[:, :-1]
     coeff = np.sqrt(gain)[:, None] * coeff
     H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
+    ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
 
-    # Sensing, eq. (5): same-height target, monostatic co-located Tx/Rx arrays.
-    to_target = target - ue_position
-    distance_target = np.linalg.norm(to_target, axis=1)
-    cos_sense = np.sum(to_target * axis, axis=1) / distance_target
     sense_rx = ula_steering(config.M_ur, cos_sense)
-    sense_tx = ula_steering(config.M_ut, cos_sense)
     rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
     H_sense = (rho[:, None] * sense_rx)[:, :, None] * sense_tx.conj()[:, None, :]
     return _frozen(
@@ -247,7 +255,7 @@ def sample_snapshot(
         ue_heading = rng.uniform(0.0, 2.0 * np.pi, K)
     ue_heading = np.broadcast_to(np.asarray(ue_heading, dtype=float), (K,))
     budget = np.broadcast_to(np.asarray(energy_budget, dtype=float), (K,))
-    if np.any(np.isnan(budget)) or np.any(budget < 0):
+    if not (budget >= 0).all():  # also false for NaN
         raise ValueError(f"energy_budget must be >= 0 (inf for none), got {energy_budget!r}")
     C_ap = config.C_ap if C_ap is None else float(C_ap)
     if not np.isfinite(C_ap) or C_ap < 0:
