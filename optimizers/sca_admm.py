@@ -92,10 +92,12 @@ Deviations from the printed equations (every one, with the reason):
    So the default expansion point is the ``fast`` solution (its least sensing powers and
    grid-optimised communication powers), and with ``safeguard`` the ``fast`` solution is
    a candidate of the result: the SCA point is returned only if its true-model feasible
-   set contains that of ``fast`` and it has more feasible UEs or a cost not higher;
-   otherwise ``fast``'s (``info['candidate']`` says which). Hence the result is never
-   worse than ``fast`` on the true weighted cost where ``fast`` is feasible, and meets
-   (17b) wherever ``fast`` does. ``warm_start`` replaces the start, not the safeguard.
+   set contains that of ``fast`` and it has more feasible UEs or a cost not higher on
+   the UEs ``fast`` serves (the cost of an unserved UE is a best effort and does not
+   count); otherwise ``fast``'s (``info['candidate']`` says which). Hence the result is
+   never worse than ``fast`` on the true weighted cost of the UEs ``fast`` serves, and
+   meets (17b) wherever ``fast`` does. ``warm_start`` replaces the start, not the
+   safeguard.
 
 Paper start (``start="paper"``, no warm start): the directions of
 :func:`isac_gym.iscc.beam_directions`, the power split evenly between f and u except
@@ -105,7 +107,8 @@ cannot reach gamma_th), and alpha of the compute-only model. A first expansion p
 that meets (17b) keeps ``objective_trace`` monotone.
 
 ``polish=True`` finally replaces (alpha, f^u, f^ap) by the exact optimum for the returned
-beams' rates and powers (``optimizers.compute.exact_compute_allocation``) when that is
+beams' rates and powers (``optimizers.compute.exact_compute_allocation``, with UEs that
+miss (17b) kept out of the AP capacity coupling as in ``optimizers.fast``) when that is
 not worse (fewer-or-equal infeasible UEs and lower-or-equal cost).
 """
 
@@ -290,6 +293,11 @@ def _judge(pb: _Problem, a: Allocation, sinr_c, sinr_s) -> tuple[int, float]:
         & (energy_ue <= s.energy_budget * tol + ENERGY_ATOL)
     )
     return int((~feasible).sum()), cost
+
+
+def _served_cost(evaluation, ues) -> float:
+    """The terms of (17a) of the UEs ``ues``: sum of E_k^u + beta_k E_k^ap."""
+    return float((evaluation.energy_ue + evaluation.beta * evaluation.energy_ap)[ues].sum())
 
 
 def _point(pb: _Problem, alpha, f, u):
@@ -626,7 +634,11 @@ def solve_sca_admm(
 
         rate = s.B * np.log2(1.0 + best_sinr[0])  # (9)
         power = best.power
-        res_c = exact_compute_allocation(s, pb.beta, rate, power, weight_ue=pb.w_ue)
+        # as in ``optimizers.fast``: a UE missing (17b) cannot take the AP from the others
+        blind = best_sinr[1] * (1.0 + FEASIBILITY_RTOL) < s.gamma_s
+        res_c = exact_compute_allocation(
+            s, pb.beta, rate, power, weight_ue=pb.w_ue, exclude=blind if blind.any() else None
+        )
         alpha_p = np.nan_to_num(np.asarray(res_c.alpha, float), nan=0.0)
         fu_p = np.nan_to_num(np.asarray(res_c.f_u, float), nan=0.0)
         fap_p = np.nan_to_num(np.asarray(res_c.f_ap, float), nan=0.0)
@@ -641,7 +653,10 @@ def solve_sca_admm(
         fast_ev = evaluate(s, fast, pb.beta)
         covers = not np.any(fast_ev.feasible & ~best_ev.feasible)
         more = best_ev.feasible.sum() > fast_ev.feasible.sum()
-        if not (covers and (more or best_ev.cost <= fast_ev.cost)):
+        # the same UEs served: compare their cost (17a); an unserved UE's is best effort
+        served = fast_ev.feasible
+        cheaper = _served_cost(best_ev, served) <= _served_cost(fast_ev, served)
+        if not (covers and (more or cheaper)):
             best, best_ev, candidate = fast, fast_ev, "fast"
     info = dict(
         outer_iterations=outer,

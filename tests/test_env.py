@@ -320,3 +320,16 @@ def test_oracle_comparison_records_the_env_problems_and_restores_solve():
     assert r["problems"] >= 2 and 0 < r["served_fast"] <= r["ues"]
     assert r["sca_admm_serves_fewer"] == 0  # sca_admm keeps fast's allocation where better
     assert r["fast_ms"] > 0 and r["sca_admm_ms"] > 0
+
+
+def test_sca_admm_is_never_worse_than_fast_on_the_env_oracle_problems():
+    # The problems ISCC-v0 hands its oracle (batteries, background load, drop-cause
+    # relaxations): sca_admm serves every UE fast serves, at no higher cost for them.
+    # (Before its polish kept sensing-blind UEs out of the AP coupling, it was dearer on
+    # 2 of these 484 problems, by up to 39 %.)
+    from isac_gym.envs.benchmark import compare_oracles
+
+    r = compare_oracles(steps=300, seed=0)
+    assert r["problems"] > 300 and r["served_fast"] > 0.8 * r["ues"]
+    assert r["sca_admm_serves_fewer"] == 0
+    assert r["sca_admm_dearer"] == 0 and r["max_loss"] <= 1e-6
