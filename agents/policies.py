@@ -149,9 +149,9 @@ def _ap_queue(decoded: dict, config: Any) -> float:
 class HeuristicParams:
     """Constants of :class:`HeuristicPolicy` (see ``agents.tuning`` for the search)."""
 
-    beta_low: float = 0.03  #: beta at an empty battery (b = b_min)
-    beta_high: float = 0.2  #: beta at a full battery (b = b_max)
-    load_exponent: float = 1.0  #: beta scales with (1 / (1 - r))^c, r = AP reserved fraction
+    beta_low: float = 0.01  #: beta at an empty battery (b = b_min)
+    beta_high: float = 0.3  #: beta at a full battery (b = b_max)
+    load_exponent: float = 0.0  #: beta scales with (1 / (1 - r))^c, r = AP reserved fraction
 
 
 class HeuristicPolicy(Policy):
@@ -162,16 +162,18 @@ class HeuristicPolicy(Policy):
     r the fraction of the AP CPU reserved by background load (the load penalty
     1/(1 - r) >= 1). An almost empty battery gives beta_low < mu (offload), a full one
     beta_high (the UE's harvested energy would be wasted, so local computing is cheap).
-    Constants: :data:`HEURISTIC_DEFAULTS` = (beta_low 0.03, beta_high 0.2, load
-    exponent 1), chosen by ``agents.tuning`` (grid search, highest mean return) on the
-    validation seeds 1000 and 1001 of the default preset (K = 4, 500 slots,
-    ``oracle="fast"``); never on evaluate.py's test seeds 0..E-1. Search (mean return):
-    beta_low in {0.01, 0.03, 0.1} x beta_high in {0.3, 1, 3} with c = 1 (best
-    0.03/0.3: -712.1; 0.01/0.3: -734.5; 0.03/1: -752.6; worst 0.1/3: -956.4), then
-    beta_low = 0.03 x beta_high in {0.1, 0.2} x c in {0, 1} (0.2, c = 1: -711.2;
-    0.1, c = 1: -717.0; 0.2, c = 0: -722.5; 0.1, c = 0: -741.5). fixed-beta:mu scores
-    -749.9 on the same seeds. Differences between the best points are within the noise
-    of two episodes.
+    Constants: :data:`HEURISTIC_DEFAULTS` = (beta_low 0.01, beta_high 0.3, load
+    exponent 0: the load term did not help), chosen by ``agents.tuning`` (grid search,
+    highest mean return) on the validation seeds 1000-1003 of the default preset (K = 4,
+    500 slots, ``oracle="fast"``, the compute allocation that serves as many UEs as an
+    overloaded AP carries); never on evaluate.py's test seeds 0..E-1. Search (mean
+    return): beta_low in {0.01, 0.03, 0.1} x beta_high in {0.1, 0.2, 0.3, 1} with c = 1
+    (best 0.01/0.1: -1234.8; 0.01/0.3: -1237.2; the earlier default 0.03/0.2: -1285.6),
+    then beta_low in {0.001, 0.003, 0.01} x beta_high in {0.1, 0.3} x c in {0, 1} (best
+    0.01/0.3/0: -1232.6; 0.001/0.3/1: -1246.8). fixed-beta:mu scores -1377.7 on the same
+    seeds. beta_low = 0.01 beats 0.03 clearly; the best points differ by less than the
+    noise of four episodes. (``docs/results/tuning_heuristic_v3*.json``; the earlier
+    tuning, before that compute allocation, is in ``tuning_heuristic*.json``.)
     """
 
     def __init__(self, env: Any, params: HeuristicParams | None = None) -> None:
@@ -194,9 +196,9 @@ class HeuristicPolicy(Policy):
 class LyapunovParams:
     """Constants of :class:`LyapunovPolicy` (J unless noted; see ``agents.tuning``)."""
 
-    V: float = 1.0  #: penalty weight [J]
-    theta: float = 0.5  #: battery target of the perturbed queue, as a fraction of b_max
-    gamma_z: float = 0.2  #: weight of the AP-congestion queue Z_hat [J]
+    V: float = 0.1  #: penalty weight [J]
+    theta: float = 0.85  #: battery target of the perturbed queue, as a fraction of b_max
+    gamma_z: float = 0.0  #: weight of the AP-congestion queue Z_hat [J]
     eps: float = 1e-3  #: floor of the denominator [J]
 
 
@@ -215,16 +217,16 @@ class LyapunovPolicy(Policy):
     observation in slots of AP capacity. A battery far below
     theta + V makes UE energy expensive (small beta, offload); a battery above theta
     makes it almost free (large beta, compute locally).
-    Constants: :data:`LYAPUNOV_DEFAULTS` = (V 1.0 J, theta 0.5 b_max, gamma_Z 0.2 J,
+    Constants: :data:`LYAPUNOV_DEFAULTS` = (V 0.1 J, theta 0.85 b_max, gamma_Z 0,
     eps 1e-3 J), chosen by ``agents.tuning`` (grid search, highest mean return) on the
-    validation seeds 1000 and 1001 of the default preset (K = 4, 500 slots,
-    ``oracle="fast"``); never on evaluate.py's test seeds. Search (mean return):
-    theta in {0.5, 0.7, 0.85} x V in {0.05, 0.2, 1} with gamma_Z = 0 (best 0.5/1:
-    -713.0; 0.7/1: -725.0; 0.85/1: -728.1; worst 0.5/0.05: -884.9), then theta in
-    {0.3, 0.5} x V in {3, 10} (best 0.3/3: -716.2; V = 10 tends to fixed-beta:mu,
-    -731.8/-735.6), then gamma_Z in {0.05, 0.2} at (0.5, 1) (0.2: -710.8; 0.05:
-    -723.6). fixed-beta:mu scores -749.9 on the same seeds. Differences between the
-    best points are within the noise of two episodes.
+    validation seeds 1000-1003 of the default preset (as for the heuristic); never on
+    evaluate.py's test seeds. Search (mean return): theta in {0.3, 0.5, 0.7} x V in
+    {0.2, 1, 3} with gamma_Z = 0.2 (best 0.7/0.2: -1328.5; the earlier default 0.5/1:
+    -1409.0), then theta in {0.7, 0.85} x V in {0.05, 0.1, 0.2} x gamma_Z in {0, 0.2}
+    (best 0.85/0.1/0: -1236.9; 0.7/0.1/0: -1247.6), then theta in {0.85, 0.95} x V in
+    {0.07, 0.1, 0.14} with gamma_Z = 0 (0.85/0.1 stays best; 0.95/0.14: -1239.6).
+    fixed-beta:mu scores -1377.7 on the same seeds. (``docs/results/
+    tuning_lyapunov_v3*.json``; the earlier tuning is in ``tuning_lyapunov*.json``.)
     """
 
     def __init__(self, env: Any, params: LyapunovParams | None = None) -> None:

@@ -1,7 +1,7 @@
 """Tune the constants of the non-learned policies on validation seeds.
 
-    python -m agents.tuning heuristic|lyapunov [--seeds 1000,1001] [--env-kwargs JSON]
-        [--jobs J] [--out FILE.json]
+    python -m agents.tuning heuristic|lyapunov [--seeds 1000,1001,1002,1003]
+        [--env-kwargs JSON] [--jobs J] [--out FILE.json]
 
 A grid search: every grid point runs the same validation episodes (reset seeds
 ``--seeds``, disjoint from evaluate.py's test seeds ``0..E-1``, from train.py's
@@ -12,15 +12,17 @@ search and its result are written as JSON; the chosen values are copied by hand 
 docstrings record them and the whole search. ``GRIDS`` are the first passes; the
 follow-up passes were run with ``--grid`` around the best point::
 
-    python -m agents.tuning lyapunov --out runs/tuning/lyapunov.json
-    python -m agents.tuning lyapunov --grid '{"theta": [0.3, 0.5], "V": [3, 10], "gamma_z": [0]}'
-    python -m agents.tuning lyapunov --grid '{"theta": [0.5], "V": [1], "gamma_z": [0.05, 0.2]}'
-    python -m agents.tuning heuristic --out runs/tuning/heuristic.json
-    python -m agents.tuning heuristic --grid \
-        '{"beta_low": [0.03], "beta_high": [0.1, 0.2], "load_exponent": [0, 1]}'
+    python -m agents.tuning heuristic --jobs 2 --out runs/tuning/heuristic_v3.json
+    python -m agents.tuning heuristic --jobs 2 --grid \
+        '{"beta_low": [0.001, 0.003, 0.01], "beta_high": [0.1, 0.3], "load_exponent": [0, 1]}'
+    python -m agents.tuning lyapunov --jobs 2 --out runs/tuning/lyapunov_v3.json
+    python -m agents.tuning lyapunov --jobs 2 --grid \
+        '{"theta": [0.7, 0.85], "V": [0.05, 0.1, 0.2], "gamma_z": [0, 0.2]}'
+    python -m agents.tuning lyapunov --jobs 2 --grid \
+        '{"theta": [0.85, 0.95], "V": [0.07, 0.1, 0.14], "gamma_z": [0]}'
 
-Each pass of 4-9 points takes 1-10 minutes on 2 shared cores (500-slot episodes,
-``oracle="fast"``).
+Each pass of 6-12 points takes 1-2 minutes on 2 idle cores (four 500-slot episodes per
+point, ``oracle="fast"``).
 """
 
 from __future__ import annotations
@@ -35,17 +37,17 @@ from typing import Any
 
 import numpy as np
 
-VALIDATION_SEEDS = (1000, 1001)
+VALIDATION_SEEDS = (1000, 1001, 1002, 1003)
 GRIDS: dict[str, dict[str, list]] = {
     "heuristic": {
         "beta_low": [0.01, 0.03, 0.1],
-        "beta_high": [0.3, 1.0, 3.0],
+        "beta_high": [0.1, 0.2, 0.3, 1.0],
         "load_exponent": [1.0],
     },
     "lyapunov": {
-        "theta": [0.5, 0.7, 0.85],
-        "V": [0.05, 0.2, 1.0],
-        "gamma_z": [0.0],
+        "theta": [0.3, 0.5, 0.7],
+        "V": [0.2, 1.0, 3.0],
+        "gamma_z": [0.2],
     },
 }
 
