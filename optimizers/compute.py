@@ -362,12 +362,12 @@ def exact_compute_allocation(
             raise ValueError(f"exclude must have shape ({snapshot.K},), got {excluded.shape}")
         lost = lost | excluded
     live = ~lost
+    least = co.ap_frequency(lo)  # each UE's least AP demand
     if alpha_fixed is None:
         # If even the least offloading of the live UEs overloads the AP, give up the live
         # UE with the largest least demand, one at a time, until the others fit: the most
         # UEs are served (the least demands are what a subset must fit). They join the
         # lost UEs.
-        least = co.ap_frequency(lo)
         while least[live].sum() > snapshot.C_ap:
             live[np.flatnonzero(live)[np.argmax(least[live])]] = False
         lost = ~live
@@ -384,7 +384,7 @@ def exact_compute_allocation(
     capacity = snapshot.C_ap
     ap_ok = True
     if f_ap[live].sum() > capacity:
-        if co.ap_frequency(lo)[live].sum() > capacity:  # even minimal offloading overloads
+        if least[live].sum() > capacity:  # even minimal (pinned) offloading overloads
             ap_ok = False
             alpha = lo
         else:
@@ -406,7 +406,7 @@ def exact_compute_allocation(
         left = max(capacity - float(np.sum(f_ap[live])), 0.0)
         if np.sum(f_ap[lost]) > left * (1 + 1e-12):
             alpha = np.where(lost, lo, alpha)
-            demand = np.where(lost, co.ap_frequency(lo), 0.0)
+            demand = np.where(lost, least, 0.0)
             total = float(np.sum(demand))
             scale = min(1.0, left / total) if total > 0 else 1.0
             f_ap = np.where(lost, demand * scale, f_ap)

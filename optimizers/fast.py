@@ -35,7 +35,7 @@ from scipy.linalg import lapack
 
 from isac_gym.iscc import Allocation, Snapshot, beam_directions
 from isac_gym.iscc.beams import gram_max_sinr, gram_sinr, normalize_rows, received_vectors
-from isac_gym.iscc.model import FEASIBILITY_RTOL, as_beta
+from isac_gym.iscc.model import as_beta, sensing_met
 from optimizers.compute import (
     _EDGE,
     _Coefficients,
@@ -279,7 +279,7 @@ def solve_fast(
     true_rate = snapshot.B * (1.0 if share is None else share) * np.log2(1.0 + sinr_c)
     # UEs that miss (17b) whatever the compute allocation does stay out of the AP
     # capacity coupling, so that they cannot starve the others (``optimizers.compute``).
-    blind = sinr_s * (1.0 + FEASIBILITY_RTOL) < snapshot.gamma_s
+    blind = ~sensing_met(snapshot, sinr_s)
     compute = exact_compute_allocation(
         snapshot,
         beta,

@@ -131,6 +131,7 @@ from isac_gym.iscc.model import (
     _ratio,
     as_beta,
     evaluate,
+    sensing_met,
 )
 from isac_gym.iscc.scenario import Snapshot
 
@@ -281,7 +282,7 @@ def _judge(pb: _Problem, a: Allocation, sinr_c, sinr_s) -> tuple[int, float]:
     cost = float((energy_ue + pb.beta * energy_ap).sum())  # (17a)
     tol = 1.0 + FEASIBILITY_RTOL
     feasible = (
-        (sinr_s * tol >= s.gamma_s)  # (17b)
+        sensing_met(s, sinr_s)  # (17b)
         & (latency <= s.tau * tol)  # (17c)
         & (f_u >= 0)
         & (f_u <= s.C_u * tol)  # (17d)
@@ -293,11 +294,6 @@ def _judge(pb: _Problem, a: Allocation, sinr_c, sinr_s) -> tuple[int, float]:
         & (energy_ue <= s.energy_budget * tol + ENERGY_ATOL)
     )
     return int((~feasible).sum()), cost
-
-
-def _served_cost(evaluation, ues) -> float:
-    """The terms of (17a) of the UEs ``ues``: sum of E_k^u + beta_k E_k^ap."""
-    return float((evaluation.energy_ue + evaluation.beta * evaluation.energy_ap)[ues].sum())
 
 
 def _point(pb: _Problem, alpha, f, u):
@@ -635,7 +631,7 @@ def solve_sca_admm(
         rate = s.B * np.log2(1.0 + best_sinr[0])  # (9)
         power = best.power
         # as in ``optimizers.fast``: a UE missing (17b) cannot take the AP from the others
-        blind = best_sinr[1] * (1.0 + FEASIBILITY_RTOL) < s.gamma_s
+        blind = ~sensing_met(s, best_sinr[1])
         res_c = exact_compute_allocation(
             s, pb.beta, rate, power, weight_ue=pb.w_ue, exclude=blind if blind.any() else None
         )
@@ -655,7 +651,7 @@ def solve_sca_admm(
         more = best_ev.feasible.sum() > fast_ev.feasible.sum()
         # the same UEs served: compare their cost (17a); an unserved UE's is best effort
         served = fast_ev.feasible
-        cheaper = _served_cost(best_ev, served) <= _served_cost(fast_ev, served)
+        cheaper = best_ev.cost_of(served) <= fast_ev.cost_of(served)
         if not (covers and (more or cheaper)):
             best, best_ev, candidate = fast, fast_ev, "fast"
     info = dict(

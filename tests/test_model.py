@@ -36,6 +36,7 @@ def test_hand_computed_single_ue():
     assert ev.energy_ap[0] == pytest.approx(0.1 * 3.0**2 * 3 * 1)  # (15)
     assert ev.energy_ue[0] == pytest.approx(2.0 / rate + 1.35)  # (16)
     assert ev.cost == pytest.approx(2.0 / rate + 1.35 + 0.5 * 2.7)  # (17a)
+    assert ev.cost_of([0]) == ev.cost and ev.cost_of(np.zeros(1, bool)) == 0.0
     assert ev.feasible[0]
 
 

@@ -33,11 +33,8 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("train")
-    (folder / "hp.yml").write_text(HYPERPARAMS)
-    out = folder / "ppo"
+def _train(out: Path, timesteps: int, hyperparams: Path, *extra: str) -> None:
+    """train.py with PPO on the short env, evaluating and checkpointing every 128 steps."""
     _run(
         "train.py",
         "--env",
@@ -45,15 +42,13 @@ def trained(tmp_path_factory) -> Path:
         "--algo",
         "ppo",
         "--timesteps",
-        "256",
+        str(timesteps),
         "--out",
         str(out),
-        "--seed",
-        "1",
         "--env-kwargs",
         ENV_KWARGS,
         "--hyperparams",
-        str(folder / "hp.yml"),
+        str(hyperparams),
         "--eval-freq",
         "128",
         "--eval-episodes",
@@ -61,7 +56,16 @@ def trained(tmp_path_factory) -> Path:
         "--checkpoint-freq",
         "128",
         "--no-progress",
+        *extra,
     )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("train")
+    (folder / "hp.yml").write_text(HYPERPARAMS)
+    out = folder / "ppo"
+    _train(out, 256, folder / "hp.yml", "--seed", "1")
     return out
 
 
@@ -92,29 +96,7 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     (out / "checkpoints").mkdir()
     for name in ("rl_model_128_steps.zip", "rl_model_vecnormalize_128_steps.pkl"):
         shutil.copy(trained / "checkpoints" / name, out / "checkpoints" / name)
-    _run(
-        "train.py",
-        "--env",
-        "isac_gym/ISCC-v0",
-        "--algo",
-        "ppo",
-        "--timesteps",
-        "384",
-        "--out",
-        str(out),
-        "--env-kwargs",
-        ENV_KWARGS,
-        "--hyperparams",
-        str(trained.parent / "hp.yml"),
-        "--eval-freq",
-        "128",
-        "--eval-episodes",
-        "1",
-        "--checkpoint-freq",
-        "128",
-        "--no-progress",
-        "--resume",
-    )
+    _train(out, 384, trained.parent / "hp.yml", "--resume")
     config = json.loads((out / "config.json").read_text())
     assert config["num_timesteps"] == 384
     assert config["runs"][-1]["start_timesteps"] == 128

@@ -94,7 +94,7 @@ def compare_oracles(steps: int, seed: int = 0, **config) -> dict[str, float]:
         # nothing, so it is left out.
         both = fast.feasible & sca.feasible
         if both.any():
-            gains.append(1.0 - _served_cost(sca, both) / _served_cost(fast, both))
+            gains.append(1.0 - sca.evaluation.cost_of(both) / fast.evaluation.cost_of(both))
     gains = np.asarray(gains)
     return {
         "problems": len(calls),
@@ -111,12 +111,6 @@ def compare_oracles(steps: int, seed: int = 0, **config) -> dict[str, float]:
         "fast_ms": 1e3 * float(np.median(times["fast"])),
         "sca_admm_ms": 1e3 * float(np.median(times["sca_admm"])),
     }
-
-
-def _served_cost(solution, ues) -> float:
-    """The terms of (17a) of the UEs ``ues``: sum of E_k^u + beta_k E_k^ap."""
-    e = solution.evaluation
-    return float((e.energy_ue + e.beta * e.energy_ap)[ues].sum())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -125,6 +125,13 @@ class Evaluation:
         """Fraction of UEs that satisfy every constraint (ASR of one trial, eq. (58))."""
         return float(np.mean(self.feasible))
 
+    def cost_of(self, ues) -> float:
+        """The terms of (17a) of the UEs ``ues`` (a mask or indices): sum E^u + beta E^ap.
+
+        Comparing solutions on the UEs both serve: an unserved UE's cost is a best effort.
+        """
+        return float((self.energy_ue + self.beta * self.energy_ap)[ues].sum())
+
     def violations(self) -> dict[int, list[str]]:
         """UE index -> names of the constraints it violates (only failing UEs)."""
         failing = {}
@@ -201,6 +208,11 @@ def sinr_terms(snapshot: Snapshot, allocation: Allocation):
     return signal_c, denominator_c, signal_s, denominator_s
 
 
+def sensing_met(snapshot: Snapshot, sinr_s: np.ndarray) -> np.ndarray:
+    """(17b) per UE, gamma_k^s >= gamma_th, with the tolerance of every check."""
+    return sinr_s * (1.0 + FEASIBILITY_RTOL) >= snapshot.gamma_s
+
+
 def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     """Evaluate an allocation on the true model, eqs. (2), (7)-(17), (58)."""
     allocation.check_shapes(snapshot)
@@ -235,7 +247,7 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     uses_ap = f_ap > 0
     ap_ok = f_ap.sum() <= snapshot.C_ap * tol
     checks = {
-        "sensing": sinr_s * tol >= snapshot.gamma_s,  # (17b)
+        "sensing": sensing_met(snapshot, sinr_s),  # (17b)
         "latency": latency <= snapshot.tau * tol,  # (17c)
         "cpu_ue": (f_u >= 0) & (f_u <= snapshot.C_u * tol),  # (17d)
         "cpu_ap": (f_ap >= 0) & (ap_ok | ~uses_ap),  # (17e)
