@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from isac_gym import validation
 from isac_gym.units import SPEED_OF_LIGHT, db_to_linear, dbm_to_watt
 
 PerUE = float | tuple[float, ...]
@@ -128,11 +129,7 @@ class ISCCConfig:
             element_gain=float(db_to_linear(5.0)),
             rcs=float(db_to_linear(20.0)),
         )
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"ISCCConfig has no field(s) {sorted(unknown)}")
-        base.update(overrides)
-        return cls(**base)
+        return validation.with_overrides(cls, base, overrides)
 
     def replace(self, **changes: Any) -> ISCCConfig:
         """A validated copy with some fields changed."""

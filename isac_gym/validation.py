@@ -1,0 +1,63 @@
+"""Field checks for frozen configuration dataclasses: errors name the field and its range.
+
+Each check reads ``cfg.<name>``, raises ``ValueError("<Owner>.<name> must be ..., got
+...")`` when it is out of range, and stores the normalised value (``float``/``int``) back
+on the frozen instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+
+def fail(cfg: Any, name: str, allowed: str, value: Any) -> None:
+    raise ValueError(f"{type(cfg).__name__}.{name} must be {allowed}, got {value!r}")
+
+
+def integer(cfg: Any, name: str, low: int = 1) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not hasattr(value, "__index__") or value < low:
+        fail(cfg, name, f"an integer >= {low}", value)
+    object.__setattr__(cfg, name, int(value))
+
+
+def number(
+    cfg: Any,
+    name: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """A finite real number in the interval [low, high] (ends open on request)."""
+    value = getattr(cfg, name)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    ok = (
+        not isinstance(value, bool)
+        and math.isfinite(x)
+        and (x > low if low_open else x >= low)
+        and (x < high if high_open else x <= high)
+    )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        fail(cfg, name, f"a finite number in {interval}", value)
+    object.__setattr__(cfg, name, x)
+
+
+def choice(cfg: Any, name: str, options: tuple[str, ...]) -> None:
+    if getattr(cfg, name) not in options:
+        fail(cfg, name, f"one of {options}", getattr(cfg, name))
+
+
+def with_overrides(cls: type, base: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    """``cls(**base)`` with keyword overrides; an override that is not a field is an error."""
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    return cls(**{**base, **overrides})
