@@ -1,0 +1,41 @@
+"""The mMIMO ISAC benchmark CLI (optimizers.mimo_bench) on the small setting."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from optimizers.dinkelbach import SCHEMES
+from optimizers.mimo_bench import CSV_COLUMNS, main
+
+
+def test_small_run_writes_csv(tmp_path, capsys):
+    path = tmp_path / "mimo.csv"
+    assert main(["--small", "--drops", "2", "--omega", "1e-5", "--csv", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "omega=1e-05" in out and "EE proposed / equal_com" in out
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == CSV_COLUMNS
+        rows = list(reader)
+    assert len(rows) == 2 * len(SCHEMES)  # seeds 0, 1 x every scheme, one omega
+    assert {(r["scheme"], r["seed"]) for r in rows} == {(s, d) for s in SCHEMES for d in "01"}
+    assert all(float(r["omega"]) == 1e-5 for r in rows)
+    feasible = [r for r in rows if r["feasible"] == "True"]
+    assert feasible, "no drop was feasible"
+    for r in feasible:
+        assert math.isfinite(float(r["ee"])) and float(r["ee"]) > 0
+        assert float(r["wall_s"]) > 0
+
+
+@pytest.mark.parametrize(
+    "argv, word",
+    [(["--omega", "2"], "omega"), (["--schemes", "best"], "schemes"), (["--drops", "0"], "drops")],
+)
+def test_bad_arguments_exit_with_message(argv, word, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["--small", *argv])
+    assert raised.value.code == 2
+    assert word in capsys.readouterr().err
