@@ -13,7 +13,9 @@ from typing import Any
 
 
 def fail(cfg: Any, name: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"{type(cfg).__name__}.{name} must be {allowed}, got {value!r}")
+    """Raise the error of field ``name`` of ``cfg`` (an instance or its class)."""
+    owner = cfg if isinstance(cfg, type) else type(cfg)
+    raise ValueError(f"{owner.__name__}.{name} must be {allowed}, got {value!r}")
 
 
 def integer(cfg: Any, name: str, low: int = 1) -> None:
@@ -45,7 +47,9 @@ def number(
         and (x < high if high_open else x <= high)
     )
     if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        left = "(" if low_open or low == -math.inf else "["
+        right = ")" if high_open or high == math.inf else "]"
+        interval = f"{left}{low:g}, {high:g}{right}"
         fail(cfg, name, f"a finite number in {interval}", value)
     object.__setattr__(cfg, name, x)
 

@@ -59,6 +59,7 @@ from isac_gym.mimo import (
     fisher_information,
     sinr_terms,
     stream_constants,
+    transmit_power_closed_form,
 )
 from isac_gym.mimo.model import check_omega
 
@@ -92,8 +93,7 @@ class MIMOSolution:
 def equal_split(snapshot: MIMOSnapshot, constants: StreamConstants, power: float) -> MIMOAllocation:
     """a = b on every stream, scaled to transmit power ``power`` (spec 5.4, step 1)."""
     unit = np.ones((snapshot.N, snapshot.K))
-    per_unit = float(np.sum(2.0 + 2.0 * constants.eps))  # P_T of a = b = 1, eq. (11)
-    scale = np.sqrt(power / per_unit)
+    scale = np.sqrt(power / transmit_power_closed_form(constants, MIMOAllocation(unit, unit)))
     return MIMOAllocation(a=scale * unit, b=scale * unit)
 
 
@@ -133,7 +133,7 @@ def solve_mimo(
 
     if not judged.feasible:
         point, judged, rounds, status = _phase1(
-            snapshot, constants, program, point, omega, phase1_rounds
+            snapshot, constants, program, point, judged, omega, phase1_rounds
         )
         info["phase1_iterations"] = rounds
         if not judged.feasible:
@@ -164,9 +164,8 @@ def solve_mimo(
     return MIMOSolution(point, judged, info)
 
 
-def _phase1(snapshot, constants, program, point, omega, rounds):
+def _phase1(snapshot, constants, program, point, judged, omega, rounds):
     """Feasibility restoration (spec 5.4): raise the least relative margin tau."""
-    judged = evaluate(snapshot, point, omega, constants)
     best_tau = -np.inf
     for round_ in range(1, rounds + 1):
         step, tau = program.phase1_step(point)
@@ -229,9 +228,7 @@ class _SurrogateProgram:
         self.lin_a, self.lin_b = cp.Parameter((N, K)), cp.Parameter((N, K))
         self.se_const = cp.Parameter(K)
         self.leak = cp.Parameter((K, N * K), nonneg=True)
-        own = cp.square(
-            cp.multiply(self.own[0], A) + cp.multiply(self.own[1], B) - self.own[3]
-        ) + cp.square(cp.multiply(self.own[2], B) - self.own[4])
+        own = self._own_power(*self.own)
         linear = cp.multiply(self.lin_a, A) + cp.multiply(self.lin_b, B)
         self.se_lb = (cp.sum(linear - own, axis=0) + self.se_const - self.leak @ self.square_b) / (
             N * _LN2
@@ -296,61 +293,55 @@ class _SurrogateProgram:
         return self._problems[kind]
 
     def _build_dinkelbach(self):
-        s = self.snapshot
-        p = dict(
-            c_rate=cp.Parameter(nonneg=True),
-            t_weight=cp.Parameter(2, nonneg=True),
-            t_min=cp.Parameter(2),
-            price=cp.Parameter(nonneg=True),
+        rate = cp.Variable(self.snapshot.K)  # hypograph of R^lb: keeps c_R * rate DPP
+        return self._dinkelbach_problem(
+            cp.sum(rate), [rate <= self.se_lb, rate >= self.snapshot.R_th * (1.0 + self.margin)]
         )
-        rate = cp.Variable(s.K)  # hypograph of R^lb: keeps c_R * rate DPP
-        objective = (
-            p["c_rate"] * cp.sum(rate) + p["t_weight"] @ self.t - p["price"] * self.P_T / s.eta
-        )
-        constraints = [
-            rate <= self.se_lb,
-            rate >= s.R_th * (1.0 + self.margin),
-            self.t >= p["t_min"],
-            self.P_T <= s.P_max,
-            *self.crb_constraints,
-        ]
-        return cp.Problem(cp.Maximize(objective), constraints), p
 
     def _build_dinkelbach_majorant(self):
         """The variant for c_R < 0: the rate term takes the SE majorant (spec 5.2 item 2)."""
-        s = self.snapshot
-        N, K = s.N, s.K
+        N, K = self.snapshot.N, self.snapshot.K
         p = dict(
-            c_rate=cp.Parameter(nonneg=True),  # |c_R|
-            t_weight=cp.Parameter(2, nonneg=True),
-            t_min=cp.Parameter(2),
-            price=cp.Parameter(nonneg=True),
             own=[cp.Parameter((N, K)) for _ in range(3)],  # (zeta, Re g, Im g) / sqrt(z_)
             leak=cp.Parameter(N * K, nonneg=True),  # sum_k |g_k|^2 / z_k per b_j^2
             psi_slope=cp.Parameter((N * K, N * K)),
             psi_const=cp.Parameter(N * K),
             const=cp.Parameter(),
         )
-        A, B = self.A, self.B
-        own = cp.square(cp.multiply(p["own"][0], A) + cp.multiply(p["own"][1], B)) + cp.square(
-            cp.multiply(p["own"][2], B)
-        )
-        psi_lin = p["psi_const"] + p["psi_slope"] @ cp.vec(B, order="F")
-        rate_upper = cp.Variable()  # epigraph of the majorant of R: keeps |c_R| * R DPP
+        psi_lin = p["psi_const"] + p["psi_slope"] @ cp.vec(self.B, order="F")
         majorant = (
-            cp.sum(own) + p["leak"] @ self.square_b - cp.sum(cp.log(psi_lin)) + p["const"]
+            cp.sum(self._own_power(*p["own"]))
+            + p["leak"] @ self.square_b
+            - cp.sum(cp.log(psi_lin))
+            + p["const"]
         ) / (N * _LN2)
-        objective = (
-            -p["c_rate"] * rate_upper + p["t_weight"] @ self.t - p["price"] * self.P_T / s.eta
+        rate_upper = cp.Variable()  # epigraph of the majorant of R: keeps |c_R| * R DPP
+        floor = self.se_lb >= self.snapshot.R_th * (1.0 + self.margin)
+        return self._dinkelbach_problem(-rate_upper, [rate_upper >= majorant, floor], p)
+
+    def _dinkelbach_problem(self, rate_term, rate_constraints, params=None):
+        """max |c_R| rate_term + omega (t_theta + t_phi) - lam P_T / eta s.t. (26b)-(26e)."""
+        s = self.snapshot
+        p = dict(
+            c_rate=cp.Parameter(nonneg=True),  # |c_R|
+            t_weight=cp.Parameter(2, nonneg=True),
+            t_min=cp.Parameter(2),
+            price=cp.Parameter(nonneg=True),
+            **(params or {}),
         )
+        objective = p["c_rate"] * rate_term + p["t_weight"] @ self.t - p["price"] * self.P_T / s.eta
         constraints = [
-            rate_upper >= majorant,
-            self.se_lb >= s.R_th * (1.0 + self.margin),
+            *rate_constraints,
             self.t >= p["t_min"],
             self.P_T <= s.P_max,
             *self.crb_constraints,
         ]
         return cp.Problem(cp.Maximize(objective), constraints), p
+
+    def _own_power(self, zeta, g_re, g_im, centre_re=0.0, centre_im=0.0):
+        """|zeta a + g b - centre|^2 per stream, with (scaled) coefficients as parameters."""
+        real = cp.multiply(zeta, self.A) + cp.multiply(g_re, self.B) - centre_re
+        return cp.square(real) + cp.square(cp.multiply(g_im, self.B) - centre_im)
 
     def _build_phase1(self):
         s = self.snapshot

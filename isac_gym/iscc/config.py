@@ -68,10 +68,9 @@ class ISCCConfig:
     rcs: float = 100.0  #: target radar cross-section [m^2] (20 dBsm)
 
     def __post_init__(self) -> None:
-        _check_int(self, "K")
-        for name in ("M_a", "M_ut", "M_ur"):
-            _check_int(self, name)
-        _check_int(self, "n_nlos", low=0)
+        for name in ("K", "M_a", "M_ut", "M_ur"):
+            validation.integer(self, name)
+        validation.integer(self, "n_nlos", low=0)
         for name in (
             "f_c",
             "B",
@@ -86,11 +85,10 @@ class ISCCConfig:
             "rcs",
             "pathloss_exponent",
         ):
-            _check_positive(self, name)
+            validation.number(self, name, 0.0, low_open=True)
         for name in ("h_u", "min_ue_ap_distance", "min_ue_target_distance", "rician_factor"):
-            _check_positive(self, name, allow_zero=True)
-        if not 0.0 < self.sector_half_width <= math.pi:
-            _fail("sector_half_width", "in (0, pi] rad", self.sector_half_width)
+            validation.number(self, name, 0.0)
+        validation.number(self, "sector_half_width", 0.0, math.pi, low_open=True)
         if self.min_ue_ap_distance >= self.r_0:
             raise ValueError(
                 "ISCCConfig.min_ue_ap_distance must be smaller than r_0 "
@@ -151,17 +149,10 @@ class ISCCConfig:
 
 
 def _fail(name: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"ISCCConfig.{name} must be {allowed}, got {value!r}")
+    validation.fail(ISCCConfig, name, allowed, value)
 
 
-def _check_int(cfg: ISCCConfig, name: str, low: int = 1) -> None:
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        _fail(name, f"an integer >= {low}", value)
-    object.__setattr__(cfg, name, int(value))
-
-
-def _as_finite_float(cfg: ISCCConfig, name: str, value: Any) -> float:
+def _as_finite_float(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -171,25 +162,18 @@ def _as_finite_float(cfg: ISCCConfig, name: str, value: Any) -> float:
     return number
 
 
-def _check_positive(cfg: ISCCConfig, name: str, allow_zero: bool = False) -> None:
-    value = _as_finite_float(cfg, name, getattr(cfg, name))
-    if value < 0.0 or (value == 0.0 and not allow_zero):
-        _fail(name, ">= 0 and finite" if allow_zero else "> 0 and finite", getattr(cfg, name))
-    object.__setattr__(cfg, name, value)
-
-
 def _check_point(cfg: ISCCConfig, name: str) -> None:
     value = getattr(cfg, name)
     if not isinstance(value, Sequence | np.ndarray) or len(value) != 2:
         _fail(name, "an (x, y) pair in metres", value)
-    point = tuple(_as_finite_float(cfg, name, v) for v in value)
+    point = tuple(_as_finite_float(name, v) for v in value)
     object.__setattr__(cfg, name, point)
 
 
 def _check_per_ue(cfg: ISCCConfig, name: str) -> None:
     value = getattr(cfg, name)
     if np.ndim(value) == 0:
-        number = _as_finite_float(cfg, name, value)
+        number = _as_finite_float(name, value)
         if number <= 0.0:
             _fail(name, "> 0 and finite", value)
         object.__setattr__(cfg, name, number)
