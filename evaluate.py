@@ -4,7 +4,7 @@
     python evaluate.py paper --figure 2 [--trials T] [--jobs J] [--seed S] [--out DIR]
     python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR]
 
-Thin over library functions: ``isac_gym.experiments.paper`` (figures) and
+Thin over library functions: ``experiments.paper`` (figures) and
 ``agents.evaluation`` (policy comparison). Each registers its own arguments.
 """
 
@@ -16,7 +16,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from agents import evaluation
-    from isac_gym.experiments import paper
+    from experiments import paper
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -56,7 +56,7 @@ class ISCCEnv(gym.Env):
     congested AP make that choice matter: spending UE energy now may cost a dropped
     task later, offloading now congests the AP later.
 
-    Per slot, the optimiser (``oracle``: ``optimizers.solve`` with ``sca_admm`` or
+    Per slot, the optimiser (``oracle``: ``optimizers.iscc.solve`` with ``sca_admm`` or
     ``fast``) minimises ``sum_k w_ue E_k^u + beta_k E_k^ap`` under the paper's sensing,
     latency, CPU and power constraints, plus energy causality
     ``E_k^u <= (1 - leak) B_k - B_min`` and the AP capacity left by background load,
@@ -88,7 +88,7 @@ class ISCCEnv(gym.Env):
       with ``(lo, hi) = log10_beta_range`` (default -2..2, so a = 0 is beta = 1, CTEM).
     * ``action_mode="allocation"``: ``alpha_k = (a_k + 1) / 2``; the environment
       completes the slot with the minimal feasible CPU frequencies and the ``fast``
-      beams (``optimizers.solve(..., method="fast", alpha_fixed=alpha)``). There is no
+      beams (``optimizers.iscc.solve(..., method="fast", alpha_fixed=alpha)``). There is no
       fallback: a UE whose alpha cannot meet its constraints drops its task.
 
     ## Observation Space
@@ -398,7 +398,7 @@ class ISCCEnv(gym.Env):
 
     def _allocate(self, slot: Snapshot, beta: np.ndarray, alpha_fixed) -> dict[str, Any]:
         """Oracle (or the agent's alpha), fallback, drops; per-UE results as (K,) arrays."""
-        solve = optimizers.solve
+        solve = optimizers.iscc.solve
         cfg, K = self.config, self.K
         served = self._task.copy()
         cause = np.zeros(K, dtype=int)  # 0: none, else 1 + index in DROP_CAUSES

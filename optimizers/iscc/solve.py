@@ -3,9 +3,9 @@
 Every solution is judged by one call of the true model, ``isac_gym.iscc.evaluate``.
 Methods (paper Section VI for the baselines):
 
-* ``fast``: structured beams + exact compute allocation (``optimizers.fast``).
-* ``sca_admm``: the paper's double-loop SCA-ADMM (``optimizers.sca_admm``).
-* ``cvxpy``: slow CVXPY reference (``optimizers.reference``), for tests.
+* ``fast``: structured beams + exact compute allocation (``optimizers.iscc.fast``).
+* ``sca_admm``: the paper's double-loop SCA-ADMM (``optimizers.iscc.sca_admm``).
+* ``cvxpy``: slow CVXPY reference (``optimizers.iscc.reference``), for tests.
 * ``fl`` / ``fo`` / ``ho``: alpha pinned to 0 / 1 / 0.5, CPUs and beams optimised.
 * ``ctem``: optimise with beta = 1, report the cost at the true beta.
 * ``ofdma``: bandwidth shares proportional to path loss (worse channel, more band),
@@ -82,16 +82,16 @@ def solve(snapshot: Snapshot, beta, method: str = "sca_admm", **options) -> Solu
 
 
 def _dispatch(snapshot, beta, method, warm, options):
-    from optimizers.fast import solve_fast
+    from optimizers.iscc.fast import solve_fast
 
     if method == "fast":
         return solve_fast(snapshot, beta, **options)
     if method == "sca_admm":
-        from optimizers.sca_admm import solve_sca_admm
+        from optimizers.iscc.sca_admm import solve_sca_admm
 
         return solve_sca_admm(snapshot, beta, warm_start=warm, **options)
     if method == "cvxpy":
-        from optimizers.reference import solve_reference
+        from optimizers.iscc.reference import solve_reference
 
         return solve_reference(snapshot, beta, **options), {"iterations": None, "converged": True}
     if method in _FIXED_ALPHA:

@@ -1,9 +1,9 @@
-"""Benchmark of Dinkelbach-SCA on the mMIMO-OFDM ISAC cell: ``python -m optimizers.mimo_bench``.
+"""Benchmark of Dinkelbach-SCA on the mMIMO-OFDM ISAC cell: ``python -m experiments.mimo_bench``.
 
 For every weight omega (default LoR 1e-5 and HoR 2e-3) and scheme (``proposed``,
 ``equal_com``, ``equal_cs``) it solves the same seeded drops (seeds S..S+N-1, ``rng =
 np.random.default_rng(seed)``, one snapshot per seed shared by all omegas and schemes)
-with :func:`optimizers.dinkelbach.solve_mimo` and prints, per omega: the feasible
+with :func:`optimizers.mimo.dinkelbach.solve_mimo` and prints, per omega: the feasible
 fraction, the medians over feasible drops of the overall EE, EE_c, EE_s, sum SE, P_T and
 CRB_theta (true model, :func:`isac_gym.mimo.evaluate`), the median Dinkelbach iterations
 and wall time of one ``solve_mimo`` call, the solver statuses, and the median per-drop EE
@@ -13,7 +13,7 @@ Settings: paper defaults (``MIMOISACConfig.paper()``: 8x8 UPA, K = 6, N = 16), o
 ``--small`` a 4x4 UPA, K = 3, N = 4 with CRB ceilings 3e-3 rad^2 (seconds per run).
 BLAS is pinned to one thread with ``threadpoolctl``.
 
-Example: ``python -m optimizers.mimo_bench --drops 5 --omega 1e-5 2e-3 --csv mimo.csv``.
+Example: ``python -m experiments.mimo_bench --drops 5 --omega 1e-5 2e-3 --csv mimo.csv``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig, MIMOSnapshot, sample_snapshot
-from optimizers.bench import machine_description
-from optimizers.dinkelbach import SCHEMES, solve_mimo
+from experiments.solver_bench import machine_description
+from optimizers.mimo.dinkelbach import SCHEMES, solve_mimo
 
 CSV_COLUMNS = (
     "omega", "scheme", "seed", "status", "feasible", "ee", "ee_comm", "ee_sense", "sum_se",
@@ -57,7 +57,7 @@ def config_for(small: bool, R_th: float) -> MIMOISACConfig:
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m optimizers.mimo_bench", description=__doc__.split("\n\n")[0]
+        prog="python -m experiments.mimo_bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--drops", type=int, default=10, help="seeded drops per omega and scheme")
     parser.add_argument("--seed", type=int, default=0, help="first drop seed")
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(sys.argv[1:] if argv is None else argv)
     print(f"machine: {machine_description()}")
     print("BLAS threads: pinned to 1 (threadpoolctl)")
-    print(f"command: python -m optimizers.mimo_bench {command}".rstrip())
+    print(f"command: python -m experiments.mimo_bench {command}".rstrip())
     print(
         f"setting: {'small' if args.small else 'paper defaults'}: N_t={config.N_t} "
         f"({config.N_x}x{config.N_y} UPA), K={config.K}, N={config.N}, L={config.L}, "

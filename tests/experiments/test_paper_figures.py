@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from isac_gym.experiments.figures import FIGURES, run_drop
-from isac_gym.experiments.paper import CSV_COLUMNS, _format_value
+from experiments.iscc_figures import FIGURES, run_drop
+from experiments.paper import CSV_COLUMNS, _format_value
 from isac_gym.iscc import ISCCConfig, sample_snapshot
 from optimizers import solve
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 EVALUATE = ROOT / "evaluate.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -97,7 +97,7 @@ def test_invalid_arguments_fail_with_a_message_naming_them(args, argument, tmp_p
 
 def test_import_is_light():
     code = (
-        "import sys, isac_gym.experiments.paper as p, argparse; "
+        "import sys, experiments.paper as p, argparse; "
         "p.add_arguments(argparse.ArgumentParser()); "
         "heavy = [m for m in ('matplotlib', 'optimizers', 'tqdm', 'joblib', 'scipy') "
         "if m in sys.modules]; print(heavy)"

@@ -5,7 +5,7 @@ import pytest
 
 from isac_gym.demo import simple_allocation
 from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
-from optimizers.compute import _coefficients, exact_compute_allocation
+from optimizers.iscc.compute import _coefficients, exact_compute_allocation
 
 
 def links(snapshot):
@@ -152,7 +152,7 @@ def test_warm_start_at_the_latency_edge_reaches_the_same_optimum():
 def test_budget_interval_is_the_exact_sublevel_set():
     # Against a dense grid: the interval where E^u <= budget, tight at both ends, for
     # budgets from far above the minimum of E^u down to just below it (empty).
-    from optimizers.compute import _budget_interval, _Coefficients
+    from optimizers.iscc.compute import _budget_interval, _Coefficients
 
     rng = np.random.default_rng(3)
     n = 400
@@ -191,7 +191,7 @@ def _energy_at(co, alpha, mask):
 def test_overloaded_ap_serves_as_many_ues_as_fit():
     # Batteries force a high least offloading; the AP can carry the least demands of only
     # the two smallest: those two are served in full, the other two reported infeasible.
-    from optimizers.compute import alpha_bounds
+    from optimizers.iscc.compute import alpha_bounds
 
     snap = sample_snapshot(ISCCConfig.paper(K=4), np.random.default_rng(5))
     rate, power = links(snap)

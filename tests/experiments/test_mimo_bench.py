@@ -1,4 +1,4 @@
-"""The mMIMO ISAC benchmark CLI (optimizers.mimo_bench) on the small setting."""
+"""The mMIMO ISAC benchmark CLI (experiments.mimo_bench) on the small setting."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from optimizers.dinkelbach import SCHEMES
-from optimizers.mimo_bench import CSV_COLUMNS, main
+from optimizers.mimo.dinkelbach import SCHEMES
+from experiments.mimo_bench import CSV_COLUMNS, main
 
 
 def test_small_run_writes_csv(tmp_path, capsys):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from isac_gym.cli import non_negative_int, positive_int
-from isac_gym.experiments.figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
+from experiments.iscc_figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
 
 #: Columns every figure's CSV starts with (the contract of ``docs/reproduction.md``).
 CSV_COLUMNS = (
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m isac_gym.experiments.paper`` (same arguments as ``evaluate.py paper``)."""
+    """``python -m experiments.paper`` (same arguments as ``evaluate.py paper``)."""
     parser = argparse.ArgumentParser(description="Reproduce a figure of the ISCC paper")
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -246,7 +246,7 @@ def run_figure(
         stem.with_suffix(".json"),
     )
     _atomic_write_text(csv_path, format_csv(rows))
-    from isac_gym.experiments.plotting import plot_figure
+    from experiments.plotting import plot_figure
 
     plot_figure(spec, rows, trials, png_path)
     settings = _settings(spec, trials, seed, executor, wall, drops)

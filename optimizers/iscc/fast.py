@@ -11,7 +11,7 @@
 3. Communication powers: with u_k invisible to the AP, gamma_k^c = p_k e_k where e_k
    is UE k's max-SINR gain against the others' beams. For a log grid of p_k, UE k's
    compute cost at its best alpha picks its power (alpha from
-   :func:`optimizers.compute.approximate_alpha`: two Newton steps, whose error enters
+   :func:`optimizers.iscc.compute.approximate_alpha`: two Newton steps, whose error enters
    the cost only at second order; the final alpha is exact, step 4). With orthogonal
    access (OFDMA) the least sensing powers of step 2 are in closed form.
 4. Exact compute allocation at the true rates of the final beams (the polish step),
@@ -36,7 +36,7 @@ from scipy.linalg import lapack
 from isac_gym.iscc import Allocation, Snapshot, beam_directions
 from isac_gym.iscc.beams import gram_max_sinr, gram_sinr, normalize_rows, received_vectors
 from isac_gym.iscc.model import as_beta, sensing_met
-from optimizers.compute import (
+from optimizers.iscc.compute import (
     _EDGE,
     _Coefficients,
     _per_ue_array,
@@ -278,7 +278,7 @@ def solve_fast(
     w_tilde, sinr_s = gram_max_sinr(sense, K + index if share is None else 1 + 0 * index, noise)
     true_rate = snapshot.B * (1.0 if share is None else share) * np.log2(1.0 + sinr_c)
     # UEs that miss (17b) whatever the compute allocation does stay out of the AP
-    # capacity coupling, so that they cannot starve the others (``optimizers.compute``).
+    # capacity coupling, so that they cannot starve the others (``optimizers.iscc.compute``).
     blind = ~sensing_met(snapshot, sinr_s)
     compute = exact_compute_allocation(
         snapshot,

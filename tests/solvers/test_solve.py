@@ -1,4 +1,4 @@
-"""optimizers.solve: the fast method and the baselines of Section VI."""
+"""optimizers.iscc.solve: the fast method and the baselines of Section VI."""
 
 import numpy as np
 import pytest
@@ -189,7 +189,7 @@ def test_right_singular_vectors_low_rank_and_fallback():
 
 def _figure_drop(figure, x_index, trial):
     """The snapshot and beta of one drop exactly as ``run_drop`` draws them (seed 0)."""
-    from isac_gym.experiments.figures import FIGURES, drop_seed
+    from experiments.iscc_figures import FIGURES, drop_seed
 
     spec = FIGURES[figure]
     config = ISCCConfig.paper(**spec.overrides(spec.x_values[x_index]))

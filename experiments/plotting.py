@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from isac_gym.experiments.figures import SCHEME_LABELS, FigureSpec
+from experiments.iscc_figures import SCHEME_LABELS, FigureSpec
 
 STYLE = {
     "proposed": dict(color="tab:red", marker="o", linewidth=2.2, zorder=5),
@@ -30,7 +30,7 @@ def plot_figure(spec: FigureSpec, rows: list[dict[str, Any]], trials: int, path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from isac_gym.experiments.paper import _atomic_write
+    from experiments.paper import _atomic_write
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
     if spec.kind == "per_ue":

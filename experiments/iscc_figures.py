@@ -4,7 +4,7 @@ A :class:`FigureSpec` says what one figure sweeps (``x_values`` in the unit of i
 which schemes it compares and how an x-value becomes an :class:`~isac_gym.ISCCConfig`
 (Table I plus the figure's overrides, SI units). :func:`run_drop` samples one seeded drop
 (one snapshot) and solves it with every scheme of the figure; the sweep driver
-(:mod:`isac_gym.experiments.paper`) aggregates the drops.
+(:mod:`experiments.paper`) aggregates the drops.
 
 Importing this module is light (no optimizers, no matplotlib): ``evaluate.py --help`` imports it.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from isac_gym.units import dbm_to_watt
 
-#: CSV/plot name of a scheme -> ``optimizers.solve`` method. "proposed" is SCA-ADMM.
+#: CSV/plot name of a scheme -> ``optimizers.iscc.solve`` method. "proposed" is SCA-ADMM.
 SCHEME_METHODS = {
     "proposed": "sca_admm",
     "fl": "fl",

@@ -13,8 +13,8 @@ import pytest
 
 from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
 from optimizers import solve
-from optimizers.bench import CSV_COLUMNS
-from optimizers.bench import main as bench_main
+from experiments.solver_bench import CSV_COLUMNS
+from experiments.solver_bench import main as bench_main
 
 BETA = 0.1
 TOLERANCE = 0.01

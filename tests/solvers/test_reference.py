@@ -1,4 +1,4 @@
-"""The CVXPY reference of optimizers/reference.py against closed forms and the true model."""
+"""The CVXPY reference of optimizers/iscc/reference.py against closed forms and the true model."""
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ from isac_gym.iscc import (
     sample_snapshot,
     sensing_combiners,
 )
-from optimizers.reference import (
+from optimizers.iscc.reference import (
     compute_allocation_cvxpy,
     compute_objective,
     sdr_beams_cvxpy,

@@ -1,4 +1,4 @@
-"""Benchmark of the per-slot solvers: ``python -m optimizers.bench``.
+"""Benchmark of the per-slot solvers: ``python -m experiments.solver_bench``.
 
 For each K (default 2 and 10, M = 64 antennas) it solves seeded paper-default snapshots
 (K = 2: ``ISCCConfig.paper()``, tau = 0.4 s; K = 10: ``ISCCConfig.paper(K=10, tau=0.5,
@@ -14,7 +14,7 @@ BLAS is pinned to one thread with ``threadpoolctl`` when it is installed (multi-
 BLAS is several times slower on 64 x 64 matrices); otherwise a warning asks for
 ``OPENBLAS_NUM_THREADS=1``.
 
-Example: ``python -m optimizers.bench --K 2 --snapshots 50 --cvxpy-snapshots 5 --csv
+Example: ``python -m experiments.solver_bench --K 2 --snapshots 50 --cvxpy-snapshots 5 --csv
 bench.csv``.
 """
 
@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from isac_gym.iscc import ISCCConfig, sample_snapshot
-from optimizers.solve import METHODS, solve
+from optimizers.iscc.solve import METHODS, solve
 
 DEFAULT_METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma")
 CSV_COLUMNS = (
@@ -85,7 +85,7 @@ def _single_thread_blas():
 
 def _parse(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m optimizers.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m experiments.solver_bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--K", type=int, nargs="+", default=[2, 10], help="UE counts")
     parser.add_argument("--snapshots", type=int, default=20, help="snapshots per K")
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     limiter, note = _single_thread_blas()
     print(f"machine: {machine_description()}")
     print(note)
-    print(f"command: python -m optimizers.bench {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"command: python -m experiments.solver_bench {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(
         f"beta={args.beta}, snapshots={args.snapshots} (cvxpy {args.cvxpy_snapshots}), "
         f"seeds {args.seed}..{args.seed + args.snapshots - 1}, best of {args.repeats} runs; "

@@ -1,7 +1,7 @@
-"""Environment overhead: ``python -m isac_gym.envs.benchmark [--steps N] [--oracle ...]``.
+"""Environment overhead: ``python -m experiments.env_bench [--steps N] [--oracle ...]``.
 
 Prints, per oracle, steps/s, the mean step time, the mean time of the oracle calls the
-step contains (``info["oracle_time_s"]``: the whole ``optimizers.solve`` calls,
+step contains (``info["oracle_time_s"]``: the whole ``optimizers.iscc.solve`` calls,
 true-model evaluation included) and their ratio, measured in the same run. Set
 ``OPENBLAS_NUM_THREADS=1``: on 64 x 64 matrices one BLAS thread is several times faster.
 
@@ -49,22 +49,22 @@ def measure(oracle: str, steps: int, seed: int = 0, **config) -> dict[str, float
 
 @contextlib.contextmanager
 def recorded_oracle_calls():
-    """Record ``(snapshot, beta, options)`` of every ``optimizers.solve`` call meanwhile.
+    """Record ``(snapshot, beta, options)`` of every ``optimizers.iscc.solve`` call meanwhile.
 
-    The environment looks ``optimizers.solve`` up at each step, so wrapping it there
+    The environment looks ``optimizers.iscc.solve`` up at each step, so wrapping it there
     sees exactly the problems the oracle gets.
     """
-    calls, original = [], optimizers.solve
+    calls, original = [], optimizers.iscc.solve
 
     def recording(snapshot, beta, method="sca_admm", **options):
         calls.append((snapshot, beta, options))
         return original(snapshot, beta, method=method, **options)
 
-    optimizers.solve = recording
+    optimizers.iscc.solve = recording
     try:
         yield calls
     finally:
-        optimizers.solve = original
+        optimizers.iscc.solve = original
 
 
 def compare_oracles(steps: int, seed: int = 0, **config) -> dict[str, float]:
@@ -84,7 +84,7 @@ def compare_oracles(steps: int, seed: int = 0, **config) -> dict[str, float]:
         result = {}
         for method in ("fast", "sca_admm"):
             start = time.perf_counter()
-            result[method] = optimizers.solve(snapshot, beta, method=method, **options)
+            result[method] = optimizers.iscc.solve(snapshot, beta, method=method, **options)
             times[method].append(time.perf_counter() - start)
             served[method] += int(result[method].feasible.sum())
         fast, sca = result["fast"], result["sca_admm"]

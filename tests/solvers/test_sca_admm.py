@@ -1,4 +1,4 @@
-"""SCA-ADMM (optimizers/sca_admm.py) judged by the true model isac_gym.iscc.evaluate."""
+"""SCA-ADMM (optimizers/iscc/sca_admm.py) judged by the true model isac_gym.iscc.evaluate."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 
 from isac_gym.demo import simple_allocation
 from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
-from optimizers.sca_admm import _quartic_root, solve_sca_admm
+from optimizers.iscc.sca_admm import _quartic_root, solve_sca_admm
 
 SEEDS = range(10)
 BETA = 0.1

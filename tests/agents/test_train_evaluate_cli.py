@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_KWARGS = json.dumps({"oracle": "fast", "horizon": 16})
 HYPERPARAMS = """\
 isac_gym/ISCC-v0:

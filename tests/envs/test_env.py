@@ -306,14 +306,14 @@ def test_config_merges_physics_and_env_keys():
 
 def test_oracle_comparison_records_the_env_problems_and_restores_solve():
     import optimizers
-    from isac_gym.envs.benchmark import compare_oracles, recorded_oracle_calls
+    from experiments.env_bench import compare_oracles, recorded_oracle_calls
 
-    original = optimizers.solve
+    original = optimizers.iscc.solve
     with recorded_oracle_calls() as calls:
         env = gym.make("isac_gym/ISCC-v0", oracle="fast")
         env.reset(seed=0)
         env.step(env.action_space.sample())
-    assert optimizers.solve is original and len(calls) >= 1
+    assert optimizers.iscc.solve is original and len(calls) >= 1
     snapshot, beta, options = calls[0]
     assert snapshot.K >= 1 and np.shape(beta) == (snapshot.K,) and "weight_ue" in options
     r = compare_oracles(steps=2, seed=3)
@@ -327,7 +327,7 @@ def test_sca_admm_is_never_worse_than_fast_on_the_env_oracle_problems():
     # relaxations): sca_admm serves every UE fast serves, at no higher cost for them.
     # (Before its polish kept sensing-blind UEs out of the AP coupling, it was dearer on
     # 2 of these 484 problems, by up to 39 %.)
-    from isac_gym.envs.benchmark import compare_oracles
+    from experiments.env_bench import compare_oracles
 
     r = compare_oracles(steps=300, seed=0)
     assert r["problems"] > 300 and r["served_fast"] > 0.8 * r["ues"]

@@ -286,7 +286,7 @@ def approximate_alpha(co: _Coefficients, lo, hi, steps: int = 2) -> np.ndarray:
 
     :func:`_initial_alpha` followed by ``steps`` projected Newton steps, without the
     safeguards and the convergence test of :func:`_minimise`: enough to rank candidates
-    (``optimizers.fast`` picks a power from a grid with it), whose cost is stationary in
+    (``optimizers.iscc.fast`` picks a power from a grid with it), whose cost is stationary in
     alpha, so an error delta in alpha changes it by O(delta^2). Not the exact optimum.
     """
     alpha = _initial_alpha(co, lo, hi)

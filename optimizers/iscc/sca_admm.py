@@ -80,14 +80,14 @@ Deviations from the printed equations (every one, with the reason):
    SINRs of the max-SINR combiners from their Gram identity (equal up to round-off); the
    returned point is judged by ``evaluate`` itself.
 10. The per-UE energy budget of ``Snapshot.energy_budget`` is not part of (P1); the ADMM
-   ignores it and only ``polish=True`` (``optimizers.compute``) enforces it.
+   ignores it and only ``polish=True`` (``optimizers.iscc.compute``) enforces it.
 11. Start and safeguard (``start="fast"``, ``safeguard=True``, the defaults): SCA is a
    descent method from a feasible start, and the paper's start (below, ``start="paper"``)
    is poor in transmit power: the beam update lowers ``||f||^2 + ||u||^2`` only through
    the consensus penalty of (33d)-(33e) and one Armijo step per inner iteration on the
    whole (stiff) beam Lagrangian, about 0.02 % per outer iteration, so from ``P_max``
    the returned power stayed near ``P_max`` (at Q = 1e4 bit the cost was 5.7x that of
-   ``optimizers.fast``; at P_max = 30 dBm 5 % above it, with 40x its ISAC energy), and
+   ``optimizers.iscc.fast``; at P_max = 30 dBm 5 % above it, with 40x its ISAC energy), and
    from that start the ADMM could also end below gamma_th on a UE that ``fast`` serves.
    So the default expansion point is the ``fast`` solution (its least sensing powers and
    grid-optimised communication powers), and with ``safeguard`` the ``fast`` solution is
@@ -107,8 +107,8 @@ cannot reach gamma_th), and alpha of the compute-only model. A first expansion p
 that meets (17b) keeps ``objective_trace`` monotone.
 
 ``polish=True`` finally replaces (alpha, f^u, f^ap) by the exact optimum for the returned
-beams' rates and powers (``optimizers.compute.exact_compute_allocation``, with UEs that
-miss (17b) kept out of the AP capacity coupling as in ``optimizers.fast``) when that is
+beams' rates and powers (``optimizers.iscc.compute.exact_compute_allocation``, with UEs that
+miss (17b) kept out of the AP capacity coupling as in ``optimizers.iscc.fast``) when that is
 not worse (fewer-or-equal infeasible UEs and lower-or-equal cost).
 """
 
@@ -319,13 +319,13 @@ def _initial_point(pb: _Problem, warm_start: Allocation | None):
     f_dir, u_dir = beam_directions(s)
     # Even power split, except that a UE whose sensing SINR (8) would stay below
     # gamma_th moves power from f to u: the least sensing powers >= P_max / 2 meeting
-    # (17b) (``optimizers.fast``), at most 0.99 P_max (f stays non-zero).
-    from optimizers.fast import sensing_powers
+    # (17b) (``optimizers.iscc.fast``), at most 0.99 P_max (f stays non-zero).
+    from optimizers.iscc.fast import sensing_powers
 
     zero = np.zeros_like(f_dir)
     p_u = sensing_powers(s, zero, u_dir, floor=s.P_max / 2)
     capped = p_u >= s.P_max
-    if np.any(capped):  # as in ``optimizers.fast``: sense along a_t(psi_k) itself
+    if np.any(capped):  # as in ``optimizers.iscc.fast``: sense along a_t(psi_k) itself
         u_try = np.where(capped[:, None], normalize_rows(s.sense_tx), u_dir)
         p_try = sensing_powers(s, zero, u_try, floor=s.P_max / 2)
         if np.sum(p_try >= s.P_max) < np.sum(capped):
@@ -421,7 +421,7 @@ def solve_sca_admm(
     ``beta``: scalar or (K,), finite, > 0 (AP energy weight); ``weight_ue``: (K,) weight
     of the UE energy (default 1); ``warm_start``: an Allocation to start from;
     ``rho``: scalar or the five penalties (rho_1, ..., rho_5) of (35) (dimensionless).
-    ``start``: ``"fast"`` (the ``optimizers.fast`` solution) or ``"paper"`` (the start
+    ``start``: ``"fast"`` (the ``optimizers.iscc.fast`` solution) or ``"paper"`` (the start
     of the module docstring), used without ``warm_start``; ``safeguard``: return the
     ``fast`` solution where it is better (deviation 11).
     ``info``: outer_iterations, inner_iterations (total), converged, objective_trace
@@ -444,7 +444,7 @@ def solve_sca_admm(
 
     fast = None
     if safeguard or (start == "fast" and warm_start is None):
-        from optimizers.fast import solve_fast
+        from optimizers.iscc.fast import solve_fast
 
         fast, _ = solve_fast(s, pb.beta, weight_ue=pb.w_ue)
     if warm_start is None and start == "fast":
@@ -626,11 +626,11 @@ def solve_sca_admm(
 
     polished = False
     if polish:
-        from optimizers.compute import exact_compute_allocation
+        from optimizers.iscc.compute import exact_compute_allocation
 
         rate = s.B * np.log2(1.0 + best_sinr[0])  # (9)
         power = best.power
-        # as in ``optimizers.fast``: a UE missing (17b) cannot take the AP from the others
+        # as in ``optimizers.iscc.fast``: a UE missing (17b) cannot take the AP from the others
         blind = ~sensing_met(s, best_sinr[1])
         res_c = exact_compute_allocation(
             s, pb.beta, rate, power, weight_ue=pb.w_ue, exclude=blind if blind.any() else None

@@ -15,7 +15,7 @@ from isac_gym.mimo import (
     sample_snapshot,
     stream_constants,
 )
-from optimizers.dinkelbach import SCHEMES, _SurrogateProgram, equal_split, solve_mimo
+from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split, solve_mimo
 
 # 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB).
 SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
@@ -155,7 +155,7 @@ def test_proposed_beats_the_baselines_at_the_paper_point(omega):
     """Spec 6 / Fig. 3 on drop 0: proposed > EqualCom >= EqualC&S (infeasible counts last).
 
     Not on every drop: the loop is local, and at LoR it ends below EqualCom on 2 of 5
-    drops of ``python -m optimizers.mimo_bench`` (BENCHMARKS.md)."""
+    drops of ``python -m experiments.mimo_bench`` (BENCHMARKS.md)."""
     snapshot = _snapshot(MIMOISACConfig.paper(), seed=0)
     proposed = solve_mimo(snapshot, omega, "proposed")
     equal_com = solve_mimo(snapshot, omega, "equal_com")

@@ -1,1 +1,0 @@
-"""Experiments over the per-slot optimizers: reproduction of the ISCC paper (Sec. VI)."""
