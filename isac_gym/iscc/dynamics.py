@@ -2,9 +2,10 @@
 AP background load.
 
 The paper optimises one slot; its footnote 7 leaves the long-term choice of beta_k open.
-These processes (``../shared/docs/DESIGN.md``, issue #5) make that choice matter. They
-are pure functions over arrays; randomness comes from the ``numpy.random.Generator``
-passed in, so the environment decides which stream feeds which process.
+These processes (see the README's section on the multi-slot environment) make that
+choice matter. They are pure functions over arrays; randomness comes from the
+``numpy.random.Generator`` passed in, so the environment decides which stream feeds which
+process.
 """
 
 from __future__ import annotations
