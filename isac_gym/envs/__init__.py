@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = {"isac_gym/ISCC-v0": "isac_gym.envs.iscc:ISCCEnv"}
+ENV_IDS = {
+    "isac_gym/ISCC-v0": "isac_gym.envs.iscc:ISCCEnv",
+    "isac_gym/MIMOISAC-v0": "isac_gym.envs.mimo:MIMOISACEnv",
+}
 
 
 def register_envs() -> None:

@@ -1,0 +1,459 @@
+"""``isac_gym/MIMOISAC-v0``: a battery-powered mMIMO-OFDM ISAC base station over frames.
+
+The physics lives in :mod:`isac_gym.mimo` (one frame) and :mod:`isac_gym.mimo.dynamics`
+(frame to frame); the per-frame optimiser is ``optimizers.mimo.solve_mimo``. This module
+orchestrates them and maps them to Gymnasium spaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from time import perf_counter
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from isac_gym.envs.iscc import WallTime
+from isac_gym.envs.mimo_config import MIMOEnvConfig, make_mimo_config
+from isac_gym.iscc import dynamics as battery_dynamics
+from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, dynamics, evaluate, sample_snapshot
+from isac_gym.mimo.scenario import upa_steering
+
+_STREAMS = ("init", "mobility", "fading", "target", "harvest", "demand", "sensing")
+#: Bound on the sum SE used to keep the xi R term of (12) within the battery [bps/Hz/user].
+_SE_BOUND = 40.0
+
+
+class MIMOISACEnv(gym.Env):
+    """A downlink mMIMO-OFDM ISAC base station on a battery, frame after frame.
+
+    ## Description
+    One step is one frame of the base station of Nguyen et al. (2025): zero-forcing
+    streams to K users share their power with a sensing beam towards a target
+    (precoders (8)-(10)); the frame's weighted energy efficiency (26a),
+    ``(1 - omega) EE_c + omega EE_s``, is maximised by Dinkelbach + SCA
+    (``optimizers.mimo.solve_mimo``) under the users' rate floors (26b), the CRB
+    ceilings (26c)-(26d) and the transmit power budget (26e). The agent chooses the
+    trade-off weight omega and the frame's power budget; a battery with solar-like
+    harvesting (and, optionally, the grid) pays for the frame's energy ``P T_f``, with P
+    the total power (12). Users move, their fading evolves, their rate demands are
+    bursty, and the target drifts (a tracking scenario).
+
+    ## Action Space
+    ``Box(-1, 1, (2,), float32)``, clipped; NaN raises ``ValueError``.
+    ``log10 omega = lo + (a_0 + 1)(hi - lo) / 2`` with ``(lo, hi) = log10_omega_range``
+    (default -6..-2), and the transmit-power budget ``P_max' = P_max (u_lo + (a_1 + 1)
+    (u_hi - u_lo) / 2)`` with ``(u_lo, u_hi) = budget_range`` (default 0.05..1). The
+    budget is further capped so that the frame's energy fits the usable battery (unless
+    ``grid_connected``); a battery that cannot power the circuit leaves the frame silent.
+
+    ## Observation Space
+    ``Box(-1, 1, (K + 8,), float32)``, each feature mapped affinely to [-1, 1] and
+    clipped; ``decode_observation`` gives physical units, ``observation_index`` the
+    slices: ``battery`` B [0, b_max] J; ``harvest`` (the last frame's) [0, 2 P_on T_f] J;
+    ``gain`` 10 log10 beta_k of each user (K) [dB, the cell's range +-2 shadowing std];
+    ``demand`` R_th of the frame [0, rate_demand hi]; ``azimuth`` and ``elevation``, the
+    target-angle estimate [rad]; ``crb_azimuth`` and ``crb_elevation``, log10 of the last
+    frame's CRBs [-9, 0]; ``frame`` t / horizon.
+
+    The angle estimate is the true angle plus Gaussian noise whose variance is the last
+    frame's CRB (an efficient estimator); the oracle itself knows the angles, as in the
+    paper.
+
+    ## Rewards
+    ``r = (1 - w_s) EE_c / EE_c,ref + w_s EE_s / EE_s,ref - rate_penalty * misses
+    - crb_penalty * crb_misses - outage_penalty * outage - grid_price * E_grid / e_ref``
+    with the operator's fixed sensing weight ``w_s = sensing_weight`` (never the action's
+    omega): delivered spectral efficiency and sensing quality (1/CRB) per unit of power,
+    minus the users below their rate demand, the CRB ceilings missed, a frame ending
+    with ``B < b_min + outage_margin``, and the energy bought from the grid. The
+    components are in ``info["rewards"]``.
+
+    ## Starting State
+    ``B(0) ~ U[b_init]``; users uniform by area in the ring, at rest; fading, harvest
+    and demand states drawn; the target at ``cell.target_azimuth``.
+
+    ## Episode End
+    Truncation after ``horizon`` frames (default 200); no termination.
+
+    ## Arguments
+    ``gymnasium.make("isac_gym/MIMOISAC-v0", preset="default", render_mode=None,
+    **config)``: ``preset`` is ``"default"`` (8 x 4 UPA, K = 3, N = 8: an oracle fast
+    enough for training) or ``"paper"`` (the paper's 8 x 8 UPA, K = 6, N = 16); config
+    keys are fields of :class:`isac_gym.envs.mimo_config.MIMOEnvConfig` or of
+    :class:`isac_gym.mimo.MIMOISACConfig`.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        preset: str | MIMOEnvConfig = "default",
+        render_mode: str | None = None,
+        **config: Any,
+    ) -> None:
+        self.config = make_mimo_config(preset, **config)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        K = self.K = self.config.cell.K
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, (K + 8,), np.float32)
+        names = ("battery", "harvest", "gain", "demand", "azimuth", "elevation")
+        sizes = (1, 1, K, 1, 1, 1, 1, 1, 1)
+        names += ("crb_azimuth", "crb_elevation", "frame")
+        edges = np.cumsum((0,) + sizes)
+        self.observation_index = {
+            name: (slice(start, stop) if stop - start > 1 else int(start))
+            for name, start, stop in zip(names, edges[:-1], edges[1:], strict=True)
+        }
+        self._scale = self._feature_ranges()
+        self._t = 0
+
+    # --- action and observation maps -------------------------------------------------
+
+    def action_to_decision(self, action) -> tuple[float, float]:
+        """(omega, budget fraction of P_max) for an action in [-1, 1]^2 (clipped)."""
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        (lo, hi), (u_lo, u_hi) = self.config.log10_omega_range, self.config.budget_range
+        omega = 10.0 ** (lo + (a[0] + 1.0) * (hi - lo) / 2.0)
+        return float(omega), float(u_lo + (a[1] + 1.0) * (u_hi - u_lo) / 2.0)
+
+    def decision_to_action(self, omega: float, fraction: float) -> np.ndarray:
+        """The action giving (omega, budget fraction), clipped to the representable range."""
+        (lo, hi), (u_lo, u_hi) = self.config.log10_omega_range, self.config.budget_range
+        a0 = 0.0 if hi == lo else 2.0 * (np.log10(omega) - lo) / (hi - lo) - 1.0
+        a1 = 0.0 if u_hi == u_lo else 2.0 * (fraction - u_lo) / (u_hi - u_lo) - 1.0
+        return np.clip(np.array([a0, a1]), -1.0, 1.0).astype(np.float32)
+
+    def _feature_ranges(self) -> dict[str, tuple[float, float]]:
+        cfg, cell = self.config, self.config.cell
+        reference = -20.0 * np.log10(4.0 * np.pi / cell.wavelength)
+        spread = 2.0 * cell.shadowing_std_db
+        edge = reference - 10.0 * cell.pathloss_exponent * np.log10(cell.cell_radius) - spread
+        near = reference - 10.0 * cell.pathloss_exponent * np.log10(cell.min_distance) + spread
+        return {
+            "battery": (0.0, cfg.b_max),
+            "harvest": (0.0, max(2.0 * cfg.harvest_power[1] * cfg.frame_duration, 1e-12)),
+            "gain": (float(edge), float(near)),
+            "demand": (0.0, cfg.rate_demand[1]),
+            "azimuth": (-cfg.max_azimuth, cfg.max_azimuth),
+            "elevation": (-np.pi / 2, np.pi / 2),
+            "crb_azimuth": (-9.0, 0.0),
+            "crb_elevation": (-9.0, 0.0),
+            "frame": (0.0, float(cfg.horizon)),
+        }
+
+    def _observation(self) -> np.ndarray:
+        log_crb = np.log10(np.clip(self._crb, 1e-300, np.inf))
+        raw = {
+            "battery": self._battery,
+            "harvest": self._last_harvest,
+            "gain": 10.0 * np.log10(self._gain),
+            "demand": self._demand,
+            "azimuth": self._estimate[0],
+            "elevation": self._estimate[1],
+            "crb_azimuth": log_crb[0],
+            "crb_elevation": log_crb[1],
+            "frame": self._t,
+        }
+        values = np.hstack([raw[name] for name in self.observation_index])
+        low = np.hstack([np.full(np.size(raw[n]), self._scale[n][0]) for n in raw])
+        high = np.hstack([np.full(np.size(raw[n]), self._scale[n][1]) for n in raw])
+        obs = 2.0 * (values - low) / (high - low) - 1.0
+        return np.clip(np.nan_to_num(obs, nan=1.0), -1.0, 1.0).astype(np.float32)
+
+    def decode_observation(self, obs) -> dict[str, np.ndarray]:
+        """Physical values of an observation (up to the clipping); CRBs in rad^2 and the
+        frame as t / horizon. A batch (..., K + 8) gives arrays with the batch shape."""
+        obs = np.asarray(obs, dtype=float)
+        out = {}
+        for name, index in self.observation_index.items():
+            lo, hi = self._scale[name]
+            out[name] = lo + (obs[..., index] + 1.0) * (hi - lo) / 2.0
+        out["crb_azimuth"], out["crb_elevation"] = (
+            10.0 ** out["crb_azimuth"],
+            10.0 ** out["crb_elevation"],
+        )
+        out["frame"] = out["frame"] / self.config.horizon
+        return out
+
+    # --- episode ------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        cfg = self.config
+        entropy = int(self.np_random.integers(2**63))
+        children = np.random.SeedSequence(entropy).spawn(len(_STREAMS))
+        self._rng = {
+            name: np.random.default_rng(s) for name, s in zip(_STREAMS, children, strict=True)
+        }
+        init = self._rng["init"]
+        self._template = sample_snapshot(cfg.cell, init)
+        self._position = np.array(self._template.ue_position)
+        self._distance_start = np.hypot(self._position[:, 0], self._position[:, 1])
+        self._gain_start = np.array(self._template.large_scale_gain)
+        self._gain = self._gain_start.copy()
+        self._fading = self._template.H / np.sqrt(self._gain_start)
+        self._velocity = np.zeros_like(self._position)
+        self._azimuth, self._azimuth_rate = cfg.cell.target_azimuth, 0.0
+        self._battery = float(init.uniform(*cfg.b_init))
+        self._battery_start = self._battery
+        self._harvest_on = bool(init.random() < 0.5)
+        self._demand_high = bool(init.random() < 0.5)
+        self._last_harvest = 0.0
+        self._crb = np.array([cfg.cell.crb_max_theta, cfg.cell.crb_max_phi])
+        self._estimate = np.array([self._azimuth, cfg.cell.target_elevation])
+        self._t = 0
+        self._last: dict[str, Any] = {}
+        self._draw_frame()
+        return self._observation(), {"battery": self._battery}
+
+    def _draw_frame(self) -> None:
+        """Exogenous draws of the current frame: harvest, demand and the reflection phase."""
+        cfg = self.config
+        power = cfg.harvest_power[int(self._harvest_on)]
+        self._harvest = float(power * cfg.frame_duration * self._rng["harvest"].uniform(0.5, 1.5))
+        self._demand = cfg.rate_demand[int(self._demand_high)]
+        self._phase = float(self._rng["target"].uniform(0.0, 2.0 * np.pi))
+
+    def step(self, action):
+        if self._t >= self.config.horizon or not hasattr(self, "_rng"):
+            raise RuntimeError("call reset() before step()")
+        omega, fraction = self.action_to_decision(self._checked(action))
+        outcome = self._run_frame(omega, fraction)
+        battery_before = self._battery
+        self._settle_energy(outcome)
+        rewards = self._rewards(outcome)
+        info = self._info(outcome, rewards, omega, battery_before)
+        self._t += 1
+        truncated = self._t >= self.config.horizon  # the one place an episode ends
+        self._observe_target(outcome["crb"])
+        if not truncated:
+            self._advance()
+        return self._observation(), float(sum(rewards.values())), False, bool(truncated), info
+
+    def _checked(self, action) -> np.ndarray:
+        action = np.asarray(action, dtype=float)
+        if action.shape != (2,):
+            raise ValueError(f"action must have shape (2,), got {action.shape}")
+        if np.isnan(action).any():
+            raise ValueError(f"action contains NaN: {action}")
+        return action
+
+    # --- one frame ----------------------------------------------------------------------------
+
+    def frame_snapshot(self, budget: float) -> MIMOSnapshot:
+        """The current frame as the oracle sees it, with transmit budget ``budget`` [W]."""
+        cell = self.config.cell
+        kappa = np.pi * cell.subcarrier_frequencies() / cell.f_c
+        steering, d_theta, d_phi = upa_steering(
+            cell.N_x, cell.N_y, self._azimuth, cell.target_elevation, kappa
+        )
+        magnitude = abs(self._template.alpha)
+        return dataclasses.replace(
+            self._template,
+            P_max=budget,
+            R_th=self._demand,
+            target_angles=np.array([self._azimuth, cell.target_elevation]),
+            alpha=complex(magnitude * np.exp(1j * self._phase)),
+            ue_position=self._position.copy(),
+            large_scale_gain=self._gain.copy(),
+            H=np.sqrt(self._gain) * self._fading,
+            steering=steering,
+            d_theta=d_theta,
+            d_phi=d_phi,
+        )
+
+    def transmit_budget(self, fraction: float) -> float:
+        """P_T budget [W]: the agent's fraction of P_max, capped by the usable battery
+        (``P T_f <= (1 - leak) B - b_min`` with P from (12)) unless grid-connected."""
+        cfg, cell = self.config, self.config.cell
+        budget = fraction * cell.P_max
+        if cfg.grid_connected:
+            return budget
+        usable = battery_dynamics.usable_energy(self._battery, b_min=cfg.b_min, leakage=cfg.leakage)
+        spare = float(usable) / cfg.frame_duration - cell.P_c - cell.xi * _SE_BOUND * cell.K
+        return float(min(budget, cell.eta * spare))
+
+    def _run_frame(self, omega: float, fraction: float) -> dict[str, Any]:
+        """Solve the frame under its budget; a frame the battery cannot power is silent."""
+        from optimizers.mimo import solve_mimo  # the solver loads on the first step
+
+        budget = self.transmit_budget(fraction)
+        if budget <= 0.0:
+            return self._silent_frame(budget)
+        snapshot = self.frame_snapshot(budget)
+        clock = perf_counter()
+        solution = solve_mimo(snapshot, omega, self.config.scheme, **self.config.solver_options)
+        evaluation = _within_budget(snapshot, solution.allocation, solution.evaluation, omega)
+        return dict(
+            evaluation=evaluation,
+            budget=budget,
+            status=solution.info.get("status", ""),
+            iterations=int(solution.info.get("iterations") or 0),
+            time=perf_counter() - clock,
+            transmit_power=evaluation.transmit_power,
+            energy=evaluation.total_power * self.config.frame_duration,
+            se=evaluation.se,
+            crb=evaluation.crb,
+            rate_met=evaluation.checks["se"].copy(),
+            crb_met=np.array([evaluation.checks["crb_theta"], evaluation.checks["crb_phi"]]),
+        )
+
+    def _silent_frame(self, budget: float) -> dict[str, Any]:
+        K = self.K
+        return dict(
+            evaluation=None,
+            budget=max(budget, 0.0),
+            status="silent",
+            iterations=0,
+            time=0.0,
+            transmit_power=0.0,
+            energy=0.0,
+            se=np.zeros(K),
+            crb=np.full(2, np.inf),
+            rate_met=np.zeros(K, bool),
+            crb_met=np.zeros(2, bool),
+        )
+
+    def _settle_energy(self, outcome: dict[str, Any]) -> None:
+        """Battery pays the frame (grid the rest, if connected); harvest arrives at its end."""
+        cfg = self.config
+        usable = float(
+            battery_dynamics.usable_energy(self._battery, b_min=cfg.b_min, leakage=cfg.leakage)
+        )
+        from_battery = min(outcome["energy"], usable)
+        outcome["energy_grid"] = outcome["energy"] - from_battery
+        self._battery = float(
+            battery_dynamics.battery_update(
+                self._battery,
+                from_battery,
+                self._harvest,
+                b_max=cfg.b_max,
+                leakage=cfg.leakage,
+                charge_efficiency=cfg.charge_efficiency,
+            )
+        )
+        outcome["outage"] = self._battery < cfg.b_min + cfg.outage_margin
+
+    def _rewards(self, outcome: dict[str, Any]) -> dict[str, float]:
+        cfg, evaluation = self.config, outcome["evaluation"]
+        comm = sense = 0.0
+        if evaluation is not None:
+            comm = (1.0 - cfg.sensing_weight) * evaluation.ee_comm / cfg.ee_comm_ref
+            sense = cfg.sensing_weight * evaluation.ee_sense / cfg.ee_sense_ref
+        return {
+            "comm": float(comm),
+            "sense": float(sense),
+            "rate_miss": -cfg.rate_penalty * float(np.sum(~outcome["rate_met"])),
+            "crb_miss": -cfg.crb_penalty * float(np.sum(~outcome["crb_met"])),
+            "outage": -cfg.outage_penalty * float(outcome["outage"]),
+            "grid": -cfg.grid_price * outcome["energy_grid"] / cfg.e_ref,
+        }
+
+    def _info(self, outcome, rewards, omega, battery_before) -> dict[str, Any]:
+        evaluation = outcome["evaluation"]
+        ee = (evaluation.ee_comm, evaluation.ee_sense) if evaluation is not None else (0.0, 0.0)
+        info = {
+            "rewards": rewards,
+            "omega": omega,
+            "budget": outcome["budget"],
+            "transmit_power": outcome["transmit_power"],
+            "energy": outcome["energy"],
+            "energy_grid": outcome["energy_grid"],
+            "ee_comm": float(ee[0]),
+            "ee_sense": float(ee[1]),
+            "se": outcome["se"],
+            "crb": outcome["crb"],
+            "rate_demand": self._demand,
+            "rate_met": outcome["rate_met"],
+            "crb_met": outcome["crb_met"],
+            "outage": bool(outcome["outage"]),
+            "battery_before": battery_before,
+            "battery": self._battery,
+            "harvest": self._harvest,
+            "status": outcome["status"],
+            "oracle_time_s": WallTime(outcome["time"]),
+            "oracle_iterations": outcome["iterations"],
+        }
+        self._last = info
+        return info
+
+    def _observe_target(self, crb: np.ndarray) -> None:
+        """The angle estimate after the frame: truth plus N(0, CRB) (kept if silent)."""
+        noise = self._rng["sensing"].standard_normal(2)  # drawn every frame: action-free
+        self._crb = np.asarray(crb, dtype=float)
+        if np.all(np.isfinite(self._crb)):
+            truth = np.array([self._azimuth, self.config.cell.target_elevation])
+            self._estimate = truth + np.sqrt(self._crb) * noise
+
+    def _advance(self) -> None:
+        """Move the exogenous processes to the next frame (independent of the actions)."""
+        cfg, rng = self.config, self._rng
+        self._last_harvest = self._harvest
+        self._harvest_on = bool(
+            battery_dynamics.switch_markov(
+                np.array(self._harvest_on), rng["harvest"], cfg.harvest_sojourn
+            )
+        )
+        self._demand_high = bool(
+            battery_dynamics.switch_markov(
+                np.array(self._demand_high), rng["demand"], cfg.demand_sojourn
+            )
+        )
+        self._position, self._velocity = dynamics.ring_gauss_markov_step(
+            self._position,
+            self._velocity,
+            rng["mobility"],
+            inner=cfg.cell.min_distance,
+            outer=cfg.cell.cell_radius,
+            memory=cfg.mobility_memory,
+            speed=cfg.ue_speed,
+            dt=cfg.frame_duration,
+        )
+        distance = np.hypot(self._position[:, 0], self._position[:, 1])
+        self._gain = dynamics.distance_gain(
+            self._gain_start, self._distance_start, distance, cfg.cell.pathloss_exponent
+        )
+        self._fading = dynamics.fading_step(self._fading, rng["fading"], cfg.fading_correlation)
+        self._azimuth, self._azimuth_rate = dynamics.target_step(
+            self._azimuth,
+            self._azimuth_rate,
+            rng["target"],
+            memory=cfg.target_memory,
+            rate_scale=cfg.target_rate_scale,
+            max_azimuth=cfg.max_azimuth,
+        )
+        self._draw_frame()
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; use render_mode='rgb_array'")
+            return None
+        if not hasattr(self, "_rng"):
+            raise RuntimeError("call reset() before render()")
+        from isac_gym.envs.mimo_rendering import render_mimo
+
+        return render_mimo(self)
+
+
+def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float):
+    """The oracle's point, scaled down onto the budget if a best-effort (infeasible) point
+    exceeds it; the true model judges the result either way."""
+    excess = evaluation.transmit_power / snapshot.P_max
+    if excess <= 1.0 + 1e-9:
+        return evaluation
+    scale = 1.0 / np.sqrt(excess)
+    scaled = MIMOAllocation(a=allocation.a * scale, b=allocation.b * scale)
+    return evaluate(snapshot, scaled, omega)

@@ -1,0 +1,166 @@
+"""isac_gym/MIMOISAC-v0: spaces, checkers, determinism, energy accounting, rewards.
+
+A tiny cell (4 x 4 UPA, K = 2, N = 2, loose CRB ceilings) keeps the Dinkelbach oracle
+at a few frames per second, so these tests stay short.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import isac_gym  # noqa: F401  (registers the ids)
+
+TINY = dict(
+    N_x=4,
+    N_y=4,
+    K=2,
+    N=2,
+    L=16,
+    crb_max_theta=1.0,
+    crb_max_phi=1.0,
+    cell_radius=60.0,
+    min_distance=20.0,
+    rate_demand=(1.0, 2.0),
+    solver_options=dict(max_iterations=3),
+    horizon=6,
+)
+
+
+def make(**overrides):
+    return gym.make("isac_gym/MIMOISAC-v0", **{**TINY, **overrides})
+
+
+def rollout(env, actions, seed=3):
+    obs, _ = env.reset(seed=seed)
+    steps = [(obs, None, None)]
+    for action in actions:
+        obs, reward, _, _, info = env.step(action)
+        steps.append((obs, reward, info))
+    return steps
+
+
+def test_checkers_pass_without_warnings():
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(make().unwrapped, skip_render_check=True)
+        sb3_check_env(make().unwrapped, warn=True)
+
+
+def test_same_seed_same_trajectory_and_exogenous_draws_ignore_the_actions():
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
+    first, second = rollout(make(), actions), rollout(make(), actions)
+    for (obs_a, r_a, _), (obs_b, r_b, _) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(obs_a, obs_b)
+        assert r_a == r_b
+    other = rollout(make(), -actions)
+    for (_, _, info_a), (_, _, info_b) in zip(first[1:], other[1:], strict=True):
+        assert info_a["harvest"] == info_b["harvest"]
+        assert info_a["rate_demand"] == info_b["rate_demand"]
+    env_a, env_b = make().unwrapped, make().unwrapped
+    rollout(env_a, actions), rollout(env_b, -actions)
+    np.testing.assert_array_equal(env_a._position, env_b._position)
+    np.testing.assert_array_equal(env_a._fading, env_b._fading)
+    assert env_a._azimuth == env_b._azimuth
+
+
+def test_frame_energy_is_total_power_times_frame_time_and_the_battery_pays_it():
+    env = make(leakage=0.0).unwrapped
+    env.reset(seed=1)
+    cell, cfg = env.config.cell, env.config
+    for action in ([1.0, 1.0], [-1.0, -0.5], [0.0, 0.3]):
+        _, _, _, _, info = env.step(np.array(action, np.float32))
+        power = info["transmit_power"] / cell.eta + cell.P_c + cell.xi * info["se"].sum()  # (12)
+        assert info["energy"] == pytest.approx(power * cfg.frame_duration, rel=1e-12)
+        expected = min(cfg.b_max, info["battery_before"] - info["energy"] + 0.9 * info["harvest"])
+        assert info["battery"] == pytest.approx(expected, rel=1e-12)
+        assert info["transmit_power"] <= info["budget"] * (1 + 1e-6)
+
+
+def test_the_budget_is_the_agents_fraction_of_p_max():
+    env = make().unwrapped
+    env.reset(seed=0)
+    lo, hi = env.config.budget_range
+    assert env.transmit_budget(hi) == pytest.approx(env.config.cell.P_max)
+    omega, fraction = env.action_to_decision([-1.0, -1.0])
+    assert (omega, fraction) == pytest.approx((1e-6, lo))
+    omega, fraction = env.action_to_decision([1.0, 1.0])
+    assert (omega, fraction) == pytest.approx((1e-2, hi))
+    np.testing.assert_allclose(env.decision_to_action(1e-4, (lo + hi) / 2), [0.0, 0.0], atol=1e-7)
+
+
+def test_an_empty_battery_leaves_the_frame_silent_and_penalised():
+    env = make(b_init=(0.1, 0.1), b_min=0.1, harvest_power=(0.0, 0.0)).unwrapped
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.ones(2, np.float32))
+    assert info["status"] == "silent" and info["energy"] == 0.0
+    assert info["rewards"]["rate_miss"] == -2.0  # both users miss their demand
+    assert info["rewards"]["crb_miss"] == -2.0  # both ceilings missed
+    assert info["rewards"]["outage"] == -2.0  # B < b_min + margin
+    assert reward == pytest.approx(-6.0)
+
+
+def test_a_battery_just_above_the_floor_caps_the_budget_below_the_request():
+    env = make(b_init=(0.12, 0.12), b_min=0.1, frame_duration=0.01, leakage=0.0).unwrapped
+    env.reset(seed=0)
+    cell = env.config.cell
+    # 20 mJ usable over 10 ms pays 2 W of total power (12): P_T <= eta (2 W - P_c - xi R)
+    expected = cell.eta * (2.0 - cell.P_c - cell.xi * 40.0 * cell.K)
+    assert env.transmit_budget(1.0) == pytest.approx(expected, rel=1e-9)
+    assert env.transmit_budget(0.5) == pytest.approx(0.5 * cell.P_max)  # below the cap
+    _, _, _, _, info = env.step(np.ones(2, np.float32))
+    assert info["energy"] <= 0.02 + 1e-12
+    assert info["battery_before"] - info["energy"] >= 0.1 - 1e-12
+
+
+def test_grid_connection_buys_what_the_battery_lacks():
+    env = make(b_init=(0.1, 0.1), b_min=0.1, grid_connected=True, grid_price=2.0).unwrapped
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.ones(2, np.float32))
+    assert info["budget"] == pytest.approx(env.config.cell.P_max)
+    assert info["energy_grid"] == pytest.approx(info["energy"]) and info["energy"] > 0
+    assert info["rewards"]["grid"] == pytest.approx(-2.0 * info["energy"] / env.config.e_ref)
+
+
+def test_raw_observation_against_the_hand_formula():
+    env = make().unwrapped
+    obs, _ = env.reset(seed=4)
+    battery = env._battery
+    assert obs[env.observation_index["battery"]] == pytest.approx(
+        2 * battery / env.config.b_max - 1, abs=1e-6
+    )
+    decoded = env.decode_observation(obs)
+    np.testing.assert_allclose(decoded["gain"], 10 * np.log10(env._gain), rtol=1e-5)
+    assert decoded["frame"] == 0.0
+
+
+def test_bad_actions_and_configs_raise_naming_the_field():
+    env = make().unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ValueError, match="sensing_weight"):
+        make(sensing_weight=1.5)
+    with pytest.raises(ValueError, match="budget_range"):
+        make(budget_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="unknown MIMOISAC-v0 config key 'nope'"):
+        make(nope=1)
+    with pytest.raises(ValueError, match="rate_demand"):
+        make(R_th=3.0)
+
+
+def test_render_gives_an_rgb_array():
+    env = make(render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
