@@ -164,3 +164,11 @@ def test_render_gives_an_rgb_array():
     env.step(env.action_space.sample())
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+
+
+def test_a_full_battery_with_a_large_harvest_stays_at_capacity():
+    env = make(b_init=(2.0, 2.0), harvest_power=(50.0, 50.0), leakage=0.0).unwrapped
+    env.reset(seed=2)
+    _, _, _, _, info = env.step(np.zeros(2, np.float32))
+    assert info["harvest"] * 0.9 > info["energy"]  # the harvest would overfill it
+    assert info["battery"] == env.config.b_max

@@ -1,0 +1,146 @@
+"""Compare policies on the same seeded episodes of ``isac_gym/MIMOISAC-v0``.
+
+Episode ``i`` resets with seed ``seed + i`` for every policy (common random numbers:
+users, fading, target, harvest and demand depend only on the reset seed). A policy that
+declares ``env_overrides`` (EqualCom, EqualC&S: the oracle's scheme) gets its own env
+with them; everything else in ``env_kwargs`` is shared.
+
+Per policy (means over episodes, with 95% half-widths ``*_ci95``): ``return_mean``,
+``ee_comm`` and ``ee_sense`` (mean per frame), ``rate_met`` (user-frames meeting their
+demand / user-frames), ``crb_met`` (frames meeting both CRB ceilings / frames),
+``outage_rate`` (frames ending in outage / frames), ``energy`` and ``energy_grid``
+(J per episode), ``decision_ms`` and ``oracle_ms`` (per frame).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS = (
+    "return_mean",
+    "ee_comm",
+    "ee_sense",
+    "rate_met",
+    "crb_met",
+    "outage_rate",
+    "energy",
+    "energy_grid",
+    "decision_ms",
+    "oracle_ms",
+)
+
+
+@dataclass
+class MIMOEpisode:
+    """Sums over one episode; :meth:`metrics` turns them into the reported means."""
+
+    policy: str
+    seed: int
+    frames: int = 0
+    reward: float = 0.0
+    sums: dict = field(default_factory=lambda: dict.fromkeys(METRICS[1:], 0.0))
+    user_frames: int = 0
+
+    def add(self, reward: float, info: dict, decision_s: float) -> None:
+        self.frames += 1
+        self.reward += reward
+        self.user_frames += len(info["rate_met"])
+        for key, value in (
+            ("ee_comm", info["ee_comm"]),
+            ("ee_sense", info["ee_sense"]),
+            ("rate_met", np.sum(info["rate_met"])),
+            ("crb_met", np.all(info["crb_met"])),
+            ("outage_rate", info["outage"]),
+            ("energy", info["energy"]),
+            ("energy_grid", info["energy_grid"]),
+            ("decision_ms", 1e3 * decision_s),
+            ("oracle_ms", 1e3 * float(info["oracle_time_s"])),
+        ):
+            self.sums[key] += float(value)
+
+    def metrics(self) -> dict[str, float]:
+        per_frame = {key: self.sums[key] / self.frames for key in self.sums}
+        per_frame["rate_met"] = self.sums["rate_met"] / self.user_frames
+        per_frame["energy"], per_frame["energy_grid"] = (
+            self.sums["energy"],
+            self.sums["energy_grid"],
+        )
+        return {"return_mean": self.reward, **per_frame}
+
+
+def run_mimo_episode(env: Any, policy: Any, seed: int) -> MIMOEpisode:
+    """One seeded episode of ``policy`` in ``env`` (truncation ends it)."""
+    obs, _ = env.reset(seed=seed)
+    policy.reset(seed)
+    episode = MIMOEpisode(policy.name, seed)
+    done = False
+    while not done:
+        clock = time.perf_counter()
+        action, _ = policy.predict(obs, deterministic=True)
+        decision = time.perf_counter() - clock
+        obs, reward, terminated, truncated, info = env.step(action)
+        episode.add(reward, info, decision)
+        done = terminated or truncated
+    return episode
+
+
+def evaluate_mimo_policies(
+    specs: list[str], episodes: int, seed: int = 0, env_kwargs: dict | None = None, progress=None
+) -> list[list[MIMOEpisode]]:
+    """Every policy on episodes ``seed .. seed + episodes - 1``; one list per policy."""
+    import gymnasium
+
+    import isac_gym  # noqa: F401  (registers the ids)
+    from agents.mimo_policies import make_mimo_policy
+
+    results = []
+    for spec in specs:
+        env = gymnasium.make("isac_gym/MIMOISAC-v0", **(env_kwargs or {}))
+        policy = make_mimo_policy(spec, env)
+        if policy.env_overrides:
+            env = gymnasium.make(
+                "isac_gym/MIMOISAC-v0", **{**(env_kwargs or {}), **policy.env_overrides}
+            )
+            policy = make_mimo_policy(spec, env)
+        runs = []
+        for episode in range(episodes):
+            runs.append(run_mimo_episode(env, policy, seed + episode))
+            if progress is not None:
+                progress.update(1)
+        results.append(runs)
+    return results
+
+
+def summarize_mimo(results: list[list[MIMOEpisode]]) -> list[dict[str, Any]]:
+    """One row per policy: the mean and the 95% half-width of every metric."""
+    from scipy import stats
+
+    rows = []
+    for runs in results:
+        table = np.array([[run.metrics()[key] for key in METRICS] for run in runs])
+        count = len(runs)
+        spread = table.std(axis=0, ddof=1) if count > 1 else np.full(len(METRICS), np.nan)
+        half = stats.t.ppf(0.975, count - 1) * spread / np.sqrt(count) if count > 1 else spread
+        row = {"policy": runs[0].policy, "episodes": count}
+        row.update(zip(METRICS, table.mean(axis=0), strict=True))
+        row.update({f"{key}_ci95": value for key, value in zip(METRICS, half, strict=True)})
+        rows.append(row)
+    return rows
+
+
+def write_mimo_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """``policy,episodes`` then every metric and its ``_ci95``, 6 significant digits."""
+    columns = ["policy", "episodes", *METRICS, *(f"{key}_ci95" for key in METRICS)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    return path

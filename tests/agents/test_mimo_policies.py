@@ -1,0 +1,102 @@
+"""Policies and the seeded comparison for isac_gym/MIMOISAC-v0 (tiny cell, short episodes)."""
+
+from __future__ import annotations
+
+import csv
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import isac_gym  # noqa: F401  (registers the ids)
+from agents.mimo_evaluation import evaluate_mimo_policies, summarize_mimo, write_mimo_csv
+from agents.mimo_policies import (
+    BatteryHeuristicParams,
+    BatteryHeuristicPolicy,
+    MIMOLyapunovParams,
+    MIMOLyapunovPolicy,
+    make_mimo_policy,
+    parse_mimo_spec,
+)
+from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR
+
+TINY = dict(
+    N_x=4,
+    N_y=4,
+    K=2,
+    N=2,
+    L=16,
+    crb_max_theta=1.0,
+    crb_max_phi=1.0,
+    cell_radius=60.0,
+    min_distance=20.0,
+    rate_demand=(1.0, 2.0),
+    solver_options=dict(max_iterations=3),
+    horizon=3,
+)
+
+
+@pytest.fixture
+def env():
+    return gym.make("isac_gym/MIMOISAC-v0", **TINY)
+
+
+def decided(env, policy, battery):
+    """(omega, fraction) the policy's action maps to, at a given battery level."""
+    obs, _ = env.reset(seed=0)
+    env.unwrapped._battery = battery
+    action, _ = policy.predict(env.unwrapped._observation())
+    return env.unwrapped.action_to_decision(action)
+
+
+def test_fixed_omega_and_baselines_map_to_their_omega_at_the_full_budget(env):
+    for spec, omega in (("fixed-omega:lor", OMEGA_LOR), ("fixed-omega:hor", OMEGA_HOR)):
+        policy = make_mimo_policy(spec, env)
+        assert decided(env, policy, 1.5) == pytest.approx((omega, 1.0), rel=1e-5)
+    assert make_mimo_policy("equal-com", env).env_overrides == {"scheme": "equal_com"}
+    assert make_mimo_policy("equal-cs", env).env_overrides == {"scheme": "equal_cs"}
+    assert make_mimo_policy("fixed-omega:lor", env).env_overrides == {}
+
+
+def test_heuristic_budget_follows_the_battery_level(env):
+    params = BatteryHeuristicParams(budget_empty=0.2, budget_full=0.8, exponent=2.0)
+    policy = BatteryHeuristicPolicy(env, params)
+    cfg = env.unwrapped.config  # b_min 0.1, b_max 2.0
+    level = (1.05 - cfg.b_min) / (cfg.b_max - cfg.b_min)  # = 0.5
+    assert decided(env, policy, 1.05)[1] == pytest.approx(0.2 + 0.6 * level**2, rel=1e-5)
+    assert decided(env, policy, 0.0)[1] == pytest.approx(0.2, rel=1e-5)  # clipped level 0
+
+
+def test_lyapunov_budget_is_the_closed_form_drift_plus_penalty_maximiser(env):
+    params = MIMOLyapunovParams(V=0.01, theta=0.8, power_ref=0.05)
+    policy = MIMOLyapunovPolicy(env, params)
+    cfg = env.unwrapped.config
+    battery = 1.0  # queue Q = 0.8 * 2 - 1 = 0.6 J
+    power = 0.01 * cfg.cell.eta / (0.6 * cfg.frame_duration) - 0.05  # = 0.5333 W
+    assert decided(env, policy, battery)[1] == pytest.approx(power / cfg.cell.P_max, rel=1e-5)
+    assert decided(env, policy, 1.9)[1] == pytest.approx(1.0)  # above target: everything
+    frugal = MIMOLyapunovPolicy(env, MIMOLyapunovParams(V=0.001, theta=0.8, power_ref=0.05))
+    assert decided(env, frugal, battery)[1] == pytest.approx(cfg.budget_range[0])  # 8 mW: floor
+
+
+def test_bad_specs_raise_listing_the_valid_ones(env):
+    with pytest.raises(ValueError, match="valid: fixed-omega:lor"):
+        parse_mimo_spec("nope")
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        parse_mimo_spec("fixed-omega:2")
+
+
+def test_seeded_comparison_pairs_the_episodes_and_writes_the_table(tmp_path):
+    specs = ["fixed-omega:lor", "heuristic", "equal-com"]
+    results = evaluate_mimo_policies(specs, episodes=2, seed=5, env_kwargs=TINY)
+    assert [[run.seed for run in runs] for runs in results] == [[5, 6]] * 3
+    rows = summarize_mimo(results)
+    assert [row["policy"] for row in rows] == ["fixed-omega:lor", "heuristic", "equal-com"]
+    for row, runs in zip(rows, results, strict=True):
+        returns = [run.reward for run in runs]
+        assert row["return_mean"] == pytest.approx(np.mean(returns))
+        assert 0.0 <= row["rate_met"] <= 1.0 and row["energy"] > 0
+    path = write_mimo_csv(rows, tmp_path / "mimo_policies.csv")
+    with open(path) as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 3 and "crb_met_ci95" in table[0]
