@@ -187,18 +187,98 @@ def _probe(rows: int, columns: int) -> np.ndarray:
 
 
 def beam_directions(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-norm communication and sensing directions (K, M_ut) (see module docstring)."""
-    factors = _low_rank_factors(snapshot.H)
+    """Unit-norm communication and sensing directions (K, M_ut) (see module docstring).
+
+    From the path factors when the snapshot has them (:func:`directions_from_paths`),
+    else from the dense channels (:func:`directions_from_channels`); both give the
+    same directions up to round-off and a phase per UE, which no quantity of (7)-(8)
+    depends on.
+    """
+    if snapshot.has_paths:
+        return directions_from_paths(
+            snapshot.path_coeff, snapshot.path_ap, snapshot.path_ue, snapshot.sense_tx
+        )
+    return directions_from_channels(snapshot.H, snapshot.sense_tx)
+
+
+def directions_from_channels(H: np.ndarray, sense_tx: np.ndarray):
+    """:func:`beam_directions` of dense channels H (..., M_a, M_ut), a_t (..., M_ut)."""
+    lead = H.shape[:-2]
+    H = H.reshape(-1, *H.shape[-2:])
+    factors = _low_rank_factors(H)
     if factors is None:
-        basis, _ = right_singular(snapshot.H)  # zero columns beyond the rank
+        basis, _ = right_singular(H)  # zero columns beyond the rank
         v = basis[:, :, :1]
     else:
         basis, _, ritz = factors
         v = basis @ ritz[:, :, :1]  # dominant right singular vector of H_k
-    a_t = normalize_rows(snapshot.sense_tx)[:, :, None]
+    return _decoupled(basis, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+
+
+def directions_from_paths(path_coeff, path_ap, path_ue, sense_tx):
+    """:func:`beam_directions` from the path factors ``H = sum_l c_l a_ap,l a_ue,l^H``.
+
+    H's row space (the complement of its null space) is spanned by the UE responses
+    ``a_ue,l``: with ``X = [a_ue,l]`` and the Gram ``X^H X = W L W^H``, ``B = X W
+    L^{-1/2}`` (non-zero eigenvalues) is an orthonormal basis of it. ``H B = A_ap
+    diag(c) X^H B``, so the Gram ``(H B)^H (H B) = Z^H (A_ap^H A_ap) Z``, ``Z = diag(c)
+    X^H B``, is (L+1) x (L+1): its dominant eigenvector y gives H's dominant right
+    singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row space).
+    Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), a_t (..., M_ut).
+    """
+    lead = path_coeff.shape[:-1]
+    paths = path_coeff.shape[-1]
+    coeff = path_coeff.reshape(-1, paths)
+    a_ap = path_ap.reshape(-1, paths, path_ap.shape[-1])
+    X = np.swapaxes(path_ue.reshape(-1, paths, path_ue.shape[-1]), 1, 2)  # (N, M_ut, P)
+    gram_ue = X.conj().transpose(0, 2, 1) @ X
+    lam, W = np.linalg.eigh(gram_ue)  # ascending
+    kept = lam > _GRAM_RTOL * lam[:, -1:]
+    scale = W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :]
+    basis = X @ scale
+    Z = coeff[:, :, None] * (gram_ue @ scale)  # diag(c) X^H B
+    gram_ap = a_ap.conj() @ a_ap.transpose(0, 2, 1)  # A_ap^H A_ap
+    _, ritz = np.linalg.eigh(Z.conj().transpose(0, 2, 1) @ gram_ap @ Z)
+    v = basis @ ritz[:, :, -1:]
+    return _decoupled(basis, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+
+
+def _decoupled(basis: np.ndarray, v: np.ndarray, sense_tx: np.ndarray, lead: tuple):
+    """f along v with a_t projected out; u along a_t with the row space ``basis`` out."""
+    a_t = normalize_rows(sense_tx)[:, :, None]
     f_dir = v - (a_t.conj().transpose(0, 2, 1) @ v) * a_t
     projection = basis.conj().transpose(0, 2, 1)
     u_dir = a_t - basis @ (projection @ a_t)
     u_dir = u_dir - basis @ (projection @ u_dir)  # second pass: round-off
     directions = normalize_rows(np.concatenate((f_dir, u_dir), axis=2).transpose(0, 2, 1))
-    return directions[:, 0], directions[:, 1]
+    size = directions.shape[-1]
+    return directions[:, 0].reshape(*lead, size), directions[:, 1].reshape(*lead, size)
+
+
+def channel_product(snapshot: Snapshot, x: np.ndarray) -> np.ndarray:
+    """``H_k x_k`` (K, M_a, n) for x (K, M_ut, n): from the path factors when known."""
+    if snapshot.has_paths:
+        return path_product(snapshot.path_coeff, snapshot.path_ap, snapshot.path_ue, x)
+    return snapshot.H @ x
+
+
+def sensing_product(snapshot: Snapshot, x: np.ndarray) -> np.ndarray:
+    """``H~_k x_k`` (K, M_ur, n) for x (K, M_ut, n): rank one (5) when known."""
+    if snapshot.has_paths:
+        return rank_one_product(snapshot.rho, snapshot.sense_rx, snapshot.sense_tx, x)
+    return snapshot.H_sense @ x
+
+
+def path_product(path_coeff, path_ap, path_ue, x: np.ndarray) -> np.ndarray:
+    """``H x = A_ap (c * (A_ue^H x))`` with ``H = sum_l c_l a_ap,l a_ue,l^H`` (3).
+
+    Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), x (..., M_ut, n).
+    """
+    along_paths = path_coeff[..., None] * (path_ue.conj() @ x)  # (..., P, n)
+    return np.swapaxes(path_ap, -1, -2) @ along_paths
+
+
+def rank_one_product(rho, sense_rx, sense_tx, x: np.ndarray) -> np.ndarray:
+    """``H~ x = rho a_r (a_t^H x)`` of eq. (5); shapes (...,), (..., M_ur), (..., M_ut)."""
+    along = rho[..., None, None] * (sense_tx.conj()[..., None, :] @ x)  # (..., 1, n)
+    return sense_rx[..., :, None] * along

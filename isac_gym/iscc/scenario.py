@@ -10,6 +10,10 @@ Section II of Dong et al. (2026), with the open constants of ``docs/model.md``:
   ``H_k = sqrt(g_k) [ sqrt(kappa/(kappa+1)) e^{j phi} a_ap a_ue^H
   + sqrt(1/((kappa+1) L)) sum_l c_l a_ap(.) a_ue(.)^H ]``, ``c_l ~ CN(0, 1)``,
   ``g_k = G_e^2 / (FSPL(1 m) d_k^n)`` (log-distance; n = 2.1 is 3GPP UMi-SC LoS).
+* The snapshot keeps H_k's path factors (``path_coeff``, ``path_ap``, ``path_ue``) next
+  to the dense matrices: every path is rank one, so products with H_k cost
+  ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut`` (``has_paths``).
+  Hand-built snapshots and channel estimates (:func:`with_channel_error`) have none.
 * Sensing channel, eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H`` with the radar
   equation ``|rho_k|^2 = G_e^2 lambda^2 sigma_rcs / ((4 pi)^3 d_k^4)`` and a uniform phase.
 """
@@ -64,6 +68,10 @@ class Snapshot:
     sense_tx: np.ndarray  #: (K, M_ut) a_t(psi_k)
     ap_los: np.ndarray  #: (K, M_a) AP response towards UE k (LoS)
     ue_los: np.ndarray  #: (K, M_ut) UE k's transmit response towards the AP (LoS)
+    # path factors of H (None for hand-built channels): H_k = sum_l c_kl a_ap,kl a_ue,kl^H
+    path_coeff: np.ndarray | None = None  #: (K, L+1) c_kl incl. sqrt(g_k), LoS first
+    path_ap: np.ndarray | None = None  #: (K, L+1, M_a) AP responses a_ap,kl
+    path_ue: np.ndarray | None = None  #: (K, L+1, M_ut) UE transmit responses a_ue,kl
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -90,6 +98,11 @@ class Snapshot:
     def M_ur(self) -> int:
         return int(self.H_sense.shape[1])
 
+    @property
+    def has_paths(self) -> bool:
+        """True when H is given by its path factors and H_sense = rho a_r a_t^H exactly."""
+        return self.path_coeff is not None
+
     def replace(self, **changes) -> Snapshot:
         """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
         for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget"):
@@ -98,6 +111,9 @@ class Snapshot:
                 if value.shape != (self.K,):
                     value = np.broadcast_to(value, (self.K,))
                 changes[name] = value
+        if ("H" in changes or "H_sense" in changes) and "path_coeff" not in changes:
+            # new channels: the old factors no longer describe them (dense from now on)
+            changes.update(path_coeff=None, path_ap=None, path_ue=None)
         return dataclasses.replace(self, **changes)
 
     def select(self, ues) -> Snapshot:
@@ -109,7 +125,13 @@ class Snapshot:
         index = np.arange(self.K)[np.asarray(ues)]
         if np.array_equal(index, np.arange(self.K)):
             return self
-        changes = _frozen(**{name: getattr(self, name)[index] for name in PER_UE_SNAPSHOT_FIELDS})
+        changes = _frozen(
+            **{
+                name: getattr(self, name)[index]
+                for name in PER_UE_SNAPSHOT_FIELDS
+                if getattr(self, name) is not None
+            }
+        )
         return dataclasses.replace(self, **changes)
 
 
@@ -126,13 +148,16 @@ def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
 
 
 #: Snapshot fields holding arrays.
-_ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(Snapshot) if f.type == "np.ndarray")
+_ARRAY_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Snapshot) if f.type.startswith("np.ndarray")
+)
 
 #: Snapshot fields indexed by UE along their first axis.
 PER_UE_SNAPSHOT_FIELDS = tuple(
     field.name
     for field in dataclasses.fields(Snapshot)
-    if field.type == "np.ndarray" and field.name not in ("ap_position", "target_position")
+    if field.type.startswith("np.ndarray")
+    and field.name not in ("ap_position", "target_position")
 )
 
 
@@ -212,6 +237,7 @@ def channels_from_geometry(
     coeff = np.sqrt(gain)[:, None] * coeff
     H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
     ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
+    a_ue = np.ascontiguousarray(a_ue)
 
     sense_rx = ula_steering(config.M_ur, cos_sense)
     rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
@@ -225,6 +251,9 @@ def channels_from_geometry(
         sense_tx=sense_tx,
         ap_los=ap_los,
         ue_los=ue_los,
+        path_coeff=coeff,
+        path_ap=a_ap,
+        path_ue=a_ue,
         distance_ap=distance_ap,
         distance_target=distance_target,
     )
