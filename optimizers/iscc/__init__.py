@@ -1,11 +1,12 @@
 """Per-slot solvers for the ISCC problem (P1), all judged by ``isac_gym.iscc.evaluate``.
 
-``solve(snapshot, beta, method)`` is the one entry point; :mod:`.compute` holds the exact
+``solve(snapshot, beta, method)`` is the one entry point (``solve_batch`` for many slots at once); :mod:`.compute` holds the exact
 compute allocation that every beam-level method finishes with.
 """
 
 from optimizers.iscc.compute import ComputeAllocation, exact_compute_allocation
 from optimizers.iscc.solve import METHODS, Solution, ofdma_shares, solve
+from optimizers.iscc.batch import solve_batch  # noqa: E402  (imports .solve)
 
 __all__ = [
     "METHODS",
@@ -14,4 +15,5 @@ __all__ = [
     "exact_compute_allocation",
     "ofdma_shares",
     "solve",
+    "solve_batch",
 ]

@@ -189,22 +189,28 @@ def _initial_alpha(co: _Coefficients, lo, hi):
 
 
 def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coefficients:
+    """The validated constants of g_k for one slot (see :func:`coefficients_of`)."""
     K = snapshot.K
     rate = _per_ue_array("rate", rate, K, allow_zero=True)
     power = _per_ue_array("power", power, K, allow_zero=True)
     weight = np.ones(K) if weight_ue is None else _per_ue_array("weight_ue", weight_ue, K)
+    return coefficients_of(snapshot, as_beta(beta, K), rate, power, weight)
+
+
+def coefficients_of(slots, beta, rate, power, weight) -> _Coefficients:
+    """The constants of g_k (module docstring) of a slot or a batch (valid arrays)."""
     # A UE without a link (R = 0) gets a dummy c; alpha_bounds pins its alpha to 0.
-    c = snapshot.Q / np.where(rate > 0, rate, snapshot.Q)
-    cycles = snapshot.varpi * snapshot.Q
+    c = slots.Q / np.where(rate > 0, rate, slots.Q)
+    cycles = slots.varpi * slots.Q
     return _Coefficients(
         w=weight,
-        beta=as_beta(beta, K),
+        beta=beta,
         P=power,
         c=c,
-        a=snapshot.xi_u * cycles**3 / snapshot.tau**2,
-        b=snapshot.xi_ap * cycles**3,
+        a=slots.xi_u * cycles**3 / slots.tau**2,
+        b=slots.xi_ap * cycles**3,
         d=cycles,
-        tau=snapshot.tau,
+        tau=slots.tau,
         no_link=rate <= 0,
     )
 
