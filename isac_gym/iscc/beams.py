@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from isac_gym.iscc.scenario import Snapshot
@@ -24,6 +26,7 @@ from isac_gym.iscc.scenario import Snapshot
 _TINY = 1e-300
 _RANK_RTOL = 1e-9  # singular values below this fraction of the largest count as zero
 _GRAM_RTOL = 1e-14  # Gram eigenvalues (squared singular values) below this count as zero
+_CHOLESKY_RTOL = 1e-8  # Cholesky pivot ratio below which a Gram counts as ill-conditioned
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -219,11 +222,12 @@ def directions_from_paths(path_coeff, path_ap, path_ue, sense_tx):
     """:func:`beam_directions` from the path factors ``H = sum_l c_l a_ap,l a_ue,l^H``.
 
     H's row space (the complement of its null space) is spanned by the UE responses
-    ``a_ue,l``: with ``X = [a_ue,l]`` and the Gram ``X^H X = W L W^H``, ``B = X W
-    L^{-1/2}`` (non-zero eigenvalues) is an orthonormal basis of it. ``H B = A_ap
+    ``a_ue,l``: with ``X = [a_ue,l]``, ``B = X S`` is an orthonormal basis of it. ``H B = A_ap
     diag(c) X^H B``, so the Gram ``(H B)^H (H B) = Z^H (A_ap^H A_ap) Z``, ``Z = diag(c)
     X^H B``, is (L+1) x (L+1): its dominant eigenvector y gives H's dominant right
-    singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row space).
+    singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row space). B comes
+    from a Cholesky factor of ``X^H X`` unless that is nearly singular
+    (:func:`_orthonormalising`).
     Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), a_t (..., M_ut).
     """
     lead = path_coeff.shape[:-1]
@@ -232,15 +236,30 @@ def directions_from_paths(path_coeff, path_ap, path_ue, sense_tx):
     a_ap = path_ap.reshape(-1, paths, path_ap.shape[-1])
     X = np.swapaxes(path_ue.reshape(-1, paths, path_ue.shape[-1]), 1, 2)  # (N, M_ut, P)
     gram_ue = X.conj().transpose(0, 2, 1) @ X
-    lam, W = np.linalg.eigh(gram_ue)  # ascending
-    kept = lam > _GRAM_RTOL * lam[:, -1:]
-    scale = W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :]
+    scale = _orthonormalising(gram_ue)
     basis = X @ scale
     Z = coeff[:, :, None] * (gram_ue @ scale)  # diag(c) X^H B
     gram_ap = a_ap.conj() @ a_ap.transpose(0, 2, 1)  # A_ap^H A_ap
     _, ritz = np.linalg.eigh(Z.conj().transpose(0, 2, 1) @ gram_ap @ Z)
     v = basis @ ritz[:, :, -1:]
     return _decoupled(basis, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+
+
+def _orthonormalising(gram: np.ndarray) -> np.ndarray:
+    """S with ``X S`` an orthonormal basis of span(X), from the Gram ``X^H X`` (N, P, P).
+
+    Cholesky ``X^H X = L L^H`` gives ``S = L^{-H}`` (the thin QR factor); where a Gram
+    is (nearly) singular, pivot ratio below ``_CHOLESKY_RTOL``, the eigenvectors with
+    non-zero eigenvalues, ``S = W L^{-1/2}`` (zero columns beyond the rank), instead.
+    """
+    with contextlib.suppress(np.linalg.LinAlgError):
+        lower = np.linalg.cholesky(gram)
+        pivots = np.einsum("npp->np", lower).real ** 2
+        if (pivots.min(axis=1) > _CHOLESKY_RTOL * pivots.max(axis=1)).all():
+            return np.linalg.inv(lower).conj().transpose(0, 2, 1)
+    lam, W = np.linalg.eigh(gram)  # ascending
+    kept = lam > _GRAM_RTOL * lam[:, -1:]
+    return W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :]
 
 
 def _decoupled(basis: np.ndarray, v: np.ndarray, sense_tx: np.ndarray, lead: tuple):

@@ -163,42 +163,49 @@ def _sensing_powers(received, index, noise, P_max, gamma_s, floor=None) -> np.nd
     """
     sets, J, _ = received.shape
     gram = received.conj() @ np.swapaxes(received, 1, 2)
-    load = np.repeat(noise, J, axis=1)
-    flat = gram.reshape(sets, J * J)  # a copy-free view of the diagonal: flat[:, :: J + 1]
-    base = flat[:, :: J + 1].copy()
-    echo = base.real[:, index]  # ||H~_k u_dir_k||^2
+    diagonal = np.einsum("sjj->sj", gram)  # ||x_j||^2; the echoes ||H~_k u_dir_k||^2 at index
     target = gamma_s * _SENSING_MARGIN
-
-    def inverse(p):  # M = (G + sigma^2 S^{-2})^{-1}
-        load[:, index] = noise / p
-        flat[:, :: J + 1] = base + load
-        return np.linalg.inv(gram)
-
-    noise_limited = np.minimum(P_max, target * noise / np.maximum(echo, _TINY))
+    noise_limited = np.minimum(P_max, target * noise / np.maximum(diagonal.real[:, index], _TINY))
     with np.errstate(all="ignore"):
-        p = _fixed_receiver_powers(inverse(noise_limited), load, index, noise_limited, noise, target)
+        M = _scaled_inverse(gram, diagonal, index, noise, noise_limited)
+        p = _fixed_receiver_powers(M, index, noise_limited, noise, target)
     # Capping a UE at P_max lowers the others' interference: still a feasible start.
     usable = np.all(p > 0, axis=1, keepdims=True)
     p = np.where(usable, np.minimum(p, P_max), P_max / 2)
     if floor is not None:
         floor = np.minimum(floor, P_max)
         p = np.maximum(p, floor)
-    active = np.ones((sets, 1), dtype=bool)
+    result = p.copy()
+    rows = np.arange(sets)  # the sets still iterating (settled sets are dropped)
     for _ in range(_SENSING_ROUNDS):
-        m = inverse(p)[:, index, index].real
+        m = _scaled_inverse(gram, diagonal, index, noise, p)[:, index, index].real
         sinr = p / np.maximum(noise * m, _TINY) - 1.0
         new = np.minimum(P_max, p * target / np.maximum(sinr, _TINY))
         if floor is not None:
             new = np.maximum(new, floor)
-        settled = np.all(np.abs(new - p) <= 1e-8 + 1e-6 * p, axis=1, keepdims=True)
-        p = np.where(active, new, p)  # np.allclose(new, p, rtol=1e-6) per set
-        active = active & ~settled
-        if not active.any():
+        settled = np.all(np.abs(new - p) <= 1e-8 + 1e-6 * p, axis=1)  # allclose, rtol 1e-6
+        result[rows] = new
+        if settled.all():
             break
-    return p
+        if settled.any():
+            keep = ~settled
+            rows, gram, diagonal, new = rows[keep], gram[keep], diagonal[keep], new[keep]
+            noise, P_max, target = noise[keep], P_max[keep], target[keep]
+            floor = None if floor is None else floor[keep]
+        p = new
+    return result
 
 
-def _fixed_receiver_powers(M, load, index, p0, noise, target):
+def _scaled_inverse(gram, diagonal, index, noise, p):
+    """``M = (G + sigma^2 S^{-2})^{-1}``: the Gram matrix with the UEs' rows at power p."""
+    load = np.repeat(noise, gram.shape[1], axis=1)
+    load[:, index] = noise / p
+    shifted = gram.copy()
+    np.einsum("sjj->sj", shifted)[...] = diagonal + load
+    return np.linalg.inv(shifted)
+
+
+def _fixed_receiver_powers(M, index, p0, noise, target):
     """Least powers meeting (17b) exactly with the max-SINR combiners of powers ``p0``.
 
     With ``Z = (sigma^2 I + S G S)^{-1}`` (scales S at ``p0``) and ``E = I - sigma^2 Z``,
@@ -211,7 +218,8 @@ def _fixed_receiver_powers(M, load, index, p0, noise, target):
     solution is feasible. NaN where a system is singular (no start).
     """
     n = index.shape[0]
-    inv_scale = np.sqrt(load / noise)  # 1 / s, (S, J)
+    inv_scale = np.ones(M.shape[:2])  # 1 / s, (S, J)
+    inv_scale[:, index] = np.sqrt(1.0 / p0)
     Z = M * inv_scale[:, :, None] * inv_scale[:, None, :]
     Zk = Z[:, index, :]  # (S, n, J): row i_k of UE k's set
     Ek = -noise[:, :, None] * Zk
