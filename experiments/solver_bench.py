@@ -206,7 +206,9 @@ def main(argv=None) -> int:
     limiter, note = _single_thread_blas()
     print(f"machine: {machine_description()}")
     print(note)
-    print(f"command: python -m experiments.solver_bench {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(
+        f"command: python -m experiments.solver_bench {' '.join(sys.argv[1:] if argv is None else argv)}"
+    )
     print(
         f"beta={args.beta}, snapshots={args.snapshots} (cvxpy {args.cvxpy_snapshots}), "
         f"seeds {args.seed}..{args.seed + args.snapshots - 1}, best of {args.repeats} runs; "

@@ -156,8 +156,7 @@ _ARRAY_FIELDS = tuple(
 PER_UE_SNAPSHOT_FIELDS = tuple(
     field.name
     for field in dataclasses.fields(Snapshot)
-    if field.type.startswith("np.ndarray")
-    and field.name not in ("ap_position", "target_position")
+    if field.type.startswith("np.ndarray") and field.name not in ("ap_position", "target_position")
 )
 
 

@@ -45,14 +45,17 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
         if batched is not None:
             return batched(slots.snapshots, betas, **options)
     if method not in BATCHED_METHODS:
-        return [solve(s, b, method=method, **options) for s, b in zip(slots.snapshots, betas)]
+        return [
+            solve(s, b, method=method, **options)
+            for s, b in zip(slots.snapshots, betas, strict=True)
+        ]
     options.pop("warm_start", None)  # used by sca_admm only, as in ``solve``
     start = time.perf_counter()
     results = solve_fast_batch(slots, *_fast_arguments(slots, betas, method, options))
     wall = (time.perf_counter() - start) / slots.size
     return [
         judged(snapshot, allocation, row, method, info, wall)
-        for snapshot, row, (allocation, info) in zip(slots.snapshots, betas, results)
+        for snapshot, row, (allocation, info) in zip(slots.snapshots, betas, results, strict=True)
     ]
 
 
@@ -73,7 +76,8 @@ def _per_slot(name: str, value, size: int, K: int) -> np.ndarray:
     try:
         array = np.broadcast_to(array, (size, K))
     except ValueError:
-        raise ValueError(f"{name} must be a scalar, ({K},) or ({size}, {K}), got {array.shape}")
+        message = f"{name} must be a scalar, ({K},) or ({size}, {K}), got {array.shape}"
+        raise ValueError(message) from None
     if not (np.isfinite(array).all() and (array > 0).all()):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return array

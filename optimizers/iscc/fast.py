@@ -100,9 +100,7 @@ class SlotBatch:
     def directions(self):
         """:func:`isac_gym.iscc.beam_directions` of every slot, (B, K, M_ut) each."""
         if self.has_paths:
-            return directions_from_paths(
-                self.path_coeff, self.path_ap, self.path_ue, self.sense_tx
-            )
+            return directions_from_paths(self.path_coeff, self.path_ap, self.path_ue, self.sense_tx)
         return directions_from_channels(self.H, self.sense_tx)
 
     def comm(self, x: np.ndarray) -> np.ndarray:
