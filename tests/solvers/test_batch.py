@@ -37,13 +37,23 @@ def _hard_slots(betas):
     slots.append(_draw(6).replace(tau=np.array([1e-3, 0.4, 3e-3, 0.9])))
     slots.append(_draw(7, P_max=1e-4))  # sensing power capped: the retry along a_t
     slots.append(_draw(4).replace(C_ap=2e8, tau=np.array([0.5, 0.6, 0.7, 0.8])))  # none fit
+    slots.append(_target_on_a_path(_draw(8)))
     return slots
+
+
+def _target_on_a_path(snap):
+    """UE 0's target direction a_t is one of its channel's paths: u_dir (a_t with H's row
+    space projected out) has no echo, so (17b) needs the retry along a_t itself."""
+    path_ue = np.array(snap.path_ue)
+    path_ue[0, 1] = snap.sense_tx[0]
+    H = np.einsum("kl,kla,klu->kau", snap.path_coeff, snap.path_ap, path_ue.conj())
+    return snap.replace(H=H, path_coeff=snap.path_coeff, path_ap=snap.path_ap, path_ue=path_ue)
 
 
 @pytest.fixture(scope="module")
 def betas():
     rng = np.random.default_rng(11)
-    betas = 10.0 ** rng.uniform(-2.0, 2.0, (10, K))  # per UE, 1e-2..1e2
+    betas = 10.0 ** rng.uniform(-2.0, 2.0, (11, K))  # per UE, 1e-2..1e2
     betas[4] = [0.02, 0.05, 0.2, 0.01]  # cheap AP: every UE offloads above its least
     return betas
 
@@ -67,8 +77,7 @@ def test_batch_equals_single_on_mixed_hard_slots(hard_slots, betas, method):
     weight = np.linspace(0.5, 2.0, K)
     batch = solve_batch(hard_slots, betas, method=method, weight_ue=weight)
     singles = [
-        solve(s, b, method=method, weight_ue=weight)
-        for s, b in zip(hard_slots, betas, strict=True)
+        solve(s, b, method=method, weight_ue=weight) for s, b in zip(hard_slots, betas, strict=True)
     ]
     _assert_same(batch, singles)
     # slots in another order and alone give the same answers (no mask leaks across slots)
@@ -80,7 +89,7 @@ def test_batch_equals_single_on_mixed_hard_slots(hard_slots, betas, method):
 def test_the_hard_slots_exercise_every_branch(hard_slots, betas):
     singles = [solve(s, b, method="fast") for s, b in zip(hard_slots, betas, strict=True)]
     prices = np.array([s.info["ap_price"] for s in singles])
-    np.testing.assert_array_equal(prices > 0, [False] * 3 + [True] * 2 + [False] * 5)
+    np.testing.assert_array_equal(prices > 0, [False] * 3 + [True] * 2 + [False] * 6)
     assert all(s.feasible.all() for s in singles[:5])
     assert not singles[5].feasible.all() and singles[5].feasible.any()  # UEs given up
     battery = singles[6].evaluation
@@ -90,6 +99,8 @@ def test_the_hard_slots_exercise_every_branch(hard_slots, betas):
     np.testing.assert_array_equal(singles[7].feasible, [False, True, False, True])
     assert (singles[8].info["sensing_power"] >= 0.99 * hard_slots[8].P_max).sum() == 2
     assert not singles[9].feasible.any()
+    assert singles[10].feasible.all()  # UE 0 meets (17b) only along a_t (the retry)
+    assert singles[10].info["sensing_power"][0] < 0.01 * hard_slots[10].P_max
 
 
 def test_dense_and_factored_slots_mix(hard_slots):
@@ -184,15 +195,24 @@ def test_factored_directions_equal_dense(seed):
         np.testing.assert_allclose(a * (phase / np.abs(phase))[:, None], b, atol=1e-12)
 
 
-def test_near_collinear_paths_fall_back_to_the_eigenbasis():
+@pytest.mark.parametrize("shift", [0.0, 1e-8])
+def test_identical_and_near_collinear_paths(shift):
+    # Two paths from one direction (Cholesky fails: the eigenbasis) or from directions
+    # 1e-8 apart in cos: f is still H's dominant right singular vector (a_t projected
+    # out) and u still has H's row space removed, to round-off.
     snap = _draw(0)
     path_ue = np.array(snap.path_ue)
-    path_ue[:, 2] = path_ue[:, 1] * (1 + 1e-9)  # two paths from (almost) one direction
+    path_ue[:, 2] = path_ue[:, 1] * np.exp(1j * np.pi * shift * np.arange(snap.M_ut))
     H = np.einsum("kl,kla,klu->kau", snap.path_coeff, snap.path_ap, path_ue.conj())
-    dense = directions_from_channels(H, snap.sense_tx)
-    factored = directions_from_paths(snap.path_coeff, snap.path_ap, path_ue, snap.sense_tx)
-    for a, b in zip(dense, factored, strict=True):
-        np.testing.assert_allclose(np.abs(np.sum(a.conj() * b, axis=1)), 1.0, atol=1e-9)
+    f_dir, u_dir = directions_from_paths(snap.path_coeff, snap.path_ap, path_ue, snap.sense_tx)
+    _, sv, vh = np.linalg.svd(H)
+    a_t = snap.sense_tx / np.sqrt(snap.M_ut)
+    f_true = vh[:, 0].conj() - np.sum(a_t.conj() * vh[:, 0].conj(), axis=1)[:, None] * a_t
+    f_true /= np.linalg.norm(f_true, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs(np.sum(f_true.conj() * f_dir, axis=1)), 1.0, atol=1e-12)
+    leak = np.linalg.norm(H @ u_dir[:, :, None], axis=(1, 2)) / sv[:, 0]
+    assert leak.max() <= 1e-12
+    assert np.abs(np.sum(a_t.conj() * u_dir, axis=1)).min() > 0.99  # still towards a_t
 
 
 def test_factors_follow_select_and_are_dropped_with_new_channels():
