@@ -26,13 +26,16 @@ from isac_gym.iscc.scenario import Snapshot
 _TINY = 1e-300
 _RANK_RTOL = 1e-9  # singular values below this fraction of the largest count as zero
 _GRAM_RTOL = 1e-14  # Gram eigenvalues (squared singular values) below this count as zero
-_CHOLESKY_RTOL = 1e-8  # Cholesky pivot ratio below which a Gram counts as ill-conditioned
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit norm (zero rows stay zero)."""
     x = np.asarray(x)
-    norm = np.sqrt((x * x.conj()).real.sum(axis=-1, keepdims=True))
+    if np.iscomplexobj(x):
+        square = np.square(x.real) + np.square(x.imag)
+    else:
+        square = np.square(x)
+    norm = np.sqrt(square.sum(axis=-1, keepdims=True))
     return x / np.maximum(norm, _TINY)
 
 
@@ -215,63 +218,67 @@ def directions_from_channels(H: np.ndarray, sense_tx: np.ndarray):
     else:
         basis, _, ritz = factors
         v = basis @ ritz[:, :, :1]  # dominant right singular vector of H_k
-    return _decoupled(basis, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+    projection = basis.conj().transpose(0, 2, 1)
+    return _decoupled(basis, projection, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
 
 
 def directions_from_paths(path_coeff, path_ap, path_ue, sense_tx):
     """:func:`beam_directions` from the path factors ``H = sum_l c_l a_ap,l a_ue,l^H``.
 
     H's row space (the complement of its null space) is spanned by the UE responses
-    ``a_ue,l``: with ``X = [a_ue,l]``, ``B = X S`` is an orthonormal basis of it. ``H B = A_ap
-    diag(c) X^H B``, so the Gram ``(H B)^H (H B) = Z^H (A_ap^H A_ap) Z``, ``Z = diag(c)
-    X^H B``, is (L+1) x (L+1): its dominant eigenvector y gives H's dominant right
-    singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row space). B comes
-    from a Cholesky factor of ``X^H X`` unless that is nearly singular
-    (:func:`_orthonormalising`).
+    ``a_ue,l``: with ``X = [a_ue,l]``, ``B = X S`` is an orthonormal basis of it
+    (:func:`_orthonormalising`). ``H B = A_ap diag(c) X^H B``, so the Gram ``(H B)^H
+    (H B) = Z^H (A_ap^H A_ap) Z``, ``Z = diag(c) X^H B``, is (L+1) x (L+1): its
+    dominant eigenvector y gives H's dominant right singular vector ``B y``
+    (Rayleigh-Ritz, exact as B spans the row space).
     Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), a_t (..., M_ut).
     """
     lead = path_coeff.shape[:-1]
     paths = path_coeff.shape[-1]
     coeff = path_coeff.reshape(-1, paths)
     a_ap = path_ap.reshape(-1, paths, path_ap.shape[-1])
-    X = np.swapaxes(path_ue.reshape(-1, paths, path_ue.shape[-1]), 1, 2)  # (N, M_ut, P)
-    gram_ue = X.conj().transpose(0, 2, 1) @ X
+    a_ue = path_ue.reshape(-1, paths, path_ue.shape[-1])  # rows: X^T
+    x_h = a_ue.conj()  # X^H
+    gram_ue = x_h @ a_ue.transpose(0, 2, 1)  # X^H X
     scale = _orthonormalising(gram_ue)
-    basis = X @ scale
+    basis = a_ue.transpose(0, 2, 1) @ scale  # (N, M_ut, P)
+    projection = scale.conj().transpose(0, 2, 1) @ x_h  # B^H
     Z = coeff[:, :, None] * (gram_ue @ scale)  # diag(c) X^H B
     gram_ap = a_ap.conj() @ a_ap.transpose(0, 2, 1)  # A_ap^H A_ap
     _, ritz = np.linalg.eigh(Z.conj().transpose(0, 2, 1) @ gram_ap @ Z)
     v = basis @ ritz[:, :, -1:]
-    return _decoupled(basis, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+    return _decoupled(basis, projection, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
 
 
 def _orthonormalising(gram: np.ndarray) -> np.ndarray:
     """S with ``X S`` an orthonormal basis of span(X), from the Gram ``X^H X`` (N, P, P).
 
-    Cholesky ``X^H X = L L^H`` gives ``S = L^{-H}`` (the thin QR factor); where a Gram
-    is (nearly) singular, pivot ratio below ``_CHOLESKY_RTOL``, the eigenvectors with
-    non-zero eigenvalues, ``S = W L^{-1/2}`` (zero columns beyond the rank), instead.
+    Cholesky ``X^H X = L L^H`` gives ``S = L^{-H}`` (the thin QR factor; near-collinear
+    paths keep their tiny directions, so H's row space is removed from u to round-off).
+    Where a Gram is singular (two identical paths), the eigenvectors with non-zero
+    eigenvalues, ``S = W L^{-1/2}`` (zero columns beyond the rank), instead.
     """
     with contextlib.suppress(np.linalg.LinAlgError):
-        lower = np.linalg.cholesky(gram)
-        pivots = np.einsum("npp->np", lower).real ** 2
-        if (pivots.min(axis=1) > _CHOLESKY_RTOL * pivots.max(axis=1)).all():
-            return np.linalg.inv(lower).conj().transpose(0, 2, 1)
+        return np.linalg.inv(np.linalg.cholesky(gram)).conj().transpose(0, 2, 1)
     lam, W = np.linalg.eigh(gram)  # ascending
     kept = lam > _GRAM_RTOL * lam[:, -1:]
     return W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :]
 
 
-def _decoupled(basis: np.ndarray, v: np.ndarray, sense_tx: np.ndarray, lead: tuple):
-    """f along v with a_t projected out; u along a_t with the row space ``basis`` out."""
-    a_t = normalize_rows(sense_tx)[:, :, None]
-    f_dir = v - (a_t.conj().transpose(0, 2, 1) @ v) * a_t
-    projection = basis.conj().transpose(0, 2, 1)
+def _decoupled(basis, projection, v, sense_tx: np.ndarray, lead: tuple):
+    """f along v with a_t projected out; u along a_t with the row space ``basis`` out.
+
+    ``projection``: ``basis^H``; v (N, M, 1); a_t (N, M). Returns (f_dir, u_dir), each
+    shaped ``lead + (M,)``.
+    """
+    a_t = normalize_rows(sense_tx)
+    f_dir = v[:, :, 0] - np.einsum("nm,nm->n", a_t.conj(), v[:, :, 0])[:, None] * a_t
+    a_t = a_t[:, :, None]
     u_dir = a_t - basis @ (projection @ a_t)
     u_dir = u_dir - basis @ (projection @ u_dir)  # second pass: round-off
-    directions = normalize_rows(np.concatenate((f_dir, u_dir), axis=2).transpose(0, 2, 1))
-    size = directions.shape[-1]
-    return directions[:, 0].reshape(*lead, size), directions[:, 1].reshape(*lead, size)
+    size = a_t.shape[1]
+    f_dir = normalize_rows(f_dir).reshape(*lead, size)
+    return f_dir, normalize_rows(u_dir[:, :, 0]).reshape(*lead, size)
 
 
 def channel_product(snapshot: Snapshot, x: np.ndarray) -> np.ndarray:
