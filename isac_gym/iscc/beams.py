@@ -21,6 +21,7 @@ import contextlib
 
 import numpy as np
 
+from isac_gym.iscc.arrays import ula_inner
 from isac_gym.iscc.scenario import Snapshot
 
 _TINY = 1e-300
@@ -201,9 +202,7 @@ def beam_directions(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     depends on.
     """
     if snapshot.has_paths:
-        return directions_from_paths(
-            snapshot.path_coeff, snapshot.path_ap, snapshot.path_ue, snapshot.sense_tx
-        )
+        return directions_from_paths(snapshot)
     return directions_from_channels(snapshot.H, snapshot.sense_tx)
 
 
@@ -222,32 +221,61 @@ def directions_from_channels(H: np.ndarray, sense_tx: np.ndarray):
     return _decoupled(basis, projection, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
 
 
-def directions_from_paths(path_coeff, path_ap, path_ue, sense_tx):
+def directions_from_paths(snapshot) -> tuple[np.ndarray, np.ndarray]:
     """:func:`beam_directions` from the path factors ``H = sum_l c_l a_ap,l a_ue,l^H``.
 
-    H's row space (the complement of its null space) is spanned by the UE responses
-    ``a_ue,l``: with ``X = [a_ue,l]``, ``B = X S`` is an orthonormal basis of it
-    (:func:`_orthonormalising`). ``H B = A_ap diag(c) X^H B``, so the Gram ``(H B)^H
-    (H B) = Z^H (A_ap^H A_ap) Z``, ``Z = diag(c) X^H B``, is (L+1) x (L+1): its
-    dominant eigenvector y gives H's dominant right singular vector ``B y``
-    (Rayleigh-Ritz, exact as B spans the row space).
-    Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), a_t (..., M_ut).
+    ``snapshot``: a ``Snapshot`` with ``has_paths``, or any object with its path fields
+    and ``M_a`` (with leading axes, e.g. a batch of slots). H's row space (the
+    complement of its null space) is spanned by the UE responses ``a_ue,l``: with ``X =
+    [a_ue,l]``, ``B = X S`` is an orthonormal basis of it (:func:`_orthonormalising`).
+    ``H B = A_ap diag(c) X^H B``, so the Gram ``(H B)^H (H B) = Z^H (A_ap^H A_ap) Z``,
+    ``Z = diag(c) X^H B``, is (L+1) x (L+1): its dominant eigenvector y gives H's
+    dominant right singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row
+    space). Every Gram of steering vectors, and ``X^H a_t``, is a Dirichlet kernel
+    (:func:`isac_gym.iscc.arrays.ula_inner`): only the final vectors are M long.
     """
-    lead = path_coeff.shape[:-1]
-    paths = path_coeff.shape[-1]
-    coeff = path_coeff.reshape(-1, paths)
-    a_ap = path_ap.reshape(-1, paths, path_ap.shape[-1])
-    a_ue = path_ue.reshape(-1, paths, path_ue.shape[-1])  # rows: X^T
-    x_h = a_ue.conj()  # X^H
-    gram_ue = x_h @ a_ue.transpose(0, 2, 1)  # X^H X
-    scale = _orthonormalising(gram_ue)
-    basis = a_ue.transpose(0, 2, 1) @ scale  # (N, M_ut, P)
-    projection = scale.conj().transpose(0, 2, 1) @ x_h  # B^H
-    Z = coeff[:, :, None] * (gram_ue @ scale)  # diag(c) X^H B
-    gram_ap = a_ap.conj() @ a_ap.transpose(0, 2, 1)  # A_ap^H A_ap
-    _, ritz = np.linalg.eigh(Z.conj().transpose(0, 2, 1) @ gram_ap @ Z)
-    v = basis @ ritz[:, :, -1:]
-    return _decoupled(basis, projection, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+    lead = snapshot.path_coeff.shape[:-1]
+    paths = snapshot.path_coeff.shape[-1]
+    coeff = snapshot.path_coeff.reshape(-1, paths)
+    cos_ue = snapshot.path_cos_ue.reshape(-1, paths)
+    cos_ap = snapshot.path_cos_ap.reshape(-1, paths)
+    a_ue = snapshot.path_ue.reshape(-1, paths, snapshot.path_ue.shape[-1])  # rows a_ue,l
+    M_ut = a_ue.shape[-1]
+    gram_ue = ula_inner(M_ut, cos_ue[:, :, None], cos_ue[:, None, :])  # X^H X
+    gram_ap = ula_inner(snapshot.M_a, cos_ap[:, :, None], cos_ap[:, None, :])  # A_ap^H A_ap
+    scale = _orthonormalising(gram_ue)  # B = X S
+    Z = coeff[:, :, None] * _small_matmul(gram_ue, scale)  # diag(c) X^H B
+    _, ritz = np.linalg.eigh(_small_matmul(_small_matmul(_adjoint(Z), gram_ap), Z))
+    v = _small_matmul(scale, ritz[:, :, -1:])[:, :, 0]  # H's dominant: X v
+    a_t = snapshot.sense_tx.reshape(-1, M_ut) / np.sqrt(M_ut)  # unit norm
+    x_h_a = ula_inner(M_ut, cos_ue, snapshot.sense_cos.reshape(-1, 1)) / np.sqrt(M_ut)
+    # f = X v - (a_t^H X v) a_t, with a_t^H X v = sum_l conj(X^H a_t)_l v_l
+    f_dir = _combine(a_ue, v) - np.sum(x_h_a.conj() * v, axis=1)[:, None] * a_t
+    # u = a_t - B B^H a_t = a_t - X S S^H X^H a_t, then once more on the residual
+    u_dir = a_t - _combine(a_ue, _project(scale, x_h_a))
+    residual = np.einsum("nlm,nm->nl", a_ue, u_dir.conj()).conj()  # X^H u
+    u_dir = u_dir - _combine(a_ue, _project(scale, residual))
+    size = (*lead, M_ut)
+    return normalize_rows(f_dir).reshape(size), normalize_rows(u_dir).reshape(size)
+
+
+def _small_matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Stacked products of tiny matrices, elementwise (numpy's matmul loops per matrix)."""
+    return (left[..., :, :, None] * right[..., None, :, :]).sum(axis=-2)
+
+
+def _adjoint(matrix: np.ndarray) -> np.ndarray:
+    return np.swapaxes(matrix, -1, -2).conj()
+
+
+def _project(scale: np.ndarray, x_h_y: np.ndarray) -> np.ndarray:
+    """Coefficients w of ``B B^H y = X w`` from ``X^H y``: ``w = S S^H X^H y``."""
+    return _small_matmul(scale, _small_matmul(_adjoint(scale), x_h_y[:, :, None]))[:, :, 0]
+
+
+def _combine(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_l weights_l rows_l``: (N, L, M) rows, (N, L) weights -> (N, M)."""
+    return np.einsum("nlm,nl->nm", rows, weights)
 
 
 def _orthonormalising(gram: np.ndarray) -> np.ndarray:

@@ -10,10 +10,12 @@ Section II of Dong et al. (2026), with the open constants of ``docs/model.md``:
   ``H_k = sqrt(g_k) [ sqrt(kappa/(kappa+1)) e^{j phi} a_ap a_ue^H
   + sqrt(1/((kappa+1) L)) sum_l c_l a_ap(.) a_ue(.)^H ]``, ``c_l ~ CN(0, 1)``,
   ``g_k = G_e^2 / (FSPL(1 m) d_k^n)`` (log-distance; n = 2.1 is 3GPP UMi-SC LoS).
-* The snapshot keeps H_k's path factors (``path_coeff``, ``path_ap``, ``path_ue``) next
-  to the dense matrices: every path is rank one, so products with H_k cost
-  ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut`` (``has_paths``).
-  Hand-built snapshots and channel estimates (:func:`with_channel_error`) have none.
+* The snapshot keeps H_k's path factors (``path_coeff``, ``path_ap``, ``path_ue`` and
+  the paths' direction cosines ``path_cos_ap``, ``path_cos_ue``; ``sense_cos`` for
+  a_t(psi_k)) next to the dense matrices: every path is rank one, so products with H_k
+  cost ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut``, and inner
+  products of steering vectors have a closed form (``has_paths``). Hand-built
+  snapshots and channel estimates (:func:`with_channel_error`) have none.
 * Sensing channel, eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H`` with the radar
   equation ``|rho_k|^2 = G_e^2 lambda^2 sigma_rcs / ((4 pi)^3 d_k^4)`` and a uniform phase.
 """
@@ -72,6 +74,9 @@ class Snapshot:
     path_coeff: np.ndarray | None = None  #: (K, L+1) c_kl incl. sqrt(g_k), LoS first
     path_ap: np.ndarray | None = None  #: (K, L+1, M_a) AP responses a_ap,kl
     path_ue: np.ndarray | None = None  #: (K, L+1, M_ut) UE transmit responses a_ue,kl
+    path_cos_ap: np.ndarray | None = None  #: (K, L+1) direction cosines of a_ap,kl
+    path_cos_ue: np.ndarray | None = None  #: (K, L+1) direction cosines of a_ue,kl
+    sense_cos: np.ndarray | None = None  #: (K,) direction cosine of a_t(psi_k)
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -101,7 +106,7 @@ class Snapshot:
     @property
     def has_paths(self) -> bool:
         """True when H is given by its path factors and H_sense = rho a_r a_t^H exactly."""
-        return self.path_coeff is not None
+        return all(getattr(self, name) is not None for name in PATH_FIELDS)
 
     def replace(self, **changes) -> Snapshot:
         """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
@@ -111,9 +116,10 @@ class Snapshot:
                 if value.shape != (self.K,):
                     value = np.broadcast_to(value, (self.K,))
                 changes[name] = value
-        if ("H" in changes or "H_sense" in changes) and "path_coeff" not in changes:
+        channels = ("H", "H_sense", "rho", "sense_rx", "sense_tx")
+        if any(name in changes for name in channels) and "path_coeff" not in changes:
             # new channels: the old factors no longer describe them (dense from now on)
-            changes.update(path_coeff=None, path_ap=None, path_ue=None)
+            changes.update(dict.fromkeys(PATH_FIELDS))
         return dataclasses.replace(self, **changes)
 
     def select(self, ues) -> Snapshot:
@@ -151,6 +157,9 @@ def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
 _ARRAY_FIELDS = tuple(
     f.name for f in dataclasses.fields(Snapshot) if f.type.startswith("np.ndarray")
 )
+
+#: The path factors: all set (``Snapshot.has_paths``) or all None.
+PATH_FIELDS = ("path_coeff", "path_ap", "path_ue", "path_cos_ap", "path_cos_ue", "sense_cos")
 
 #: Snapshot fields indexed by UE along their first axis.
 PER_UE_SNAPSHOT_FIELDS = tuple(
@@ -253,6 +262,9 @@ def channels_from_geometry(
         path_coeff=coeff,
         path_ap=a_ap,
         path_ue=a_ue,
+        path_cos_ap=cos_ap_paths,
+        path_cos_ue=cos_ue_paths,
+        sense_cos=cos_sense,
         distance_ap=distance_ap,
         distance_target=distance_target,
     )

@@ -43,7 +43,7 @@ from isac_gym.iscc.beams import (
     received_vectors,
 )
 from isac_gym.iscc.model import as_beta, sensing_met
-from isac_gym.iscc.scenario import PER_UE_SNAPSHOT_FIELDS
+from isac_gym.iscc.scenario import PATH_FIELDS, PER_UE_SNAPSHOT_FIELDS
 from optimizers.iscc.compute import (
     _EDGE,
     _Coefficients,
@@ -59,7 +59,7 @@ _SENSING_MARGIN = 1.0 + 1e-4  # aim just above gamma_th so round-off cannot fail
 _POWER_GRID = 24
 _TINY = 1e-300
 _SLOT_CONSTANTS = ("B", "noise", "P_max", "C_ap", "xi_ap", "gamma_s")
-_PER_UE = ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget", "path_gain")
+_PER_UE = ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget", "sense_tx")
 
 
 class SlotBatch:
@@ -88,19 +88,20 @@ class SlotBatch:
         self.size, self.K = len(snapshots), first.K
         for name in _SLOT_CONSTANTS:
             setattr(self, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
-        for name in _PER_UE + ("rho", "sense_rx", "sense_tx"):
+        for name in _PER_UE:
             setattr(self, name, np.stack([getattr(s, name) for s in snapshots]))
+        self.M_a = first.M_a
         self.has_paths = all(s.has_paths for s in snapshots)
         if self.has_paths and len({s.path_coeff.shape for s in snapshots}) > 1:
             self.has_paths = False  # different path counts: dense products
-        names = ("path_coeff", "path_ap", "path_ue") if self.has_paths else ("H", "H_sense")
+        names = PATH_FIELDS + ("rho", "sense_rx") if self.has_paths else ("H", "H_sense")
         for name in names:
             setattr(self, name, np.stack([getattr(s, name) for s in snapshots]))
 
     def directions(self):
         """:func:`isac_gym.iscc.beam_directions` of every slot, (B, K, M_ut) each."""
         if self.has_paths:
-            return directions_from_paths(self.path_coeff, self.path_ap, self.path_ue, self.sense_tx)
+            return directions_from_paths(self)
         return directions_from_channels(self.H, self.sense_tx)
 
     def comm(self, x: np.ndarray) -> np.ndarray:

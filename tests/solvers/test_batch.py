@@ -44,10 +44,10 @@ def _hard_slots(betas):
 def _target_on_a_path(snap):
     """UE 0's target direction a_t is one of its channel's paths: u_dir (a_t with H's row
     space projected out) has no echo, so (17b) needs the retry along a_t itself."""
-    path_ue = np.array(snap.path_ue)
-    path_ue[0, 1] = snap.sense_tx[0]
+    path_ue, cos_ue = np.array(snap.path_ue), np.array(snap.path_cos_ue)
+    path_ue[0, 1], cos_ue[0, 1] = snap.sense_tx[0], snap.sense_cos[0]
     H = np.einsum("kl,kla,klu->kau", snap.path_coeff, snap.path_ap, path_ue.conj())
-    return snap.replace(H=H, path_coeff=snap.path_coeff, path_ap=snap.path_ap, path_ue=path_ue)
+    return snap.replace(H=H, path_coeff=snap.path_coeff, path_ue=path_ue, path_cos_ue=cos_ue)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_factored_products_equal_dense():
 def test_factored_directions_equal_dense(seed):
     snap = _draw(seed, n_nlos=[3, 3, 0, 6, 1, 3][seed])
     dense = directions_from_channels(snap.H, snap.sense_tx)
-    factored = directions_from_paths(snap.path_coeff, snap.path_ap, snap.path_ue, snap.sense_tx)
+    factored = directions_from_paths(snap)
     for a, b in zip(dense, factored, strict=True):
         phase = np.sum(a.conj() * b, axis=1)  # a direction is defined up to a phase
         np.testing.assert_allclose(np.abs(phase), 1.0, atol=1e-12)
@@ -201,10 +201,12 @@ def test_identical_and_near_collinear_paths(shift):
     # 1e-8 apart in cos: f is still H's dominant right singular vector (a_t projected
     # out) and u still has H's row space removed, to round-off.
     snap = _draw(0)
-    path_ue = np.array(snap.path_ue)
+    path_ue, cos_ue = np.array(snap.path_ue), np.array(snap.path_cos_ue)
     path_ue[:, 2] = path_ue[:, 1] * np.exp(1j * np.pi * shift * np.arange(snap.M_ut))
+    cos_ue[:, 2] = cos_ue[:, 1] + shift
     H = np.einsum("kl,kla,klu->kau", snap.path_coeff, snap.path_ap, path_ue.conj())
-    f_dir, u_dir = directions_from_paths(snap.path_coeff, snap.path_ap, path_ue, snap.sense_tx)
+    changed = dict(path_coeff=snap.path_coeff, path_ue=path_ue, path_cos_ue=cos_ue)
+    f_dir, u_dir = directions_from_paths(snap.replace(H=H, **changed))
     _, sv, vh = np.linalg.svd(H)
     a_t = snap.sense_tx / np.sqrt(snap.M_ut)
     f_true = vh[:, 0].conj() - np.sum(a_t.conj() * vh[:, 0].conj(), axis=1)[:, None] * a_t
