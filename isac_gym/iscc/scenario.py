@@ -202,6 +202,25 @@ def sample_ue_positions(config: ISCCConfig, rng: np.random.Generator, num: int) 
     )
 
 
+def _draw_paths(config: ISCCConfig, rng: np.random.Generator, cos_ap, cos_ue):
+    """Path gains c_kl (without sqrt(g_k)) and direction cosines of eq. (3), LoS first.
+
+    The LoS path has the geometric cosines, weight ``sqrt(kappa / (kappa + 1))`` and a
+    uniform phase; the ``L = n_nlos`` NLoS paths ``sqrt(1 / ((kappa + 1) L)) CN(0, 1)``
+    and cosines uniform in [-1, 1]. Returns ``(coeff, cos_ap, cos_ue)``, each (K, L+1).
+    """
+    K, L, kappa = cos_ap.shape[0], config.n_nlos, config.rician_factor
+    los_weight = np.sqrt(kappa / (kappa + 1.0)) if L > 0 else 1.0
+    coeff = (los_weight * np.exp(2j * np.pi * rng.uniform(size=K)))[:, None]
+    cos_ap, cos_ue = cos_ap[:, None], cos_ue[:, None]
+    if L > 0:
+        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
+        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
+        cos_ap = np.concatenate([cos_ap, rng.uniform(-1, 1, (K, L))], axis=1)
+        cos_ue = np.concatenate([cos_ue, rng.uniform(-1, 1, (K, L))], axis=1)
+    return coeff, cos_ap, cos_ue
+
+
 def channels_from_geometry(
     config: ISCCConfig,
     rng: np.random.Generator,
@@ -225,23 +244,12 @@ def channels_from_geometry(
     cos_sense = (to_target[:, 0] * cos_h + to_target[:, 1] * sin_h) / distance_target
 
     gain = pathloss_gain(config, distance_ap)
-    kappa = config.rician_factor
-    los_weight = np.sqrt(kappa / (kappa + 1.0)) if config.n_nlos > 0 else 1.0
-    los_phase = np.exp(2j * np.pi * rng.uniform(size=K))
-    # Paths (LoS first) as columns: H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H is one batched
-    # (M_a x paths) @ (paths x M_ut) product.
-    coeff = (los_weight * los_phase)[:, None]
-    cos_ap_paths, cos_ue_paths = cos_ap[:, None], cos_ue[:, None]
-    if config.n_nlos > 0:
-        L = config.n_nlos
-        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
-        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
-        cos_ap_paths = np.concatenate([cos_ap_paths, rng.uniform(-1, 1, (K, L))], axis=1)
-        cos_ue_paths = np.concatenate([cos_ue_paths, rng.uniform(-1, 1, (K, L))], axis=1)
+    coeff, cos_ap_paths, cos_ue_paths = _draw_paths(config, rng, cos_ap, cos_ue)
     a_ap = ula_steering(config.M_a, cos_ap_paths)  # (K, paths, M_a)
     # The UE's transmit responses: the paths and, last, the target direction.
     a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[:, None]], axis=1))
     sense_tx, a_ue = a_ue[:, -1], a_ue[:, :-1]
+    # H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H: one batched (M_a x paths) @ (paths x M_ut)
     coeff = np.sqrt(gain)[:, None] * coeff
     H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
     ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
