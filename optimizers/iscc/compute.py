@@ -384,7 +384,7 @@ def exact_compute_allocation(
 def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None):
     """:func:`exact_compute_allocation` of one slot (arrays (K,)) or a batch ((B, K)).
 
-    ``slots``: a ``Snapshot`` or an ``optimizers.iscc.batch.SlotBatch`` (per-UE fields
+    ``slots``: a ``Snapshot`` or an ``optimizers.iscc.fast.SlotBatch`` (per-UE fields
     (B, K), ``C_ap`` (B, 1)); ``co`` and the optional arrays have the per-UE shape and
     are valid. Every data-dependent branch is a mask over the slots: the price search
     runs on the slots whose AP binds. ``ap_price`` has the shape of ``C_ap``'s row, (1,)

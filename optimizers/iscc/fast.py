@@ -20,10 +20,17 @@
    cannot take the AP from the others; they are reported infeasible as before.
 
 Speed: every received vector of (7)-(8) is a multiple of one of ``H_k f_k``, ``H_k u_k``,
-``H~_k f_k``, ``H~_k u_k`` (computed once). Combiners, SINRs and the Yates rounds use the
+``H~_k f_k``, ``H~_k u_k`` (computed once, from the path factors when the snapshot has
+them: :mod:`isac_gym.iscc.beams`). Combiners, SINRs and the Yates rounds use the
 2K x 2K Gram matrices of these vectors (:func:`isac_gym.iscc.beams.gram_sinr`) instead
 of 64 x 64 covariance solves; the Yates iteration starts from the exact powers for fixed
 combiners (:func:`_fixed_receiver_powers`), so it needs a round or two.
+
+Batches: :func:`solve_fast_batch` runs steps 1-4 for B slots of equal K at once
+(:class:`SlotBatch`: per-UE arrays (B, K)); every per-slot branch is a mask over slots
+(Yates rounds drop the settled slots, the capped-sensing retry is taken per slot, the
+compute allocation is :func:`optimizers.iscc.compute.allocate`). :func:`solve_fast` is
+its one-slot case, so a slot gets the same answer alone or in any batch.
 """
 
 from __future__ import annotations
