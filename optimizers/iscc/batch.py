@@ -31,8 +31,8 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
     finite and > 0. Options as for :func:`optimizers.iscc.solve`; per-UE options
     (``weight_ue``, ``alpha_fixed``, ``bandwidth_share``) may also be (B, K).
     ``sca_admm`` runs ``optimizers.iscc.sca_admm.solve_sca_admm_batch`` when that exists,
-    else slot by slot, as does ``cvxpy``. ``info["wall_time_s"]`` is the batch's solver
-    time divided by B.
+    else slot by slot, as does ``cvxpy`` (``warm_start``: one for all or one per slot).
+    ``info["wall_time_s"]`` is the batch's solver time divided by B.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -45,9 +45,14 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
         if batched is not None:
             return batched(slots.snapshots, betas, **options)
     if method not in BATCHED_METHODS:
+        warm = options.pop("warm_start", None)
+        if not isinstance(warm, list | tuple):
+            warm = [warm] * slots.size
+        elif len(warm) != slots.size:
+            raise ValueError(f"warm_start must be one per slot ({slots.size}), got {len(warm)}")
         return [
-            solve(s, b, method=method, **options)
-            for s, b in zip(slots.snapshots, betas, strict=True)
+            solve(s, b, method=method, warm_start=w, **options)
+            for s, b, w in zip(slots.snapshots, betas, warm, strict=True)
         ]
     options.pop("warm_start", None)  # used by sca_admm only, as in ``solve``
     start = time.perf_counter()

@@ -126,6 +126,8 @@ def test_beta_and_option_shapes(hard_slots):
         solve_batch(slots, 0.1, method="nope")
     with pytest.raises(TypeError, match="nope"):
         solve_batch(slots, 0.1, nope=1)
+    with pytest.raises(ValueError, match=r"warm_start must be one per slot \(2\), got 1"):
+        solve_batch(slots, 0.1, method="cvxpy", warm_start=[None])
 
 
 def test_mixed_k_raises_naming_it():
@@ -153,9 +155,15 @@ def test_sca_admm_uses_its_batch_solver_when_there_is_one(monkeypatch, hard_slot
 
 def test_the_loop_methods_loop(monkeypatch, hard_slots):
     calls = []
-    monkeypatch.setattr(batch_module, "solve", lambda s, b, method, **o: calls.append(method))
+
+    def fake(snapshot, beta, method, warm_start, **options):
+        calls.append((method, warm_start))
+
+    monkeypatch.setattr(batch_module, "solve", fake)
     solve_batch(hard_slots[:3], 0.1, method="cvxpy")
-    assert calls == ["cvxpy"] * 3
+    assert calls == [("cvxpy", None)] * 3
+    solve_batch(hard_slots[:2], 0.1, method="cvxpy", warm_start=["a", "b"])
+    assert calls[3:] == [("cvxpy", "a"), ("cvxpy", "b")]
 
 
 # --- factored channels ------------------------------------------------------------------
