@@ -237,3 +237,16 @@ def test_factors_follow_select_and_are_dropped_with_new_channels():
     for name in ("path_coeff", "path_ap", "path_ue"):
         with pytest.raises(ValueError):
             getattr(snap, name)[0] = 0  # read-only like every snapshot array
+
+
+def test_solver_bench_batch_mode(capsys):
+    from experiments.solver_bench import main
+
+    assert main(["--batch", "3", "--K", "2", "--methods", "fast,fo", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if "loop ms/slot" in line)
+    assert "x loop (CPU)" in header and "max rel cost diff" in header
+    rows = [line.split() for line in lines if line.split()[:2] in (["2", "fast"], ["2", "fo"])]
+    assert len(rows) == 2
+    for row in rows:
+        assert row[2] == "3" and float(row[-2]) <= 1e-9 and row[-1] == "0"
