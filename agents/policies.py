@@ -31,10 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from optimizers.iscc.solve import _FIXED_ALPHA
+
 NON_LEARNED = ("fixed-beta:B", "heuristic", "lyapunov", "random", "fl", "fo", "ho")
 LEARNED = ("ppo:PATH", "sac:PATH", "td3:PATH")
 VALID_SPECS = NON_LEARNED + LEARNED
-_FIXED_ALPHA = {"fl": -1.0, "fo": 1.0, "ho": 0.0}  # action a = 2 alpha - 1
+
+#: Allocation-mode actions of the FL/FO/HO baselines: a = 2 alpha - 1 of the pinned alpha.
+_BASELINE_ACTIONS = {kind: 2.0 * alpha - 1.0 for kind, alpha in _FIXED_ALPHA.items()}
 
 
 def _valid_list() -> str:
@@ -111,7 +115,7 @@ class FixedOffloadingPolicy(Policy):
     def __init__(self, env: Any, kind: str) -> None:
         super().__init__(env)
         self.name = kind.upper()
-        self._action = np.full(self.K, _FIXED_ALPHA[kind], dtype=np.float32)
+        self._action = np.full(self.K, _BASELINE_ACTIONS[kind], dtype=np.float32)
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return self._action.copy()
@@ -370,7 +374,7 @@ def make_policy(spec: str, env: Any) -> Policy:
         return LyapunovPolicy(env)
     if kind == "random":
         return RandomPolicy(env, seed=int(argument) if argument else None)
-    if kind in _FIXED_ALPHA:
+    if kind in _BASELINE_ACTIONS:
         return FixedOffloadingPolicy(env, kind)
     return SB3Policy(env, kind, argument)
 

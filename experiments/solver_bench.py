@@ -16,6 +16,18 @@ BLAS is several times slower on 64 x 64 matrices); otherwise a warning asks for
 
 Example: ``python -m experiments.solver_bench --K 2 --snapshots 50 --cvxpy-snapshots 5 --csv
 bench.csv``.
+
+Batch mode (``--batch B``): for each K and method, B slots solved by ``solve_batch`` and
+by B ``solve`` calls, interleaved in this process (best of ``--repeats`` rounds each);
+prints wall ms per slot of both, their ratio (batch throughput / loop throughput; also
+in CPU time, which a loaded machine distorts less, and for the solvers alone, without
+the per-slot true-model evaluation: ``info["wall_time_s"]``) and how far
+the batch results are from the loop's (largest relative cost difference, slots whose
+feasible UEs differ). ``--source env`` takes the slots from the oracle calls of
+``isac_gym/ISCC-v0`` (default preset with ``K``, ``fast`` oracle, random actions, seed
+``--seed``) that have all K UEs, with their ``weight_ue``; ``--source paper`` (default)
+draws them as above. Example: ``python -m experiments.solver_bench --batch 64 --K 4
+--source env --methods fast,fo,ofdma``.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import time
 import numpy as np
 
 from isac_gym.iscc import ISCCConfig, sample_snapshot
+from optimizers.iscc.batch import solve_batch
 from optimizers.iscc.solve import METHODS, solve
 
 DEFAULT_METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma")
@@ -103,6 +116,12 @@ def _parse(argv):
         "--repeats", type=int, default=3, help="timed runs per snapshot (best kept)"
     )
     parser.add_argument("--csv", default=None, help="write one row per (K, seed, method)")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="batch mode: solve_batch vs a loop over B slots"
+    )
+    parser.add_argument(
+        "--source", choices=("paper", "env"), default="paper", help="batch mode: slot source"
+    )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -110,6 +129,8 @@ def _parse(argv):
         parser.error(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
     if args.snapshots < 1 or args.cvxpy_snapshots < 0 or args.repeats < 1:
         parser.error("--snapshots and --repeats must be >= 1, --cvxpy-snapshots >= 0")
+    if args.batch < 0:
+        parser.error("--batch must be >= 0")
     if any(k < 1 for k in args.K):
         parser.error("--K values must be >= 1")
     if not np.isfinite(args.beta) or args.beta <= 0:
@@ -155,6 +176,84 @@ def run(args) -> list[dict]:
                 r["gap"] = r["cost"] / reference - 1.0 if r["feasible"] else np.nan
             records.extend(rows)
     return records
+
+
+def batch_problems(K: int, size: int, source: str, seed: int, beta: float):
+    """``(snapshots, beta (B, K), weight_ue (B, K) or None)``: drawn or recorded slots."""
+    if source == "paper":
+        config = config_for(K)
+        snapshots = [sample_snapshot(config, np.random.default_rng(seed + i)) for i in range(size)]
+        return snapshots, np.full((size, K), beta), None
+    import gymnasium as gym
+
+    import isac_gym  # noqa: F401  (registers the environments)
+    from experiments.env_bench import recorded_oracle_calls
+
+    env = gym.make("isac_gym/ISCC-v0", oracle="fast", K=K)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    problems = []
+    with recorded_oracle_calls() as calls:
+        while len(problems) < size:
+            _, _, _, truncated, _ = env.step(env.action_space.sample())
+            problems += [c for c in calls if c[0].K == K and "alpha_fixed" not in c[2]]
+            calls.clear()
+            if truncated:
+                env.reset()
+    problems = problems[:size]
+    betas = np.stack([np.broadcast_to(b, (K,)) for _, b, _ in problems])
+    weights = np.stack([options["weight_ue"] for _, _, options in problems])
+    return [snapshot for snapshot, _, _ in problems], betas, weights
+
+
+def _time_batch(snapshots, beta, weight, method: str, repeats: int):
+    """Best-of-``repeats`` (wall, CPU) times of a ``solve`` loop and of ``solve_batch``.
+
+    The two alternate within each round, so both see the same machine load.
+    """
+    loop_time = batch_time = np.full(2, np.inf)
+    per_slot = [{}] * len(snapshots) if weight is None else [{"weight_ue": w} for w in weight]
+    together = {} if weight is None else {"weight_ue": weight}
+    for _ in range(repeats):
+        start = np.array([time.perf_counter(), time.process_time()])
+        loop = [
+            solve(s, b, method=method, **o)
+            for s, b, o in zip(snapshots, beta, per_slot, strict=True)
+        ]
+        middle = np.array([time.perf_counter(), time.process_time()])
+        batch = solve_batch(snapshots, beta, method=method, **together)
+        end = np.array([time.perf_counter(), time.process_time()])
+        loop_time = np.minimum(loop_time, middle - start)
+        batch_time = np.minimum(batch_time, end - middle)
+    return loop_time, batch_time, loop, batch
+
+
+def run_batch(args) -> list[str]:
+    """Batch mode: ms per slot of ``solve_batch`` and of a loop of ``solve``, same run."""
+    lines = [
+        f"{'K':>3s} {'method':9s} {'B':>4s} {'loop ms/slot':>12s} {'batch ms/slot':>13s} "
+        f"{'x loop':>7s} {'x loop (CPU)':>12s} {'x loop (solver)':>15s} "
+        f"{'max rel cost diff':>17s} {'feasible differ':>15s}"
+    ]
+    for K in args.K:
+        snapshots, beta, weight = batch_problems(K, args.batch, args.source, args.seed, args.beta)
+        size = len(snapshots)
+        for method in args.methods:
+            loop_time, batch_time, loop, batch = _time_batch(
+                snapshots, beta, weight, method, args.repeats
+            )
+            pairs = list(zip(loop, batch, strict=True))
+            solver = sum(a.info["wall_time_s"] for a in loop) / (
+                size * batch[0].info["wall_time_s"]
+            )
+            diff = max(abs(a.cost - b.cost) / abs(a.cost) for a, b in pairs)
+            differ = sum(not np.array_equal(a.feasible, b.feasible) for a, b in pairs)
+            lines.append(
+                f"{K:3d} {method:9s} {size:4d} {1e3 * loop_time[0] / size:12.3f} "
+                f"{1e3 * batch_time[0] / size:13.3f} {loop_time[0] / batch_time[0]:7.2f} "
+                f"{loop_time[1] / batch_time[1]:12.2f} {solver:15.2f} {diff:17.1e} {differ:15d}"
+            )
+    return lines
 
 
 def summarise(records, methods, K) -> list[str]:
@@ -206,7 +305,17 @@ def main(argv=None) -> int:
     limiter, note = _single_thread_blas()
     print(f"machine: {machine_description()}")
     print(note)
-    print(f"command: python -m experiments.solver_bench {' '.join(sys.argv[1:] if argv is None else argv)}")
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"command: python -m experiments.solver_bench {command}")
+    if args.batch:
+        print(
+            f"batch mode: B={args.batch} slots from {args.source!r} (seed {args.seed}), "
+            f"best of {args.repeats} interleaved rounds; times include each slot's evaluate"
+        )
+        with limiter:
+            lines = run_batch(args)
+        print("\n".join("  " + line for line in lines))
+        return 0
     print(
         f"beta={args.beta}, snapshots={args.snapshots} (cvxpy {args.cvxpy_snapshots}), "
         f"seeds {args.seed}..{args.seed + args.snapshots - 1}, best of {args.repeats} runs; "

@@ -1,7 +1,8 @@
 """Per-slot solvers, grouped by system, all judged by the true model of their system.
 
 * :mod:`optimizers.iscc` -- the ISCC uplink (problem P1): ``solve(snapshot, beta,
-  method)`` with SCA-ADMM, ``fast``, the baselines and the CVXPY reference.
+  method)`` with SCA-ADMM, ``fast``, the baselines and the CVXPY reference, and
+  ``solve_batch(snapshots, beta, method)`` for many slots at once.
 * :mod:`optimizers.mimo` -- the mMIMO-OFDM ISAC base station: ``solve_mimo`` (Dinkelbach
   + SCA and the EqualCom / EqualC&S schemes).
 
@@ -20,6 +21,7 @@ from optimizers.iscc import (
     exact_compute_allocation,
     ofdma_shares,
     solve,
+    solve_batch,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "exact_compute_allocation",
     "ofdma_shares",
     "solve",
+    "solve_batch",
     "solve_mimo",
 ]
 

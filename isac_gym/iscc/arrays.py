@@ -32,3 +32,22 @@ def upa_steering(num_y: int, num_z: int, azimuth, elevation, spacing: float = 0.
     a_y = ula_steering(num_y, np.cos(elevation) * np.sin(azimuth), spacing)
     a_z = ula_steering(num_z, np.sin(elevation), spacing)
     return (a_y[..., :, None] * a_z[..., None, :]).reshape(*a_y.shape[:-1], num_y * num_z)
+
+
+def ula_inner(num_antennas: int, cos_a, cos_b, spacing: float = 0.5) -> np.ndarray:
+    """``a(cos_a)^H a(cos_b)`` of :func:`ula_steering` in closed form (Dirichlet kernel).
+
+    ``sum_m e^{j m theta} = e^{j (M-1) theta / 2} sin(M theta / 2) / sin(theta / 2)``,
+    ``theta = 2 pi spacing (cos_b - cos_a)``; accurate also for nearly equal cosines
+    (no cancellation), and M where ``sin(theta / 2)`` vanishes. Arrays broadcast.
+    """
+    half = np.pi * spacing * (np.asarray(cos_b, float) - np.asarray(cos_a, float))  # theta/2
+    half = np.asarray(half)
+    denominator = np.sin(half)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(np.sin(num_antennas * half) / denominator)
+    degenerate = np.abs(denominator) < 1e-12  # limit M cos(M x) / cos(x), x -> k pi
+    if degenerate.any():
+        edge = half[degenerate]
+        ratio[degenerate] = num_antennas * np.cos(num_antennas * edge) / np.cos(edge)
+    return np.exp(1j * (num_antennas - 1) * half) * ratio

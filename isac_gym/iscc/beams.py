@@ -17,8 +17,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
+from isac_gym.iscc.arrays import ula_inner
 from isac_gym.iscc.scenario import Snapshot
 
 _TINY = 1e-300
@@ -29,7 +32,11 @@ _GRAM_RTOL = 1e-14  # Gram eigenvalues (squared singular values) below this coun
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit norm (zero rows stay zero)."""
     x = np.asarray(x)
-    norm = np.sqrt((x * x.conj()).real.sum(axis=-1, keepdims=True))
+    if np.iscomplexobj(x):
+        square = np.square(x.real) + np.square(x.imag)
+    else:
+        square = np.square(x)
+    norm = np.sqrt(square.sum(axis=-1, keepdims=True))
     return x / np.maximum(norm, _TINY)
 
 
@@ -187,18 +194,145 @@ def _probe(rows: int, columns: int) -> np.ndarray:
 
 
 def beam_directions(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-norm communication and sensing directions (K, M_ut) (see module docstring)."""
-    factors = _low_rank_factors(snapshot.H)
+    """Unit-norm communication and sensing directions (K, M_ut) (see module docstring).
+
+    From the path factors when the snapshot has them (:func:`directions_from_paths`),
+    else from the dense channels (:func:`directions_from_channels`); both give the
+    same directions up to round-off and a phase per UE, which no quantity of (7)-(8)
+    depends on.
+    """
+    if snapshot.has_paths:
+        return directions_from_paths(snapshot)
+    return directions_from_channels(snapshot.H, snapshot.sense_tx)
+
+
+def directions_from_channels(H: np.ndarray, sense_tx: np.ndarray):
+    """:func:`beam_directions` of dense channels H (..., M_a, M_ut), a_t (..., M_ut)."""
+    lead = H.shape[:-2]
+    H = H.reshape(-1, *H.shape[-2:])
+    factors = _low_rank_factors(H)
     if factors is None:
-        basis, _ = right_singular(snapshot.H)  # zero columns beyond the rank
+        basis, _ = right_singular(H)  # zero columns beyond the rank
         v = basis[:, :, :1]
     else:
         basis, _, ritz = factors
         v = basis @ ritz[:, :, :1]  # dominant right singular vector of H_k
-    a_t = normalize_rows(snapshot.sense_tx)[:, :, None]
-    f_dir = v - (a_t.conj().transpose(0, 2, 1) @ v) * a_t
     projection = basis.conj().transpose(0, 2, 1)
+    return _decoupled(basis, projection, v, sense_tx.reshape(-1, sense_tx.shape[-1]), lead)
+
+
+def directions_from_paths(snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`beam_directions` from the path factors ``H = sum_l c_l a_ap,l a_ue,l^H``.
+
+    ``snapshot``: a ``Snapshot`` with ``has_paths``, or any object with its path fields
+    and ``M_a`` (with leading axes, e.g. a batch of slots). H's row space (the
+    complement of its null space) is spanned by the UE responses ``a_ue,l``: with ``X =
+    [a_ue,l]``, ``B = X S`` is an orthonormal basis of it (:func:`_orthonormalising`).
+    ``H B = A_ap diag(c) X^H B``, so the Gram ``(H B)^H (H B) = Z^H (A_ap^H A_ap) Z``,
+    ``Z = diag(c) X^H B``, is (L+1) x (L+1): its dominant eigenvector y gives H's
+    dominant right singular vector ``B y`` (Rayleigh-Ritz, exact as B spans the row
+    space). Every Gram of steering vectors, and ``X^H a_t``, is a Dirichlet kernel
+    (:func:`isac_gym.iscc.arrays.ula_inner`): only the final vectors are M long.
+    """
+    lead = snapshot.path_coeff.shape[:-1]
+    paths = snapshot.path_coeff.shape[-1]
+    coeff = snapshot.path_coeff.reshape(-1, paths)
+    cos_ue = snapshot.path_cos_ue.reshape(-1, paths)
+    cos_ap = snapshot.path_cos_ap.reshape(-1, paths)
+    a_ue = snapshot.path_ue.reshape(-1, paths, snapshot.path_ue.shape[-1])  # rows a_ue,l
+    M_ut = a_ue.shape[-1]
+    gram_ue = ula_inner(M_ut, cos_ue[:, :, None], cos_ue[:, None, :])  # X^H X
+    gram_ap = ula_inner(snapshot.M_a, cos_ap[:, :, None], cos_ap[:, None, :])  # A_ap^H A_ap
+    scale = _orthonormalising(gram_ue)  # B = X S
+    Z = coeff[:, :, None] * _small_matmul(gram_ue, scale)  # diag(c) X^H B
+    _, ritz = np.linalg.eigh(_small_matmul(_small_matmul(_adjoint(Z), gram_ap), Z))
+    v = _small_matmul(scale, ritz[:, :, -1:])[:, :, 0]  # H's dominant: X v
+    a_t = snapshot.sense_tx.reshape(-1, M_ut) / np.sqrt(M_ut)  # unit norm
+    x_h_a = ula_inner(M_ut, cos_ue, snapshot.sense_cos.reshape(-1, 1)) / np.sqrt(M_ut)
+    # f = X v - (a_t^H X v) a_t, with a_t^H X v = sum_l conj(X^H a_t)_l v_l
+    f_dir = _combine(a_ue, v) - np.sum(x_h_a.conj() * v, axis=1)[:, None] * a_t
+    # u = a_t - B B^H a_t = a_t - X S S^H X^H a_t, then once more on the residual
+    u_dir = a_t - _combine(a_ue, _project(scale, x_h_a))
+    residual = np.einsum("nlm,nm->nl", a_ue, u_dir.conj()).conj()  # X^H u
+    u_dir = u_dir - _combine(a_ue, _project(scale, residual))
+    size = (*lead, M_ut)
+    return normalize_rows(f_dir).reshape(size), normalize_rows(u_dir).reshape(size)
+
+
+def _small_matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Stacked products of tiny matrices, elementwise (numpy's matmul loops per matrix)."""
+    return (left[..., :, :, None] * right[..., None, :, :]).sum(axis=-2)
+
+
+def _adjoint(matrix: np.ndarray) -> np.ndarray:
+    return np.swapaxes(matrix, -1, -2).conj()
+
+
+def _project(scale: np.ndarray, x_h_y: np.ndarray) -> np.ndarray:
+    """Coefficients w of ``B B^H y = X w`` from ``X^H y``: ``w = S S^H X^H y``."""
+    return _small_matmul(scale, _small_matmul(_adjoint(scale), x_h_y[:, :, None]))[:, :, 0]
+
+
+def _combine(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_l weights_l rows_l``: (N, L, M) rows, (N, L) weights -> (N, M)."""
+    return np.einsum("nlm,nl->nm", rows, weights)
+
+
+def _orthonormalising(gram: np.ndarray) -> np.ndarray:
+    """S with ``X S`` an orthonormal basis of span(X), from the Gram ``X^H X`` (N, P, P).
+
+    Cholesky ``X^H X = L L^H`` gives ``S = L^{-H}`` (the thin QR factor; near-collinear
+    paths keep their tiny directions, so H's row space is removed from u to round-off).
+    Where a Gram is singular (two identical paths), the eigenvectors with non-zero
+    eigenvalues, ``S = W L^{-1/2}`` (zero columns beyond the rank), instead.
+    """
+    with contextlib.suppress(np.linalg.LinAlgError):
+        return np.linalg.inv(np.linalg.cholesky(gram)).conj().transpose(0, 2, 1)
+    lam, W = np.linalg.eigh(gram)  # ascending
+    kept = lam > _GRAM_RTOL * lam[:, -1:]
+    return W * (kept / np.sqrt(np.maximum(lam, _TINY)))[:, None, :]
+
+
+def _decoupled(basis, projection, v, sense_tx: np.ndarray, lead: tuple):
+    """f along v with a_t projected out; u along a_t with the row space ``basis`` out.
+
+    ``projection``: ``basis^H``; v (N, M, 1); a_t (N, M). Returns (f_dir, u_dir), each
+    shaped ``lead + (M,)``.
+    """
+    a_t = normalize_rows(sense_tx)
+    f_dir = v[:, :, 0] - np.einsum("nm,nm->n", a_t.conj(), v[:, :, 0])[:, None] * a_t
+    a_t = a_t[:, :, None]
     u_dir = a_t - basis @ (projection @ a_t)
     u_dir = u_dir - basis @ (projection @ u_dir)  # second pass: round-off
-    directions = normalize_rows(np.concatenate((f_dir, u_dir), axis=2).transpose(0, 2, 1))
-    return directions[:, 0], directions[:, 1]
+    size = a_t.shape[1]
+    f_dir = normalize_rows(f_dir).reshape(*lead, size)
+    return f_dir, normalize_rows(u_dir[:, :, 0]).reshape(*lead, size)
+
+
+def channel_product(snapshot: Snapshot, x: np.ndarray) -> np.ndarray:
+    """``H_k x_k`` (K, M_a, n) for x (K, M_ut, n): from the path factors when known."""
+    if snapshot.has_paths:
+        return path_product(snapshot.path_coeff, snapshot.path_ap, snapshot.path_ue, x)
+    return snapshot.H @ x
+
+
+def sensing_product(snapshot: Snapshot, x: np.ndarray) -> np.ndarray:
+    """``H~_k x_k`` (K, M_ur, n) for x (K, M_ut, n): rank one (5) when known."""
+    if snapshot.has_paths:
+        return rank_one_product(snapshot.rho, snapshot.sense_rx, snapshot.sense_tx, x)
+    return snapshot.H_sense @ x
+
+
+def path_product(path_coeff, path_ap, path_ue, x: np.ndarray) -> np.ndarray:
+    """``H x = A_ap (c * (A_ue^H x))`` with ``H = sum_l c_l a_ap,l a_ue,l^H`` (3).
+
+    Shapes: c (..., P), a_ap (..., P, M_a), a_ue (..., P, M_ut), x (..., M_ut, n).
+    """
+    along_paths = path_coeff[..., None] * (path_ue.conj() @ x)  # (..., P, n)
+    return np.swapaxes(path_ap, -1, -2) @ along_paths
+
+
+def rank_one_product(rho, sense_rx, sense_tx, x: np.ndarray) -> np.ndarray:
+    """``H~ x = rho a_r (a_t^H x)`` of eq. (5); shapes (...,), (..., M_ur), (..., M_ut)."""
+    along = rho[..., None, None] * (sense_tx.conj()[..., None, :] @ x)  # (..., 1, n)
+    return sense_rx[..., :, None] * along

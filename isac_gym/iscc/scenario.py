@@ -10,6 +10,12 @@ Section II of Dong et al. (2026), with the open constants of ``docs/model.md``:
   ``H_k = sqrt(g_k) [ sqrt(kappa/(kappa+1)) e^{j phi} a_ap a_ue^H
   + sqrt(1/((kappa+1) L)) sum_l c_l a_ap(.) a_ue(.)^H ]``, ``c_l ~ CN(0, 1)``,
   ``g_k = G_e^2 / (FSPL(1 m) d_k^n)`` (log-distance; n = 2.1 is 3GPP UMi-SC LoS).
+* The snapshot keeps H_k's path factors (``path_coeff``, ``path_ap``, ``path_ue`` and
+  the paths' direction cosines ``path_cos_ap``, ``path_cos_ue``; ``sense_cos`` for
+  a_t(psi_k)) next to the dense matrices: every path is rank one, so products with H_k
+  cost ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut``, and inner
+  products of steering vectors have a closed form (``has_paths``). Hand-built
+  snapshots and channel estimates (:func:`with_channel_error`) have none.
 * Sensing channel, eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H`` with the radar
   equation ``|rho_k|^2 = G_e^2 lambda^2 sigma_rcs / ((4 pi)^3 d_k^4)`` and a uniform phase.
 """
@@ -64,6 +70,13 @@ class Snapshot:
     sense_tx: np.ndarray  #: (K, M_ut) a_t(psi_k)
     ap_los: np.ndarray  #: (K, M_a) AP response towards UE k (LoS)
     ue_los: np.ndarray  #: (K, M_ut) UE k's transmit response towards the AP (LoS)
+    # path factors of H (None for hand-built channels): H_k = sum_l c_kl a_ap,kl a_ue,kl^H
+    path_coeff: np.ndarray | None = None  #: (K, L+1) c_kl incl. sqrt(g_k), LoS first
+    path_ap: np.ndarray | None = None  #: (K, L+1, M_a) AP responses a_ap,kl
+    path_ue: np.ndarray | None = None  #: (K, L+1, M_ut) UE transmit responses a_ue,kl
+    path_cos_ap: np.ndarray | None = None  #: (K, L+1) direction cosines of a_ap,kl
+    path_cos_ue: np.ndarray | None = None  #: (K, L+1) direction cosines of a_ue,kl
+    sense_cos: np.ndarray | None = None  #: (K,) direction cosine of a_t(psi_k)
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -90,6 +103,11 @@ class Snapshot:
     def M_ur(self) -> int:
         return int(self.H_sense.shape[1])
 
+    @property
+    def has_paths(self) -> bool:
+        """True when H is given by its path factors and H_sense = rho a_r a_t^H exactly."""
+        return all(getattr(self, name) is not None for name in PATH_FIELDS)
+
     def replace(self, **changes) -> Snapshot:
         """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
         for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget"):
@@ -98,6 +116,10 @@ class Snapshot:
                 if value.shape != (self.K,):
                     value = np.broadcast_to(value, (self.K,))
                 changes[name] = value
+        channels = ("H", "H_sense", "rho", "sense_rx", "sense_tx")
+        if any(name in changes for name in channels) and "path_coeff" not in changes:
+            # new channels: the old factors no longer describe them (dense from now on)
+            changes.update(dict.fromkeys(PATH_FIELDS))
         return dataclasses.replace(self, **changes)
 
     def select(self, ues) -> Snapshot:
@@ -109,7 +131,13 @@ class Snapshot:
         index = np.arange(self.K)[np.asarray(ues)]
         if np.array_equal(index, np.arange(self.K)):
             return self
-        changes = _frozen(**{name: getattr(self, name)[index] for name in PER_UE_SNAPSHOT_FIELDS})
+        changes = _frozen(
+            **{
+                name: getattr(self, name)[index]
+                for name in PER_UE_SNAPSHOT_FIELDS
+                if getattr(self, name) is not None
+            }
+        )
         return dataclasses.replace(self, **changes)
 
 
@@ -126,13 +154,18 @@ def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
 
 
 #: Snapshot fields holding arrays.
-_ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(Snapshot) if f.type == "np.ndarray")
+_ARRAY_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Snapshot) if f.type.startswith("np.ndarray")
+)
+
+#: The path factors: all set (``Snapshot.has_paths``) or all None.
+PATH_FIELDS = ("path_coeff", "path_ap", "path_ue", "path_cos_ap", "path_cos_ue", "sense_cos")
 
 #: Snapshot fields indexed by UE along their first axis.
 PER_UE_SNAPSHOT_FIELDS = tuple(
     field.name
     for field in dataclasses.fields(Snapshot)
-    if field.type == "np.ndarray" and field.name not in ("ap_position", "target_position")
+    if field.type.startswith("np.ndarray") and field.name not in ("ap_position", "target_position")
 )
 
 
@@ -169,6 +202,25 @@ def sample_ue_positions(config: ISCCConfig, rng: np.random.Generator, num: int) 
     )
 
 
+def _draw_paths(config: ISCCConfig, rng: np.random.Generator, cos_ap, cos_ue):
+    """Path gains c_kl (without sqrt(g_k)) and direction cosines of eq. (3), LoS first.
+
+    The LoS path has the geometric cosines, weight ``sqrt(kappa / (kappa + 1))`` and a
+    uniform phase; the ``L = n_nlos`` NLoS paths ``sqrt(1 / ((kappa + 1) L)) CN(0, 1)``
+    and cosines uniform in [-1, 1]. Returns ``(coeff, cos_ap, cos_ue)``, each (K, L+1).
+    """
+    K, L, kappa = cos_ap.shape[0], config.n_nlos, config.rician_factor
+    los_weight = np.sqrt(kappa / (kappa + 1.0)) if L > 0 else 1.0
+    coeff = (los_weight * np.exp(2j * np.pi * rng.uniform(size=K)))[:, None]
+    cos_ap, cos_ue = cos_ap[:, None], cos_ue[:, None]
+    if L > 0:
+        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
+        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
+        cos_ap = np.concatenate([cos_ap, rng.uniform(-1, 1, (K, L))], axis=1)
+        cos_ue = np.concatenate([cos_ue, rng.uniform(-1, 1, (K, L))], axis=1)
+    return coeff, cos_ap, cos_ue
+
+
 def channels_from_geometry(
     config: ISCCConfig,
     rng: np.random.Generator,
@@ -192,26 +244,16 @@ def channels_from_geometry(
     cos_sense = (to_target[:, 0] * cos_h + to_target[:, 1] * sin_h) / distance_target
 
     gain = pathloss_gain(config, distance_ap)
-    kappa = config.rician_factor
-    los_weight = np.sqrt(kappa / (kappa + 1.0)) if config.n_nlos > 0 else 1.0
-    los_phase = np.exp(2j * np.pi * rng.uniform(size=K))
-    # Paths (LoS first) as columns: H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H is one batched
-    # (M_a x paths) @ (paths x M_ut) product.
-    coeff = (los_weight * los_phase)[:, None]
-    cos_ap_paths, cos_ue_paths = cos_ap[:, None], cos_ue[:, None]
-    if config.n_nlos > 0:
-        L = config.n_nlos
-        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
-        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
-        cos_ap_paths = np.concatenate([cos_ap_paths, rng.uniform(-1, 1, (K, L))], axis=1)
-        cos_ue_paths = np.concatenate([cos_ue_paths, rng.uniform(-1, 1, (K, L))], axis=1)
+    coeff, cos_ap_paths, cos_ue_paths = _draw_paths(config, rng, cos_ap, cos_ue)
     a_ap = ula_steering(config.M_a, cos_ap_paths)  # (K, paths, M_a)
     # The UE's transmit responses: the paths and, last, the target direction.
     a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[:, None]], axis=1))
     sense_tx, a_ue = a_ue[:, -1], a_ue[:, :-1]
+    # H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H: one batched (M_a x paths) @ (paths x M_ut)
     coeff = np.sqrt(gain)[:, None] * coeff
     H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
     ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
+    a_ue = np.ascontiguousarray(a_ue)
 
     sense_rx = ula_steering(config.M_ur, cos_sense)
     rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
@@ -225,6 +267,12 @@ def channels_from_geometry(
         sense_tx=sense_tx,
         ap_los=ap_los,
         ue_los=ue_los,
+        path_coeff=coeff,
+        path_ap=a_ap,
+        path_ue=a_ue,
+        path_cos_ap=cos_ap_paths,
+        path_cos_ue=cos_ue_paths,
+        sense_cos=cos_sense,
         distance_ap=distance_ap,
         distance_target=distance_target,
     )

@@ -24,8 +24,13 @@ P c alpha + a (1-alpha)^3 <= b_k`` is a convex sublevel set, an interval of alph
 **KKT.** With the multiplier ``lam >= 0`` of the AP capacity, each UE minimises
 ``g_k + lam phi_k`` over its interval (phi_k = f^ap_k), whose derivative is increasing:
 a safeguarded Newton iteration finds its root (vectorised over UEs). The AP load
-``sum_k phi_k(alpha_k(lam))`` decreases with lam; if it exceeds C^ap at lam = 0, Brent's
-method finds the lam at which the capacity is exactly used (complementary slackness).
+``sum_k phi_k(alpha_k(lam))`` decreases with lam; if it exceeds C^ap at lam = 0, a
+safeguarded Newton iteration on lam (bisection fallback) finds the lam at which the
+capacity is exactly used (complementary slackness).
+
+**Batches.** :func:`allocate` does the same for one slot, (K,) arrays, or B slots at
+once, (B, K): every data-dependent branch (Newton counts, the price search on the slots
+whose AP binds, giving up UEs) is a mask over slots, and finished slots are frozen.
 
 UEs whose interval is empty (deadline, CPU cap and battery incompatible), or an AP that
 cannot carry the minimum offloading, are reported in ``feasible``; the returned point is
@@ -33,7 +38,9 @@ the best effort (alpha at the least-infeasible end, AP frequencies scaled into C
 When the AP cannot carry the least offloading of every UE (a battery can force a high
 least offloading), the UE with the largest least AP demand is given up, one at a time,
 until the others fit; it is then treated as lost (below). With pinned offloading
-(``alpha_fixed``, the FL/FO/HO baselines) every UE fails instead, as before.
+(``alpha_fixed``, the FL/FO/HO baselines) every UE fails instead, as before, and alpha
+stays pinned in every slot: a UE whose pinned share cannot be sent before its deadline
+is reported infeasible at that alpha (with no AP frequency), never moved.
 
 **Lost UEs do not starve the others.** A UE that no compute allocation can make
 feasible (empty interval, or flagged by the caller with ``exclude``: e.g. it misses the
@@ -47,10 +54,10 @@ for nearly unbounded AP cycles, and the common scaling into C^ap failed every UE
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
 
 from isac_gym.iscc.model import as_beta
 from isac_gym.iscc.scenario import Snapshot
@@ -106,6 +113,17 @@ class _Coefficients:
     def ue_energy_slope(self, alpha):
         return self.P * self.c - 3.0 * self.a * (1 - alpha) ** 2
 
+    def rows(self, index) -> _Coefficients:
+        """The coefficients of the slots ``index`` (first axis) of a batch."""
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: getattr(self, f.name)[index]
+                for f in dataclasses.fields(self)
+                if np.ndim(getattr(self, f.name)) > 1
+            },
+        )
+
     def derivatives(self, alpha, lam):
         """First and second derivative of g + lam * phi with respect to alpha."""
         return _Derivatives(self, lam)(alpha)
@@ -122,16 +140,16 @@ class _Derivatives:
     the derivatives of g_k (module docstring) and of phi_k = d alpha / s (17e).
     """
 
-    def __init__(self, co: _Coefficients, lam: float):
+    def __init__(self, co: _Coefficients, lam):
         self.c = co.c
         self.tau = co.tau
         self.wpc = co.w * co.P * co.c
         self.w3a = 3.0 * co.w * co.a
         self.bb = co.beta * co.b
         self.b6t2 = 6.0 * self.bb * co.tau**2
-        self.lam = float(lam)
+        self.lam = bool(np.any(lam))  # lam: a scalar or one price per slot, (B, 1)
         if self.lam:
-            self.ld = self.lam * co.d * co.tau
+            self.ld = lam * co.d * co.tau
             self.ld2c = 2.0 * self.ld * co.c
 
     def __call__(self, alpha):
@@ -171,22 +189,28 @@ def _initial_alpha(co: _Coefficients, lo, hi):
 
 
 def _coefficients(snapshot: Snapshot, beta, rate, power, weight_ue) -> _Coefficients:
+    """The validated constants of g_k for one slot (see :func:`coefficients_of`)."""
     K = snapshot.K
     rate = _per_ue_array("rate", rate, K, allow_zero=True)
     power = _per_ue_array("power", power, K, allow_zero=True)
     weight = np.ones(K) if weight_ue is None else _per_ue_array("weight_ue", weight_ue, K)
+    return coefficients_of(snapshot, as_beta(beta, K), rate, power, weight)
+
+
+def coefficients_of(slots, beta, rate, power, weight) -> _Coefficients:
+    """The constants of g_k (module docstring) of a slot or a batch (valid arrays)."""
     # A UE without a link (R = 0) gets a dummy c; alpha_bounds pins its alpha to 0.
-    c = snapshot.Q / np.where(rate > 0, rate, snapshot.Q)
-    cycles = snapshot.varpi * snapshot.Q
+    c = slots.Q / np.where(rate > 0, rate, slots.Q)
+    cycles = slots.varpi * slots.Q
     return _Coefficients(
         w=weight,
-        beta=as_beta(beta, K),
+        beta=beta,
         P=power,
         c=c,
-        a=snapshot.xi_u * cycles**3 / snapshot.tau**2,
-        b=snapshot.xi_ap * cycles**3,
+        a=slots.xi_u * cycles**3 / slots.tau**2,
+        b=slots.xi_ap * cycles**3,
         d=cycles,
-        tau=snapshot.tau,
+        tau=slots.tau,
         no_link=rate <= 0,
     )
 
@@ -260,6 +284,7 @@ def _minimise(co: _Coefficients, lo, hi, lam: float, alpha0=None, tol=1e-7) -> n
     edge = at_lo | at_hi  # the answer is an end point: no need to wait for these
     d1, d2 = d1[2], d2[2]
     left, right = lo, hi
+    finished = np.zeros(alpha.shape[:-1] + (1,), dtype=bool)  # per slot (row) of a batch
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(_NEWTON_ITERATIONS):
             newton = d1 / d2
@@ -268,15 +293,19 @@ def _minimise(co: _Coefficients, lo, hi, lam: float, alpha0=None, tol=1e-7) -> n
             # bisect there, and do not take a tiny step for convergence.
             pole = co.tau - co.c * alpha < 1e-3 * co.tau
             small = (np.abs(newton) <= tol) & ~pole
-            if (small | edge).all():  # a last (tiny) Newton step for the converged ones
-                alpha = np.minimum(np.maximum(alpha - newton, lo), hi)
+            # a last (tiny) Newton step for the rows that converged now; then frozen
+            now = (small | edge).all(axis=-1, keepdims=True) & ~finished
+            alpha = np.where(now, np.minimum(np.maximum(alpha - newton, lo), hi), alpha)
+            finished = finished | now
+            if finished.all():
                 break
             positive = d1 > 0
             right = np.where(positive, alpha, right)
             left = np.where(positive, left, alpha)
             step = alpha - newton
             inside = (step > left) & (step < right) & ~(pole & positive)  # NaN/inf: False
-            alpha = np.where(inside, step, np.where(small, alpha, 0.5 * (left + right)))
+            moved = np.where(inside, step, np.where(small, alpha, 0.5 * (left + right)))
+            alpha = np.where(finished, alpha, moved)
             d1, d2 = der(alpha)
     return np.where(at_lo, lo, np.where(at_hi, hi, alpha))
 
@@ -338,82 +367,188 @@ def exact_compute_allocation(
     capacity coupling and served from the capacity the others leave (module docstring).
     Their ``feasible`` entry still says whether their compute constraints hold.
     """
+    K = snapshot.K
     co = _coefficients(snapshot, beta, rate, power, weight_ue)
-    lo, hi, cap_lo, lat_hi = alpha_bounds(snapshot, co)
     if alpha_fixed is not None:
-        fixed = np.broadcast_to(np.asarray(alpha_fixed, dtype=float), (snapshot.K,))
-        if np.any(~np.isfinite(fixed) | (fixed < 0) | (fixed > 1)):
+        alpha_fixed = np.broadcast_to(np.asarray(alpha_fixed, dtype=float), (K,))
+        if np.any(~np.isfinite(alpha_fixed) | (alpha_fixed < 0) | (alpha_fixed > 1)):
             raise ValueError(f"alpha_fixed must be in [0, 1], got {alpha_fixed!r}")
-        sendable = (fixed * co.c < co.tau) & ~(co.no_link & (fixed > 0))
-        ok = (fixed >= lo - 1e-12) & (fixed <= hi + 1e-12) & sendable
-        lo = hi = np.where(sendable, fixed, np.maximum(lat_hi, 0.0))
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=bool)
+        if exclude.shape != (K,):
+            raise ValueError(f"exclude must have shape ({K},), got {exclude.shape}")
+    result = allocate(snapshot, co, alpha_fixed, alpha_start, exclude)
+    return dataclasses.replace(result, ap_price=float(result.ap_price[0]))
+
+
+def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None):
+    """:func:`exact_compute_allocation` of one slot (arrays (K,)) or a batch ((B, K)).
+
+    ``slots``: a ``Snapshot`` or an ``optimizers.iscc.fast.SlotBatch`` (per-UE fields
+    (B, K), ``C_ap`` (B, 1)); ``co`` and the optional arrays have the per-UE shape and
+    are valid. Every data-dependent branch is a mask over the slots: the price search
+    runs on the slots whose AP binds. ``ap_price`` has the shape of ``C_ap``'s row, (1,)
+    or (B, 1).
+    """
+    lo, hi, cap_lo, lat_hi = alpha_bounds(slots, co)
+    if alpha_fixed is not None:
+        lo, ok, sendable = _pinned_interval(co, alpha_fixed, lo, hi)
+        hi = lo
+        least = np.where(sendable, co.ap_frequency(np.where(sendable, lo, 0.0)), 0.0)
     else:
         ok = lo <= hi
-        if not ok.all():
-            # Best effort for an empty interval: the least offloading the UE's CPU allows,
-            # capped by what the link can carry before the deadline.
-            lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
-            hi = np.where(ok, hi, lo)
-
-    lost = ~ok
-    if exclude is not None:
-        excluded = np.asarray(exclude, dtype=bool)
-        if excluded.shape != (snapshot.K,):
-            raise ValueError(f"exclude must have shape ({snapshot.K},), got {excluded.shape}")
-        lost = lost | excluded
-    live = ~lost
-    least = co.ap_frequency(lo)  # each UE's least AP demand
+        # Best effort for an empty interval: the least offloading the UE's CPU allows,
+        # capped by what the link can carry before the deadline.
+        lo = np.where(ok, lo, np.minimum(cap_lo, lat_hi))
+        hi = np.where(ok, hi, lo)
+        least = co.ap_frequency(lo)  # each UE's least AP demand
+    live = ok if exclude is None else ok & ~exclude
+    capacity = np.reshape(np.asarray(slots.C_ap, dtype=float), lo.shape[:-1] + (1,))
     if alpha_fixed is None:
-        # If even the least offloading of the live UEs overloads the AP, give up the live
-        # UE with the largest least demand, one at a time, until the others fit: the most
-        # UEs are served (the least demands are what a subset must fit). They join the
-        # lost UEs.
-        while least[live].sum() > snapshot.C_ap:
-            live[np.flatnonzero(live)[np.argmax(least[live])]] = False
-        lost = ~live
-    last = {}
-
-    def load(lam: float) -> float:
-        last["alpha"] = _minimise(co, lo, hi, lam, last.get("alpha"))
-        return float(np.sum(co.ap_frequency(last["alpha"])[live]))
-
-    lam = 0.0
-    alpha = _minimise(co, lo, hi, 0.0, alpha_start)
-    last["alpha"] = alpha
-    f_ap = co.ap_frequency(alpha)
-    capacity = snapshot.C_ap
-    ap_ok = True
-    if f_ap[live].sum() > capacity:
-        if least[live].sum() > capacity:  # even minimal (pinned) offloading overloads
-            ap_ok = False
-            alpha = lo
-        else:
-            # lam is a price in J per (cycle/s); start near the scale of the cost terms
-            upper = max(float(np.max(co.w * co.a + co.beta * co.b) / np.max(co.d)), 1e-30)
-            while load(upper) > capacity:
-                upper *= 10.0
-            lam = brentq(lambda x: load(x) - capacity, 0.0, upper, xtol=1e-14 * upper, rtol=1e-13)
-            alpha = _minimise(co, lo, hi, lam, last["alpha"])
-        f_ap = co.ap_frequency(alpha)
-
-    served = np.ones(snapshot.K, dtype=bool)
-    if not ap_ok:  # a physical AP cannot exceed its capacity: scale, deadlines fail
-        f_ap = np.where(live, f_ap * capacity / np.sum(f_ap[live]), f_ap)
-        served = ~live
-    if lost.any():
-        # Lost UEs share what the live ones leave; short of it, they offload the least
-        # they can and their AP frequencies are scaled into the remainder.
-        left = max(capacity - float(np.sum(f_ap[live])), 0.0)
-        if np.sum(f_ap[lost]) > left * (1 + 1e-12):
-            alpha = np.where(lost, lo, alpha)
-            demand = np.where(lost, least, 0.0)
-            total = float(np.sum(demand))
-            scale = min(1.0, left / total) if total > 0 else 1.0
-            f_ap = np.where(lost, demand * scale, f_ap)
-            served = served & ~(lost & (scale < 1.0))
-    f_u = co.d * (1 - alpha) / snapshot.tau
-    f_u = np.minimum(f_u, snapshot.C_u)  # best effort when the UE cap binds
+        live = _give_up(least, live, capacity)
+        alpha, lam = _priced_alpha(co, lo, hi, live, capacity, alpha_start)
+        ap_ok = np.ones_like(lam, dtype=bool)
+    else:  # pinned: nothing to price; the AP carries the pinned demands or fails
+        alpha, lam = lo, np.zeros_like(capacity)
+        ap_ok = _live_sum(least, live) <= capacity
+    f_ap = np.where(alpha > 0, least, 0.0) if alpha_fixed is not None else co.ap_frequency(alpha)
+    alpha, f_ap, served = _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity)
+    f_u = np.minimum(co.d * (1 - alpha) / slots.tau, slots.C_u)  # best effort at the cap
     feasible = ok & (served | (alpha == 0))
     return ComputeAllocation(
-        alpha=alpha, f_u=f_u, f_ap=f_ap, feasible=feasible, ap_price=float(lam), coefficients=co
+        alpha=alpha, f_u=f_u, f_ap=f_ap, feasible=feasible, ap_price=lam, coefficients=co
     )
+
+
+def _pinned_interval(co: _Coefficients, alpha_fixed, lo, hi):
+    """Pinned offloading: ``(alpha, ok, sendable)``; alpha stays pinned in every slot.
+
+    ``sendable``: the pinned share can be sent before the deadline (``c alpha < tau``,
+    and a link where alpha > 0). ``ok``: sendable and inside the UE's interval. A UE that
+    is not ok is reported infeasible at its pinned alpha (issue 18, item 6), never moved.
+    """
+    alpha = np.broadcast_to(alpha_fixed, lo.shape)
+    sendable = (alpha * co.c < co.tau) & ~(co.no_link & (alpha > 0))
+    ok = (alpha >= lo - 1e-12) & (alpha <= hi + 1e-12) & sendable
+    return alpha, ok, sendable
+
+
+def _live_sum(values, live):
+    return np.where(live, values, 0.0).sum(axis=-1, keepdims=True)
+
+
+def _give_up(least, live, capacity):
+    """Live UEs after giving up, largest least AP demand first, until the rest fit.
+
+    The most UEs are served (the least demands are what a subset must fit). Vectorised
+    over slots: the UEs given up are the shortest prefix of the live UEs sorted by
+    least demand (descending, ties by index) whose removal brings the sum within C^ap.
+    """
+    demand = np.where(live, least, 0.0)
+    total = demand.sum(axis=-1, keepdims=True)
+    if not (total > capacity).any():
+        return live
+    order = np.argsort(np.where(live, -least, np.inf), axis=-1, kind="stable")
+    ranked = np.take_along_axis(demand, order, axis=-1)
+    before = total - np.cumsum(ranked, axis=-1) + ranked  # sum left before removing each
+    give_up = np.zeros_like(live)
+    np.put_along_axis(give_up, order, before > capacity, axis=-1)
+    return live & ~give_up
+
+
+def _priced_alpha(co: _Coefficients, lo, hi, live, capacity, alpha_start):
+    """Offloading at the AP price lam of (17e): 0 unless the AP binds, else the root.
+
+    ``alpha(lam)`` minimises ``g + lam phi`` per UE; the live load ``sum phi(alpha(lam))``
+    decreases in lam, and where it exceeds C^ap at lam = 0, lam solves load = C^ap
+    (complementary slackness), found on those slots only (:func:`_ap_price`).
+    """
+    alpha = _minimise(co, lo, hi, 0.0, alpha_start)
+    lam = np.zeros_like(capacity)
+    binding = (_live_sum(co.ap_frequency(alpha), live) > capacity)[..., 0]
+    if binding.any():
+        rows = np.flatnonzero(binding) if binding.ndim else None
+        if rows is None:  # one slot
+            lam, alpha = _ap_price(co, lo, hi, live, capacity, alpha)
+        else:
+            sub = (co.rows(rows), lo[rows], hi[rows], live[rows], capacity[rows], alpha[rows])
+            lam[rows], alpha[rows] = _ap_price(*sub)
+    return alpha, lam
+
+
+_PRICE_ITERATIONS = 100
+
+
+def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
+    """lam with ``load(lam) = C^ap`` per slot: safeguarded Newton (vectorised bisection).
+
+    ``load'(lam) = -sum_k phi_k'(alpha_k)^2 / (g_k + lam phi_k)''`` over the live UEs
+    strictly inside their interval (implicit function theorem on the stationarity
+    condition; ``phi' = d tau / s^2``); a Newton step leaving the bracket is replaced
+    by bisection. The bracket's upper end starts at the scale of the cost terms and
+    grows tenfold until the load fits. Stops per slot when the load is within 1e-12
+    of C^ap or the bracket within 1e-14 of its end; finished slots are frozen.
+    """
+    scale = (co.w * co.a + co.beta * co.b).max(axis=-1, keepdims=True) / co.d.max(
+        axis=-1, keepdims=True
+    )
+    upper = np.maximum(scale, 1e-30)
+    alpha = _minimise(co, lo, hi, upper, alpha)
+    for _ in range(_PRICE_ITERATIONS):
+        over = _live_sum(co.ap_frequency(alpha), live) > capacity
+        if not over.any():
+            break
+        upper = np.where(over, 10.0 * upper, upper)
+        alpha = _minimise(co, lo, hi, upper, alpha)
+    low, high, lam = np.zeros_like(upper), upper.copy(), upper.copy()
+    excess = _live_sum(co.ap_frequency(alpha), live) - capacity
+    done = np.zeros_like(upper, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_PRICE_ITERATIONS):
+            done = done | (np.abs(excess) <= 1e-12 * capacity) | (high - low <= 1e-14 * high)
+            if done.all():
+                break
+            step = lam - excess / _load_slope(co, lo, hi, live, lam, alpha)
+            inside = (step > low) & (step < high)  # NaN: False
+            lam = np.where(done, lam, np.where(inside, step, 0.5 * (low + high)))
+            alpha = _minimise(co, lo, hi, lam, alpha)
+            excess = np.where(done, excess, _live_sum(co.ap_frequency(alpha), live) - capacity)
+            low = np.where(done | (excess <= 0), low, lam)
+            high = np.where(done | (excess > 0), high, lam)
+    return lam, alpha
+
+
+def _load_slope(co: _Coefficients, lo, hi, live, lam, alpha):
+    """d load / d lam at the minimisers ``alpha`` (see :func:`_ap_price`)."""
+    _, second = _Derivatives(co, lam)(alpha)
+    s = co.tau - co.c * alpha
+    phi_slope = co.d * co.tau / (s * s)
+    interior = live & (alpha > lo) & (alpha < hi)
+    return -np.where(interior, phi_slope * phi_slope / second, 0.0).sum(axis=-1, keepdims=True)
+
+
+def _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity):
+    """AP frequencies within C^ap: ``(alpha, f_ap, served)``.
+
+    An AP that cannot carry the live UEs' (pinned) demands is scaled into C^ap and the
+    live UEs fail their deadlines. The lost UEs share what the live ones leave; short
+    of it, they offload the least they can, their demands scaled into the remainder.
+    """
+    served = np.ones_like(live)
+    if not ap_ok.all():  # a physical AP cannot exceed its capacity
+        live_load = _live_sum(f_ap, live)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_ap = np.where(~ap_ok & live, f_ap * capacity / live_load, f_ap)
+        served = np.where(ap_ok, served, ~live)
+    lost = ~live
+    if lost.any():
+        left = np.maximum(capacity - _live_sum(f_ap, live), 0.0)
+        short = _live_sum(f_ap, lost) > left * (1 + 1e-12)
+        demand = _live_sum(least, lost)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(demand > 0, np.minimum(1.0, left / demand), 1.0)
+        cut = short & lost
+        alpha = np.where(cut, lo, alpha)
+        f_ap = np.where(cut, least * scale, f_ap)
+        served = served & ~(cut & (scale < 1.0))
+    return alpha, f_ap, served

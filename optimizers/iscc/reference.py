@@ -212,65 +212,81 @@ def sdr_beams_cvxpy(snapshot: Snapshot, w, w_tilde, gamma_c, weights=None) -> di
     matrices (0 for exactly rank-one); ``objective`` is the SDR's weighted power [W]
     (inf when not solved). On failure the arrays are NaN.
     """
-    K, M = snapshot.K, snapshot.M_ut
+    K = snapshot.K
     w = np.atleast_2d(np.asarray(w, dtype=complex))
     w_tilde = np.atleast_2d(np.asarray(w_tilde, dtype=complex))
     gamma_c = _per_ue(gamma_c, K, "gamma_c")
     weights = np.ones(K) if weights is None else _per_ue(weights, K, "weights")
-    P = snapshot.P_max
-    # a[k][j] = H_j^H w_k / sqrt(noise ||w_k||^2 / P_max): received gain per unit F'/noise
+    basis, a, b = _reduced_gains(snapshot, w, w_tilde)
+    F = [cp.Variable((U.shape[1],) * 2, hermitian=True) for U in basis]
+    R = [cp.Variable((U.shape[1],) * 2, hermitian=True) for U in basis]
+    constraints = []
+    for k in range(K):
+        constraints += _sdr_constraints(k, a, b, F, R, gamma_c[k], snapshot.gamma_s)
+    objective = sum(weights[k] * cp.real(cp.trace(F[k] + R[k])) for k in range(K))
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    status = _solve(problem)
+    return _sdr_result(snapshot, basis, F, R, problem, status)
+
+
+def _reduced_gains(snapshot: Snapshot, w, w_tilde):
+    """``(basis, a, b)``: the scaled gains of :func:`sdr_beams_cvxpy` in reduced spans.
+
+    ``a[k][j] = H_j^H w_k / sqrt(noise ||w_k||^2 / P_max)`` (received gain per unit F'
+    over noise), ``b`` likewise with H~ and w~. Exact reduction: every constraint sees
+    F_j, R_j only through v^H F_j v with v in V_j = span{a_kj, b_kj}_k, and projecting
+    onto V_j keeps PSD and does not raise the trace, so an optimum lies in V_j: F_j =
+    U_j X_j U_j^H with X_j of size dim V_j <= 2K. Returns the U_j and the gains in them.
+    """
+    K, P = snapshot.K, snapshot.P_max
     a = np.einsum("jab,ka->kjb", snapshot.H.conj(), w)
     a = a / np.sqrt(snapshot.noise * np.sum(np.abs(w) ** 2, axis=1) / P)[:, None, None]
-    bvec = np.einsum("jrb,kr->kjb", snapshot.H_sense.conj(), w_tilde)
-    bvec = bvec / np.sqrt(snapshot.noise * np.sum(np.abs(w_tilde) ** 2, axis=1) / P)[:, None, None]
-
-    # Exact reduction: every constraint sees F_j, R_j only through v^H F_j v with v in
-    # V_j = span{a_kj, b_kj}_k, and projecting onto V_j keeps PSD and does not raise the
-    # trace, so an optimum lies in V_j: F_j = U_j X_j U_j^H with X_j of size dim V_j <= 2K.
+    b = np.einsum("jrb,kr->kjb", snapshot.H_sense.conj(), w_tilde)
+    b = b / np.sqrt(snapshot.noise * np.sum(np.abs(w_tilde) ** 2, axis=1) / P)[:, None, None]
     basis = []
     for j in range(K):
-        span = np.concatenate([a[:, j, :], bvec[:, j, :]]).T  # (M, 2K)
+        span = np.concatenate([a[:, j, :], b[:, j, :]]).T  # (M, 2K)
         left, sv, _ = np.linalg.svd(span, full_matrices=False)
         keep = sv > 1e-12 * max(sv[0], 1e-300)
         basis.append(left[:, keep] if np.any(keep) else left[:, :1])
     a_red = [[basis[j].conj().T @ a[k][j] for j in range(K)] for k in range(K)]
-    b_red = [[basis[j].conj().T @ bvec[k][j] for j in range(K)] for k in range(K)]
-    F = [cp.Variable((U.shape[1],) * 2, hermitian=True) for U in basis]
-    R = [cp.Variable((U.shape[1],) * 2, hermitian=True) for U in basis]
-    a, bvec = a_red, b_red
+    b_red = [[basis[j].conj().T @ b[k][j] for j in range(K)] for k in range(K)]
+    return basis, a_red, b_red
 
-    def gain(vector, matrix):  # vector^H matrix vector, real
-        return cp.real(vector.conj() @ matrix @ vector)
 
-    constraints = []
-    for k in range(K):
-        constraints += [F[k] >> 0, R[k] >> 0]
-        constraints.append(cp.real(cp.trace(F[k] + R[k])) <= 1.0)  # (17g), scaled by P_max
-        interference_c = sum(gain(a[k][j], R[j]) for j in range(K)) + sum(
-            gain(a[k][j], F[j]) for j in range(K) if j != k
-        )
-        constraints.append(gain(a[k][k], F[k]) >= gamma_c[k] * (interference_c + 1.0))  # (7)
-        interference_s = sum(gain(bvec[k][j], F[j]) for j in range(K)) + sum(
-            gain(bvec[k][j], R[j]) for j in range(K) if j != k
-        )
-        constraints.append(
-            gain(bvec[k][k], R[k]) >= snapshot.gamma_s * (interference_s + 1.0)  # (8)
-        )
-    objective = sum(weights[k] * cp.real(cp.trace(F[k] + R[k])) for k in range(K))
-    problem = cp.Problem(cp.Minimize(objective), constraints)
-    status = _solve(problem)
+def _gain(vector, matrix):
+    """``vector^H matrix vector``, real (a CVXPY expression)."""
+    return cp.real(vector.conj() @ matrix @ vector)
+
+
+def _sdr_constraints(k: int, a, b, F, R, gamma_c: float, gamma_s: float) -> list:
+    """UE k's constraints of the SDR: (17h) PSD, (17g) power (scaled), (7) and (8)."""
+    K = len(F)
+    interference_c = sum(_gain(a[k][j], R[j]) for j in range(K)) + sum(
+        _gain(a[k][j], F[j]) for j in range(K) if j != k
+    )
+    interference_s = sum(_gain(b[k][j], F[j]) for j in range(K)) + sum(
+        _gain(b[k][j], R[j]) for j in range(K) if j != k
+    )
+    return [
+        F[k] >> 0,
+        R[k] >> 0,
+        cp.real(cp.trace(F[k] + R[k])) <= 1.0,  # (17g), scaled by P_max
+        _gain(a[k][k], F[k]) >= gamma_c * (interference_c + 1.0),  # (7)
+        _gain(b[k][k], R[k]) >= gamma_s * (interference_s + 1.0),  # (8)
+    ]
+
+
+def _sdr_result(snapshot: Snapshot, basis, F, R, problem, status) -> dict:
+    """The dict of :func:`sdr_beams_cvxpy`: lifted matrices, rank-one beams, status."""
+    K, M, P = snapshot.K, snapshot.M_ut, snapshot.P_max
     if status not in _OK or any(m.value is None for m in F + R):
         nan_v = np.full((K, M), np.nan, complex)
         nan_m = np.full((K, M, M), np.nan, complex)
         return dict(
-            f=nan_v,
-            u=nan_v.copy(),
-            F=nan_m,
-            R=nan_m.copy(),
-            status=status,
-            rank_ratio=np.nan,
-            objective=np.inf,
-        )
+            f=nan_v, u=nan_v.copy(), F=nan_m, R=nan_m.copy(), status=status,
+            rank_ratio=np.nan, objective=np.inf,
+        )  # fmt: skip
 
     def lift(U, variable):  # back to M x M, in W
         return P * U @ np.asarray(variable.value) @ U.conj().T
@@ -283,14 +299,9 @@ def sdr_beams_cvxpy(snapshot: Snapshot, w, w_tilde, gamma_c, weights=None) -> di
         u[k], ratio_u = _rank_one(R_val[k])
         ratios += [ratio_f, ratio_u]
     return dict(
-        f=f,
-        u=u,
-        F=F_val,
-        R=R_val,
-        status=status,
-        rank_ratio=float(max(ratios)),
+        f=f, u=u, F=F_val, R=R_val, status=status, rank_ratio=float(max(ratios)),
         objective=float(P * problem.value),
-    )
+    )  # fmt: skip
 
 
 def _candidate(snapshot: Snapshot, beta, f, u, w, w_tilde):

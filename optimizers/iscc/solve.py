@@ -6,12 +6,15 @@ Methods (paper Section VI for the baselines):
 * ``fast``: structured beams + exact compute allocation (``optimizers.iscc.fast``).
 * ``sca_admm``: the paper's double-loop SCA-ADMM (``optimizers.iscc.sca_admm``).
 * ``cvxpy``: slow CVXPY reference (``optimizers.iscc.reference``), for tests.
-* ``fl`` / ``fo`` / ``ho``: alpha pinned to 0 / 1 / 0.5, CPUs and beams optimised.
+* ``fl`` / ``fo`` / ``ho``: alpha pinned to 0 / 1 / 0.5 (``_FIXED_ALPHA``) in every
+  slot, CPUs and beams optimised; pinned UEs that cannot be served are reported
+  infeasible, never moved.
 * ``ctem``: optimise with beta = 1, report the cost at the true beta.
 * ``ofdma``: bandwidth shares proportional to path loss (worse channel, more band),
   no inter-UE interference, noise scaled with the share.
 
-The baselines run on the ``fast`` beams (option ``base="sca_admm"`` uses SCA-ADMM
+``solve_batch`` (``optimizers.iscc.batch``) solves many slots at once with the same
+results. The baselines run on the ``fast`` beams (option ``base="sca_admm"`` uses SCA-ADMM
 where it supports the baseline's constraints).
 """
 
@@ -26,6 +29,7 @@ from isac_gym.iscc import Allocation, Evaluation, Snapshot, evaluate
 from isac_gym.iscc.model import as_beta
 
 METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma")
+#: The offloading share alpha each fixed-offloading baseline pins (the one home of it).
 _FIXED_ALPHA = {"fl": 0.0, "fo": 1.0, "ho": 0.5}
 
 
@@ -72,7 +76,12 @@ def solve(snapshot: Snapshot, beta, method: str = "sca_admm", **options) -> Solu
     start = time.perf_counter()
     allocation, info = _dispatch(snapshot, beta, method, warm, options)
     wall = time.perf_counter() - start
-    try:  # the arguments were checked above: a bad allocation (shape, NaN) is a solver bug
+    return judged(snapshot, allocation, beta, method, info, wall)
+
+
+def judged(snapshot: Snapshot, allocation: Allocation, beta, method: str, info, wall) -> Solution:
+    """A ``Solution``: the allocation evaluated on the true model, with ``info``."""
+    try:  # the arguments were checked: a bad allocation (shape, NaN) is a solver bug
         evaluation = evaluate(snapshot, allocation, beta)
     except ValueError as error:
         raise RuntimeError(f"solver {method!r} returned an invalid allocation: {error}") from error

@@ -126,3 +126,17 @@ def test_snapshot_arrays_are_read_only_and_callers_arrays_stay_theirs():
     part = snap.select([0, 2])
     np.testing.assert_array_equal(part.H, snap.H[[0, 2]])
     assert not part.H.flags.writeable and part.replace(C_ap=1.0).H is part.H  # shared
+
+
+def test_ula_inner_is_the_dirichlet_kernel_of_the_steering_vectors():
+    from isac_gym.iscc.arrays import ula_inner
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, 400), rng.uniform(-1, 1, 400)
+    b[:5] = a[:5]  # equal: M
+    b[5:10] = a[5:10] + 1e-9  # nearly equal: no cancellation
+    a[10], b[10] = 1.0, -1.0  # grating lobe (theta = 2 pi): M again
+    for M in (1, 8, 64):
+        direct = np.einsum("nm,nm->n", ula_steering(M, a).conj(), ula_steering(M, b))
+        np.testing.assert_allclose(ula_inner(M, a, b), direct, rtol=0, atol=1e-12 * M)
+    assert ula_inner(64, 0.3, 0.3) == 64

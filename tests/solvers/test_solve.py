@@ -5,7 +5,7 @@ import pytest
 
 from isac_gym.demo import simple_allocation
 from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
-from optimizers import ofdma_shares, solve
+from optimizers import ofdma_shares, solve, solve_batch
 
 SEEDS = range(8)
 
@@ -252,3 +252,16 @@ def test_bug_c_sca_admm_meets_sensing_wherever_fast_does(figure, x_index, trial)
     # The ADMM on its own (the paper's start, no safeguard) is what missed it.
     raw = solve(snap, beta, method="sca_admm", start="paper", safeguard=False)
     assert not raw.evaluation.checks["sensing"].all()
+
+
+@pytest.mark.parametrize("tau", [1e-3, 3e-3])
+@pytest.mark.parametrize("method, alpha", [("fl", 0.0), ("fo", 1.0), ("ho", 0.5)])
+def test_baselines_keep_alpha_pinned_in_extreme_slots(tau, method, alpha):
+    # With tau = 1 ms or 3 ms no pinned share can be sent and computed in time: the
+    # baseline reports its UEs infeasible at its own alpha instead of moving alpha.
+    snap = sample_snapshot(ISCCConfig.paper(K=4), np.random.default_rng(7)).replace(tau=tau)
+    for sol in (solve(snap, 0.1, method=method), solve_batch([snap], 0.1, method=method)[0]):
+        np.testing.assert_array_equal(sol.allocation.alpha, alpha)
+        assert not sol.feasible.any()
+        assert np.isfinite(sol.cost) and np.isfinite(sol.allocation.f_ap).all()
+        assert all("latency" in v for v in sol.evaluation.violations().values())
