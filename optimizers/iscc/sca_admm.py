@@ -326,8 +326,8 @@ def _max_sinr(channel: np.ndarray, f, u, desired: np.ndarray, noise: np.ndarray)
     gram = received.conj() @ np.swapaxes(received, 1, 2)
     rows = received.shape[1]
     inverse = np.linalg.inv(gram + noise[:, :, None] * _identity(rows))
-    z = inverse[:, desired, desired].real
-    sinr = np.maximum(1.0 / np.maximum(noise * z, _TINY) - 1.0, 0.0)
+    diagonal = inverse[:, desired, desired].real
+    sinr = np.maximum(1.0 / np.maximum(noise * diagonal, _TINY) - 1.0, 0.0)
     combiners = np.swapaxes(inverse[:, :, desired], 1, 2) @ received
     return normalize_rows(combiners), sinr
 
@@ -338,21 +338,26 @@ def _ap_frequency(alpha, work, tau, com_per_alpha):
     return np.where(alpha > 0, alpha * work / denominator, 0.0)
 
 
-def _restore(pb: _Problem, alpha, sinr_c):
+def _restore(problem: _Problem, alpha, sinr_c):
     """Feasible (alpha, f^u, f^ap) of (P1) for given alpha and beams: CPUs at their bounds.
 
     ``sinr_c``: gamma^c (7) of the beams with their max-SINR combiners. alpha is clipped
     to ``>= 1 - tau C^u/(varpi Q)`` (17d); where the AP capacity (17e) is exceeded, alpha
     is moved towards that lower bound (common fraction, bisection) until it is met.
     """
-    alpha = np.minimum(np.maximum(alpha, pb.alpha_lo), 1.0)
-    rate = pb.bandwidth * np.log2(1.0 + sinr_c)  # (9)
-    com_per_alpha = pb.Q / np.maximum(rate, _TINY)  # t_com per unit alpha
-    f_ap = _ap_frequency(alpha, pb.work, pb.tau, com_per_alpha)
-    over = np.flatnonzero(f_ap.sum(axis=-1) > pb.C_ap[:, 0])
+    alpha = np.minimum(np.maximum(alpha, problem.alpha_lo), 1.0)
+    rate = problem.bandwidth * np.log2(1.0 + sinr_c)  # (9)
+    com_per_alpha = problem.Q / np.maximum(rate, _TINY)  # t_com per unit alpha
+    f_ap = _ap_frequency(alpha, problem.work, problem.tau, com_per_alpha)
+    over = np.flatnonzero(f_ap.sum(axis=-1) > problem.C_ap[:, 0])
     if over.size:
-        lowest, target = pb.alpha_lo[over], alpha[over]
-        work, tau, per_alpha, C_ap = pb.work[over], pb.tau[over], com_per_alpha[over], pb.C_ap[over]
+        lowest, target = problem.alpha_lo[over], alpha[over]
+        work, tau, per_alpha, C_ap = (
+            problem.work[over],
+            problem.tau[over],
+            com_per_alpha[over],
+            problem.C_ap[over],
+        )
         lo, hi = np.zeros((over.size, 1)), np.ones((over.size, 1))
         for _ in range(60):
             mid = 0.5 * (lo + hi)
@@ -361,11 +366,11 @@ def _restore(pb: _Problem, alpha, sinr_c):
             hi, lo = np.where(exceeded, mid, hi), np.where(exceeded, lo, mid)
         alpha[over] = lowest + lo * (target - lowest)
         f_ap[over] = _ap_frequency(alpha[over], work, tau, per_alpha)
-    f_u = (1.0 - alpha) * pb.work / pb.tau
+    f_u = (1.0 - alpha) * problem.work / problem.tau
     return alpha, f_u, f_ap
 
 
-def _judge(pb: _Problem, alpha, f_u, f_ap, power, sinr_c, sinr_s):
+def _judge(problem: _Problem, alpha, f_u, f_ap, power, sinr_c, sinr_s):
     """``(number of infeasible UEs, cost (17a))`` per slot, as ``evaluate`` computes them.
 
     The formulas (9)-(17a) of :func:`isac_gym.iscc.model.evaluate` and its constraint
@@ -374,19 +379,19 @@ def _judge(pb: _Problem, alpha, f_u, f_ap, power, sinr_c, sinr_s):
     SCA candidates needs no 64 x 64 products. The returned solution is judged by
     ``evaluate`` itself.
     """
-    rate = pb.bandwidth * np.log2(1.0 + sinr_c)  # (9)
-    offloaded = np.maximum(alpha, 0.0) * pb.Q
-    local = np.maximum(1.0 - alpha, 0.0) * pb.Q
-    t_local = _ratio(pb.varpi * local, f_u)  # (10)
+    rate = problem.bandwidth * np.log2(1.0 + sinr_c)  # (9)
+    offloaded = np.maximum(alpha, 0.0) * problem.Q
+    local = np.maximum(1.0 - alpha, 0.0) * problem.Q
+    t_local = _ratio(problem.varpi * local, f_u)  # (10)
     t_com = _ratio(offloaded, rate)  # (11)
-    latency = np.maximum(t_local, t_com + _ratio(pb.varpi * offloaded, f_ap))  # (11)-(12)
+    latency = np.maximum(t_local, t_com + _ratio(problem.varpi * offloaded, f_ap))  # (11)-(12)
     sendable = np.isfinite(t_com)
     energy_isac = np.where(sendable, power * np.where(sendable, t_com, 0.0), np.inf)  # (13)
-    energy_ue = energy_isac + pb.xi_u * f_u**2 * pb.varpi * local  # (14), (16)
-    energy_ap = pb.xi_ap * f_ap**2 * pb.varpi * offloaded  # (15)
-    cost = (energy_ue + pb.beta * energy_ap).sum(axis=-1)  # (17a)
+    energy_ue = energy_isac + problem.xi_u * f_u**2 * problem.varpi * local  # (14), (16)
+    energy_ap = problem.xi_ap * f_ap**2 * problem.varpi * offloaded  # (15)
+    cost = (energy_ue + problem.beta * energy_ap).sum(axis=-1)  # (17a)
     checks = constraint_checks(
-        pb,
+        problem,
         sinr_s=sinr_s,
         latency=latency,
         alpha=alpha,
@@ -446,14 +451,14 @@ class _Points:
         )
 
 
-def _points(pb: _Problem, alpha, f, u) -> _Points:
+def _points(problem: _Problem, alpha, f, u) -> _Points:
     """Max-SINR combiners for (f, u), the restored compute variables and the rank."""
-    K = pb.K
-    w, sinr_c = _max_sinr(pb.H, f, u, np.arange(K), pb.noise)
-    w_tilde, sinr_s = _max_sinr(pb.H_sense, f, u, K + np.arange(K), pb.noise)
-    alpha, f_u, f_ap = _restore(pb, alpha, sinr_c)
+    K = problem.K
+    w, sinr_c = _max_sinr(problem.H, f, u, np.arange(K), problem.noise)
+    w_tilde, sinr_s = _max_sinr(problem.H_sense, f, u, K + np.arange(K), problem.noise)
+    alpha, f_u, f_ap = _restore(problem, alpha, sinr_c)
     power = _row_power(f) + _row_power(u)  # (2)
-    infeasible, cost = _judge(pb, alpha, f_u, f_ap, power, sinr_c, sinr_s)
+    infeasible, cost = _judge(problem, alpha, f_u, f_ap, power, sinr_c, sinr_s)
     return _Points(alpha, f_u, f_ap, f, u, w, w_tilde, sinr_c, sinr_s, infeasible, cost)
 
 
@@ -470,30 +475,29 @@ def _warm_point(snapshot: Snapshot, warm_start: Allocation):
     return np.clip(warm_start.alpha, 0.0, 1.0), f * scale, u * scale
 
 
-def _paper_point(snapshot: Snapshot, pb: _Problem, slot: int):
+def _paper_point(snapshot: Snapshot, problem: _Problem, slot: int):
     """(alpha, f, u) of the paper start (module docstring)."""
     from optimizers.iscc.fast import sensing_powers
 
-    s = snapshot
-    f_dir, u_dir = beam_directions(s)
+    f_dir, u_dir = beam_directions(snapshot)
     # Even power split, except that a UE whose sensing SINR (8) would stay below
     # gamma_th moves power from f to u: the least sensing powers >= P_max / 2 meeting
     # (17b) (``optimizers.iscc.fast``), at most 0.99 P_max (f stays non-zero).
     zero = np.zeros_like(f_dir)
-    p_u = sensing_powers(s, zero, u_dir, floor=s.P_max / 2)
-    capped = p_u >= s.P_max
+    p_u = sensing_powers(snapshot, zero, u_dir, floor=snapshot.P_max / 2)
+    capped = p_u >= snapshot.P_max
     if np.any(capped):  # as in ``optimizers.iscc.fast``: sense along a_t(psi_k) itself
-        u_try = np.where(capped[:, None], normalize_rows(s.sense_tx), u_dir)
-        p_try = sensing_powers(s, zero, u_try, floor=s.P_max / 2)
-        if np.sum(p_try >= s.P_max) < np.sum(capped):
+        u_try = np.where(capped[:, None], normalize_rows(snapshot.sense_tx), u_dir)
+        p_try = sensing_powers(snapshot, zero, u_try, floor=snapshot.P_max / 2)
+        if np.sum(p_try >= snapshot.P_max) < np.sum(capped):
             u_dir, p_u = u_try, p_try
-    p_u = np.minimum(p_u, 0.99 * s.P_max)[:, None]
-    f = f_dir * np.sqrt(s.P_max - p_u)
+    p_u = np.minimum(p_u, 0.99 * snapshot.P_max)[:, None]
+    f = f_dir * np.sqrt(snapshot.P_max - p_u)
     u = u_dir * np.sqrt(p_u)
     # alpha of the compute-only model with CPUs at the latency bounds (t_com neglected):
     # minimise w e (1-a)^3 + kappa a^3 -> a = 1 / (1 + sqrt(kappa / (w e)))
-    alpha = 1.0 / (1.0 + np.sqrt(pb.kappa_ap[slot] / (pb.w_ue[slot] * pb.e[slot])))
-    return np.maximum(alpha, pb.alpha_lo[slot]), f, u
+    alpha = 1.0 / (1.0 + np.sqrt(problem.kappa_ap[slot] / (problem.w_ue[slot] * problem.e[slot])))
+    return np.maximum(alpha, problem.alpha_lo[slot]), f, u
 
 
 class _Expansion:
@@ -505,39 +509,39 @@ class _Expansion:
     sums of ``coef * |amp|^2`` (exact in the beams for a fixed combiner) plus constants.
     """
 
-    def __init__(self, pb: _Problem, f, u, w, w_tilde):
-        K = pb.K
-        comm = (w.conj()[:, None] @ pb.H).conj()  # (b, j, k, M): H_j^H w_k
-        sense = (w_tilde.conj()[:, None] @ pb.H_sense).conj()
+    def __init__(self, problem: _Problem, f, u, w, w_tilde):
+        K = problem.K
+        comm = (w.conj()[:, None] @ problem.H).conj()  # (b, j, k, M): H_j^H w_k
+        sense = (w_tilde.conj()[:, None] @ problem.H_sense).conj()
         self.A = np.concatenate([comm, sense], axis=2)  # (b, j, 2K, M): rows c*K + k
         self.Ah = self.A.conj()
         self._beams = np.empty((*f.shape, 2), complex)  # (b, j, M, 2): x_0 = f, x_1 = u
         power = np.abs(self.amplitudes(f, u)) ** 2  # (b, j, 2K, 2)
-        self.coef = self._coefficients(pb, power, w)
+        self.coef = self._coefficients(problem, power, w)
         lin = (self.coef * power).sum(axis=(1, 3))
         sensing_noise = -np.sum(np.abs(w_tilde) ** 2, -1)
         self.const = np.concatenate([self.R0 - lin[:, :K], sensing_noise], axis=-1)
         self.K = K
         self.R_floor = 1e-3 * self.R0
 
-    def _coefficients(self, pb: _Problem, power, w):
+    def _coefficients(self, problem: _Problem, power, w):
         """coef[b, j, c*K + k, p]: d(R_k or sensing_k) / d|amp|^2, (25)-(28) and (20)."""
-        K = pb.K
-        noise = pb.noise[:, :, None]
+        K = problem.K
+        noise = problem.noise[:, :, None]
         eye = _identity(K, bool)
         power_f = np.swapaxes(power[:, :, :K, 0], 1, 2)  # [b, k, j] = |w_k^H H_j f_j|^2
         power_u = np.swapaxes(power[:, :, :K, 1], 1, 2)
         signal = np.diagonal(power_f, axis1=1, axis2=2).copy()
         others = power_f.sum(-1) - signal + power_u.sum(-1)
-        denominator = others + pb.noise * np.sum(np.abs(w) ** 2, -1)
+        denominator = others + problem.noise * np.sum(np.abs(w) ** 2, -1)
         gamma = signal / denominator
-        self.R0 = pb.bandwidth * np.log2(1.0 + gamma)
-        slope = pb.bandwidth / (_LN2 * (1.0 + gamma))
+        self.R0 = problem.bandwidth * np.log2(1.0 + gamma)
+        slope = problem.bandwidth / (_LN2 * (1.0 + gamma))
         interference = -(slope * signal / denominator**2)[:, :, None]
         rate_f = np.where(eye, (slope / denominator)[:, :, None], interference)
         rate_u = np.broadcast_to(interference, rate_f.shape)
         sense_f = np.broadcast_to(-1.0 / noise, rate_f.shape)  # sensing (19) / (gamma sigma^2)
-        sense_u = np.where(eye, 1.0 / pb.gn[:, :, None], -1.0 / noise)
+        sense_u = np.where(eye, 1.0 / problem.gn[:, :, None], -1.0 / noise)
         coef = np.empty(power.shape)
         coef[:, :, :K, 0], coef[:, :, :K, 1] = np.swapaxes(rate_f, 1, 2), np.swapaxes(rate_u, 1, 2)
         coef[:, :, K:, 0], coef[:, :, K:, 1] = (
@@ -597,26 +601,30 @@ class _Admm:
     only the ``running`` slots (a (B,) mask, or None for all).
     """
 
-    def __init__(self, pb: _Problem, rho, tol_inner: float):
-        self.pb = pb
+    def __init__(self, problem: _Problem, rho, tol_inner: float):
+        self.problem = problem
         self.rho = rho
         self.tol_inner = tol_inner
-        count, K = pb.Q.shape
+        count, K = problem.Q.shape
         self.z = np.zeros((count, 5 * K))
         self.step = np.full(count, 0.1)
         self.primal = np.full(count, np.nan)
         self.dual = np.full(count, np.nan)
         # Loop invariants (the inner loop runs on (B, K) arrays: calls, not flops, cost time)
-        self.w_p = pb.w_ue * pb.P_max  # UE energy weight times the power unit
-        self.two_we = 2.0 * pb.w_ue * pb.e  # leading coefficient of (45) per unit (1 - alpha)
-        self.two_ke = 2.0 * pb.kappa_ap * pb.e  # leading coefficient of (46) per unit alpha
+        self.w_p = problem.w_ue * problem.P_max  # UE energy weight times the power unit
+        self.two_we = (
+            2.0 * problem.w_ue * problem.e
+        )  # leading coefficient of (45) per unit (1 - alpha)
+        self.two_ke = (
+            2.0 * problem.kappa_ap * problem.e
+        )  # leading coefficient of (46) per unit alpha
         rho_1, rho_2, rho_3, rho_4, rho_5 = rho
         self.rho_slack = np.repeat([rho_3, rho_4, rho_5], K)  # dual residual weights
         self.rho_beam = np.repeat([rho_1, rho_2, rho_3, rho_4], K)  # beam residual weights
 
     def take(self, index: np.ndarray) -> _Admm:
         """The state of the slots ``index`` (those still iterating), as a new object."""
-        part = _Admm(self.pb.take(index), self.rho, self.tol_inner)
+        part = _Admm(self.problem.take(index), self.rho, self.tol_inner)
         for name in ("z", "step", "primal", "dual"):
             setattr(part, name, getattr(self, name)[index])
         return part
@@ -631,21 +639,21 @@ class _Admm:
 
     def expand(self, best: _Points) -> None:
         """Start an outer iteration at ``best``: combiner blocks (deviation 3), (20)-(30)."""
-        pb = self.pb
+        problem = self.problem
         self.alpha, self.f, self.u = best.alpha.copy(), best.f.copy(), best.u.copy()
-        self.expansion = _Expansion(pb, self.f, self.u, best.w, best.w_tilde)
-        self.x = np.maximum(best.f_ap / pb.f_scale, 1e-6)  # normalised f^ap
-        self.y = np.maximum(best.f_u / pb.f_scale, 1e-6)  # normalised f^u
+        self.expansion = _Expansion(problem, self.f, self.u, best.w, best.w_tilde)
+        self.ap_cpu = np.maximum(best.f_ap / problem.f_scale, 1e-6)  # normalised f^ap
+        self.ue_cpu = np.maximum(best.f_u / problem.f_scale, 1e-6)  # normalised f^u
         # the (P3) terms of the current beams; carried along (and reused) until they move
-        self.terms = self._beam_terms(self.f, self.u, _row_power(self.f) / pb.P_max, None)
+        self.terms = self._beam_terms(self.f, self.u, _row_power(self.f) / problem.P_max, None)
         rate, _, sensing, _, self.v_f, self.v_u = self.terms
         _, _, z_s, z_off, z_loc = self.duals()
-        com = self.alpha * pb.Q / rate / pb.tau
+        com = self.alpha * problem.Q / rate / problem.tau
         self.slacks = np.concatenate(
             [
                 np.maximum(0.0, sensing - z_s),
-                np.maximum(0.0, 1.0 - com - self.alpha / self.x - z_off),
-                np.maximum(0.0, 1.0 - (1.0 - self.alpha) / self.y - z_loc),
+                np.maximum(0.0, 1.0 - com - self.alpha / self.ap_cpu - z_off),
+                np.maximum(0.0, 1.0 - (1.0 - self.alpha) / self.ue_cpu - z_loc),
             ],
             axis=-1,
         )
@@ -654,16 +662,15 @@ class _Admm:
     def _beam_terms(self, f, u, p_f, p_u):
         """(Rbar floored, unfloored mask, Fbar, amplitudes, ||f||^2/P, ||u||^2/P)."""
         if p_u is None:
-            p_u = _row_power(u) / self.pb.P_max
+            p_u = _row_power(u) / self.problem.P_max
         return (*self.expansion.values(f, u), p_f, p_u)
 
     def iterate(self, running, last: bool) -> np.ndarray:
         """One inner ADMM iteration; returns the slots whose stopping rule holds."""
-        alpha, x, y = self._compute_step()
-        self.alpha, self.x, self.y = (
-            _merge(running, new, old)
-            for new, old in zip((alpha, x, y), (self.alpha, self.x, self.y), strict=True)
-        )
+        alpha, ap_cpu, ue_cpu = self._compute_step()
+        self.alpha = _merge(running, alpha, self.alpha)
+        self.ap_cpu = _merge(running, ap_cpu, self.ap_cpu)
+        self.ue_cpu = _merge(running, ue_cpu, self.ue_cpu)
         self._beam_step(running)
         return self._power_and_dual_step(running, last)
 
@@ -674,29 +681,31 @@ class _Admm:
         deviations 1-2). alpha = 1 (c_3 = 0) gives the root f^u = 0, alpha = 0 (c_4 = 0)
         the root f^ap = 0.
         """
-        pb = self.pb
+        problem = self.problem
         _, _, _, rho_4, rho_5 = self.rho
         _, _, _, z_off, z_loc = self.duals()
         _, s_off, s_loc = _blocks(self.slacks, 3)
-        rate, x, y = self.terms[0], self.x, self.y
-        A = pb.Q / (rate * pb.tau) + 1.0 / x
-        D = 1.0 / y
+        rate, ap_cpu, ue_cpu = self.terms[0], self.ap_cpu, self.ue_cpu
+        A = problem.Q / (rate * problem.tau) + 1.0 / ap_cpu
+        D = 1.0 / ue_cpu
         c_1 = -1.0 + s_off + z_off
         c_2 = -1.0 + s_loc + z_loc
         energy_weight = self.w_p * (self.v_f + self.v_u)  # ISAC energy (13) per t_com, x E_ref
-        G = energy_weight * pb.Q / (rate * pb.E_ref) + pb.e * (pb.kappa_ap * x**2 - pb.w_ue * y**2)
+        G = energy_weight * problem.Q / (rate * problem.E_ref) + problem.e * (
+            problem.kappa_ap * ap_cpu**2 - problem.w_ue * ue_cpu**2
+        )
         rho5_d2 = rho_5 * D**2
         alpha = (-G - rho_4 * A * c_1 + rho5_d2 + rho_5 * D * c_2) / (rho_4 * A**2 + rho5_d2)
         alpha = np.minimum(np.maximum(alpha, 0.0), 1.0)
-        com = alpha * pb.Q / rate / pb.tau  # t_com / tau, (31)
+        com = alpha * problem.Q / rate / problem.tau  # t_com / tau, (31)
         local = 1.0 - alpha
         leading = np.maximum(self.two_we * local, _EPS)
-        y = _quartic_root(leading, rho_5 * c_2 * local, rho_5 * local**2, x0=y)
-        y = np.minimum(np.maximum(y, 1e-9), pb.cu)
+        ue_cpu = _quartic_root(leading, rho_5 * c_2 * local, rho_5 * local**2, x0=ue_cpu)
+        ue_cpu = np.minimum(np.maximum(ue_cpu, 1e-9), problem.cu)
         c_5 = com + c_1
         leading = np.maximum(self.two_ke * alpha, _EPS)
-        x = self._ap_frequencies(leading, rho_4 * c_5 * alpha, rho_4 * alpha**2)
-        return alpha, np.maximum(x, 1e-9), y
+        ap_cpu = self._ap_frequencies(leading, rho_4 * c_5 * alpha, rho_4 * alpha**2)
+        return alpha, np.maximum(ap_cpu, 1e-9), ue_cpu
 
     def _ap_frequencies(self, leading, linear, constant):
         """Roots of (46); where they exceed C^ap (17e), the KKT multiplier (deviation 2).
@@ -704,13 +713,13 @@ class _Admm:
         The multiplier mu of the capacity is found per slot by bisection (after growing
         its bracket by factors of 4), only in the slots whose capacity binds.
         """
-        pb = self.pb
-        x = _quartic_root(leading, linear, constant, x0=self.x)
-        over = np.flatnonzero((x * pb.f_scale).sum(-1) > pb.C_ap[:, 0] * (1 + 1e-12))
+        problem = self.problem
+        x = _quartic_root(leading, linear, constant, x0=self.ap_cpu)
+        over = np.flatnonzero((x * problem.f_scale).sum(-1) > problem.C_ap[:, 0] * (1 + 1e-12))
         if not over.size:
             return x
         leading, linear, constant = leading[over], linear[over], constant[over]
-        f_scale, capacity, start = pb.f_scale[over], pb.C_ap[over], x[over]
+        f_scale, capacity, start = problem.f_scale[over], problem.C_ap[over], x[over]
 
         def exceeds(mu, x0=None):
             root = _quartic_root(leading, linear, constant, mu, x0=x0)
@@ -734,55 +743,62 @@ class _Admm:
         ``fixed``: the parts that the beam step leaves unchanged, ``(alpha Q, energy
         weight, residual constants)`` (alpha, x, v, s, z).
         """
-        pb = self.pb
+        problem = self.problem
         rate, _, sensing, _, p_f, p_u = terms
         alpha_q, energy_weight, resid_const = fixed
         com = alpha_q / rate
-        energy = (energy_weight * com).sum(-1) / pb.E_ref[:, 0]
+        energy = (energy_weight * com).sum(-1) / problem.E_ref[:, 0]
         # r_cf = pf - v_f + z_f, r_cu = pu - v_u + z_u, r_s = -Fbar + s_s + z_s,
         # r_off = t_com / tau + alpha / x - 1 + s_off + z_off
-        resid = np.concatenate([p_f, p_u, -sensing, com / pb.tau], axis=-1) + resid_const
+        resid = np.concatenate([p_f, p_u, -sensing, com / problem.tau], axis=-1) + resid_const
         return energy + 0.5 * (resid * (self.rho_beam * resid)).sum(-1), resid
 
     def _beam_step(self, running) -> None:
         """One projected gradient step (47), (59)-(63) on the beams, Armijo step size."""
-        pb, P = self.pb, self.pb.P_max
+        problem, p_max = self.problem, self.problem.P_max
         rho_1, rho_2, rho_3, rho_4, _ = self.rho
         z_f, z_u, z_s, z_off, _ = self.duals()
         s_s, s_off, _ = _blocks(self.slacks, 3)
-        alpha_q = self.alpha * pb.Q
+        alpha_q = self.alpha * problem.Q
         energy_weight = self.w_p * (self.v_f + self.v_u)
         resid_const = np.concatenate(
-            [z_f - self.v_f, z_u - self.v_u, s_s + z_s, self.alpha / self.x - 1.0 + s_off + z_off],
+            [
+                z_f - self.v_f,
+                z_u - self.v_u,
+                s_s + z_s,
+                self.alpha / self.ap_cpu - 1.0 + s_off + z_off,
+            ],
             axis=-1,
         )
         fixed = (alpha_q, energy_weight, resid_const)
         value, resid = self._lagrangian(self.terms, fixed)
         r_cf, r_cu, r_s, r_off = _blocks(resid, 4)
         rate, unfloored, _, amp, _, _ = self.terms
-        d_rate = -(alpha_q / rate**2) * (energy_weight / pb.E_ref + rho_4 * r_off / pb.tau)
+        d_rate = -(alpha_q / rate**2) * (
+            energy_weight / problem.E_ref + rho_4 * r_off / problem.tau
+        )
         d_rate = np.where(unfloored, d_rate, 0.0)
         grad_f, grad_u = self.expansion.gradient(amp, d_rate, -rho_3 * r_s)
-        grad_f = grad_f + (rho_1 * r_cf / P)[..., None] * self.f
-        grad_u = grad_u + (rho_2 * r_cu / P)[..., None] * self.u
-        decrease = (_row_power(grad_f).sum(-1) + _row_power(grad_u).sum(-1)) * P[:, 0]
+        grad_f = grad_f + (rho_1 * r_cf / p_max)[..., None] * self.f
+        grad_u = grad_u + (rho_2 * r_cu / p_max)[..., None] * self.u
+        decrease = (_row_power(grad_f).sum(-1) + _row_power(grad_u).sum(-1)) * p_max[:, 0]
         self.step = _merge(running, np.minimum(self.step * 2.0, 1e6), self.step)
         self._line_search(running, fixed, value, (grad_f, grad_u), decrease)
 
     def _line_search(self, running, fixed, value, gradients, decrease) -> None:
         """Armijo backtracking (deviation 7), per slot, with the projection (63)."""
-        P = self.pb.P_max
+        p_max = self.problem.P_max
         trying = np.ones(len(self.z), dtype=bool) if running is None else running.copy()
         for _ in range(20):
-            scaled = (self.step[:, None] * P)[..., None]
+            scaled = (self.step[:, None] * p_max)[..., None]
             f_try = self.f - scaled * gradients[0]
             u_try = self.u - scaled * gradients[1]
             p_f, p_u = _row_power(f_try), _row_power(u_try)
             # projection (63): a common per-UE scale onto ||f||^2 + ||u||^2 <= P_max
-            shrink = np.minimum(1.0, P / np.maximum(p_f + p_u, _TINY))
+            shrink = np.minimum(1.0, p_max / np.maximum(p_f + p_u, _TINY))
             root = np.sqrt(shrink)[..., None]
             f_try, u_try = f_try * root, u_try * root
-            shrink_p = shrink / P
+            shrink_p = shrink / p_max
             terms = self._beam_terms(f_try, u_try, p_f * shrink_p, p_u * shrink_p)
             trial, _ = self._lagrangian(terms, fixed)
             accept = trying & (trial <= value - 1e-4 * self.step * decrease)
@@ -805,17 +821,17 @@ class _Admm:
         Returns the slots whose stopping rule holds: primal residual and either the dual
         residual or the relative change of the (P3) objective below ``tol_inner``.
         """
-        pb, tol = self.pb, self.tol_inner
+        problem, tol = self.problem, self.tol_inner
         rho_1, rho_2, _, _, _ = self.rho
         z_f, z_u, z_s, z_off, z_loc = self.duals()
         rate, _, sensing, _, p_f, p_u = self.terms
-        alpha, x, y = self.alpha, self.x, self.y
-        com = alpha * pb.Q / rate
-        theta = self.w_p * com / pb.E_ref
+        alpha, ap_cpu, ue_cpu = self.alpha, self.ap_cpu, self.ue_cpu
+        com = alpha * problem.Q / rate
+        theta = self.w_p * com / problem.E_ref
         v_f = np.maximum(p_f + z_f - theta / rho_1, 0.0)
         v_u = np.maximum(p_u + z_u - theta / rho_2, 0.0)
-        g_off = com / pb.tau + alpha / x - 1.0
-        g_loc = (1.0 - alpha) / y - 1.0
+        g_off = com / problem.tau + alpha / ap_cpu - 1.0
+        g_loc = (1.0 - alpha) / ue_cpu - 1.0
         s_s = np.maximum(0.0, sensing - z_s)
         s_off = np.maximum(0.0, -g_off - z_off)
         s_loc = np.maximum(0.0, -g_loc - z_loc)
@@ -832,7 +848,9 @@ class _Admm:
             change = self.rho_slack * (slacks - self.slacks)
             dual_sq = ((rho_1 * (v_f - self.v_f)) ** 2 + (rho_2 * (v_u - self.v_u)) ** 2).sum(-1)
             dual = np.where(needed, np.sqrt(dual_sq + (change**2).sum(-1)), dual)
-        energy = pb.e * (pb.w_ue * (1.0 - alpha) * y**2 + pb.kappa_ap * alpha * x**2)
+        energy = problem.e * (
+            problem.w_ue * (1.0 - alpha) * ue_cpu**2 + problem.kappa_ap * alpha * ap_cpu**2
+        )
         objective = (theta * (v_f + v_u) + energy).sum(-1)
         small_change = np.abs(objective - self.objective) <= tol * np.abs(objective)
         for name, new in (("v_f", v_f), ("v_u", v_u), ("slacks", slacks), ("z", self.z + res)):
@@ -886,17 +904,17 @@ def _inner_admm(admm: _Admm, best: _Points, max_inner: int) -> np.ndarray:
     return iterations
 
 
-def _accept(pb: _Problem, admm: _Admm, best: _Points):
+def _accept(problem: _Problem, admm: _Admm, best: _Points):
     """The ADMM's point as a candidate (deviation 9): ``(candidate, new best)``.
 
     The candidate replaces the expansion point where it has no more infeasible UEs and,
     with as many, a cost not higher (lexicographic).
     """
-    candidate = _points(pb, admm.alpha, admm.f, admm.u)
+    candidate = _points(problem, admm.alpha, admm.f, admm.u)
     return candidate, candidate.where(candidate.better_or_equal(best), best)
 
 
-def _sca(pb: _Problem, best: _Points, options: _Options, from_solution: np.ndarray):
+def _sca(problem: _Problem, best: _Points, options: _Options, from_solution: np.ndarray):
     """Algorithm 2 from the points ``best``: the final points and per-slot records.
 
     A slot that has converged is frozen (and dropped from the arrays the next outer
@@ -904,7 +922,7 @@ def _sca(pb: _Problem, best: _Points, options: _Options, from_solution: np.ndarr
     or a warm start), whose first outer iteration may stop.
     """
     count, rounds = len(best.cost), options.max_outer
-    admm = _Admm(pb, options.rho, options.tol_inner)
+    admm = _Admm(problem, options.rho, options.tol_inner)
     records = dict(
         outer=np.zeros(count, dtype=int),
         inner=np.zeros(count, dtype=int),
@@ -918,7 +936,7 @@ def _sca(pb: _Problem, best: _Points, options: _Options, from_solution: np.ndarr
         part = admm if whole else admm.take(active)
         current = best if whole else best.take(active)
         records["inner"][active] += _inner_admm(part, current, options.max_inner)
-        candidate, accepted = _accept(part.pb, part, current)
+        candidate, accepted = _accept(part.problem, part, current)
         records["admm_trace"][active, outer - 1] = candidate.cost
         records["trace"][active, outer - 1] = accepted.cost
         records["outer"][active] = outer
@@ -938,7 +956,7 @@ def _sca(pb: _Problem, best: _Points, options: _Options, from_solution: np.ndarr
     return best, records
 
 
-def _polish(snapshots: Sequence[Snapshot], pb: _Problem, best: _Points):
+def _polish(snapshots: Sequence[Snapshot], problem: _Problem, best: _Points):
     """The exact compute allocation for the points' rates and powers, where not worse.
 
     (``optimizers.iscc.compute.exact_compute_allocation``; as in ``optimizers.iscc.fast``,
@@ -946,23 +964,23 @@ def _polish(snapshots: Sequence[Snapshot], pb: _Problem, best: _Points):
     """
     from optimizers.iscc.compute import exact_compute_allocation
 
-    rate = pb.bandwidth * np.log2(1.0 + best.sinr_c)  # (9)
+    rate = problem.bandwidth * np.log2(1.0 + best.sinr_c)  # (9)
     power = _row_power(best.f) + _row_power(best.u)  # (2)
-    blind = ~sensing_met(pb, best.sinr_s)
+    blind = ~sensing_met(problem, best.sinr_s)
     compute = np.empty((3, *rate.shape))
     for slot, snapshot in enumerate(snapshots):
         result = exact_compute_allocation(
             snapshot,
-            pb.beta[slot],
+            problem.beta[slot],
             rate[slot],
             power[slot],
-            weight_ue=pb.w_ue[slot],
+            weight_ue=problem.w_ue[slot],
             exclude=blind[slot] if blind[slot].any() else None,
         )
         for row, values in enumerate((result.alpha, result.f_u, result.f_ap)):
             compute[row, slot] = np.nan_to_num(np.asarray(values, float), nan=0.0)
     alpha, f_u, f_ap = compute
-    infeasible, cost = _judge(pb, alpha, f_u, f_ap, power, best.sinr_c, best.sinr_s)
+    infeasible, cost = _judge(problem, alpha, f_u, f_ap, power, best.sinr_c, best.sinr_s)
     candidate = dataclasses.replace(
         best, alpha=alpha, f_u=f_u, f_ap=f_ap, infeasible=infeasible, cost=cost
     )
@@ -970,15 +988,16 @@ def _polish(snapshots: Sequence[Snapshot], pb: _Problem, best: _Points):
     return candidate.where(polished, best), polished
 
 
-def _safeguard(snapshot: Snapshot, beta, allocation: Allocation, fast: Allocation | None):
-    """Deviation 11: ``fast``'s solution where SCA-ADMM's is not at least as good.
+def _safeguard(snapshot: Snapshot, beta, allocation: Allocation, fast):
+    """Deviation 11: the ``fast`` solution where SCA-ADMM's is not at least as good.
 
-    Returns ``(allocation, evaluation, candidate)``, judged by the true model.
+    ``fast``: its ``Solution``, or None (no safeguard). Returns ``(allocation,
+    evaluation, candidate)``, judged by the true model.
     """
     evaluation = evaluate(snapshot, allocation, beta)
     if fast is None:
         return allocation, evaluation, "sca_admm"
-    fast_evaluation = evaluate(snapshot, fast, beta)
+    fast_evaluation = fast.evaluation
     covers = not np.any(fast_evaluation.feasible & ~evaluation.feasible)
     more = evaluation.feasible.sum() > fast_evaluation.feasible.sum()
     # the same UEs served: compare their cost (17a); an unserved UE's is best effort
@@ -986,24 +1005,28 @@ def _safeguard(snapshot: Snapshot, beta, allocation: Allocation, fast: Allocatio
     cheaper = evaluation.cost_of(served) <= fast_evaluation.cost_of(served)
     if covers and (more or cheaper):
         return allocation, evaluation, "sca_admm"
-    return fast, fast_evaluation, "fast"
+    return fast.allocation, fast_evaluation, "fast"
 
 
-def _fast_starts(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue=None):
-    """The ``optimizers.iscc.fast`` solutions of the slots (start and safeguard)."""
-    from optimizers.iscc.fast import solve_fast
+def _fast_starts(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue=None) -> list:
+    """The ``fast`` solutions (``Solution``: allocation and evaluation) of the slots.
+
+    They are SCA-ADMM's start and its safeguard (deviation 11). One ``solve`` per slot;
+    a batched ``fast`` solver returning the same solutions can replace this loop.
+    """
+    from optimizers.iscc.solve import solve
 
     weights = [None] * len(snapshots) if weight_ue is None else weight_ue
     return [
-        solve_fast(snapshot, beta, weight_ue=weight)[0]
+        solve(snapshot, beta, method="fast", weight_ue=weight)
         for snapshot, beta, weight in zip(snapshots, betas, weights, strict=True)
     ]
 
 
-def _start_points(snapshots: Sequence[Snapshot], pb: _Problem, starts):
+def _start_points(snapshots: Sequence[Snapshot], problem: _Problem, starts):
     """(alpha, f, u) of every slot: from its start solution, or the paper's start."""
     points = [
-        _paper_point(snapshot, pb, slot) if start is None else _warm_point(snapshot, start)
+        _paper_point(snapshot, problem, slot) if start is None else _warm_point(snapshot, start)
         for slot, (snapshot, start) in enumerate(zip(snapshots, starts, strict=True))
     ]
     return (np.stack(values) for values in zip(*points, strict=True))
@@ -1038,25 +1061,25 @@ def _per_slot_weights(name: str, values, count: int, K: int) -> np.ndarray:
 
 def _solve(snapshots, betas, weight_ue, warm_starts, options: _Options):
     """SCA-ADMM for B slots; returns ``[(allocation, evaluation, info), ...]``."""
-    pb = _problem(snapshots, betas, weight_ue)
+    problem = _problem(snapshots, betas, weight_ue)
     fast = [None] * len(snapshots)
     if options.safeguard or (options.start == "fast" and None in warm_starts):
         fast = _fast_starts(snapshots, betas, weight_ue)
     starts = [
-        warm if warm is not None or options.start == "paper" else solution
+        warm if warm is not None or options.start == "paper" else solution.allocation
         for warm, solution in zip(warm_starts, fast, strict=True)
     ]
-    best = _points(pb, *_start_points(snapshots, pb, starts))
+    best = _points(problem, *_start_points(snapshots, problem, starts))
     from_solution = np.array([start is not None for start in starts])
-    best, records = _sca(pb, best, options, from_solution)
+    best, records = _sca(problem, best, options, from_solution)
     polished = np.zeros(len(snapshots), dtype=bool)
     if options.polish:
-        best, polished = _polish(snapshots, pb, best)
+        best, polished = _polish(snapshots, problem, best)
     results = []
     for slot, snapshot in enumerate(snapshots):
         guard = fast[slot] if options.safeguard else None
         allocation, evaluation, candidate = _safeguard(
-            snapshot, pb.beta[slot], best.allocation(slot), guard
+            snapshot, problem.beta[slot], best.allocation(slot), guard
         )
         rounds = records["outer"][slot]
         info = dict(
