@@ -190,7 +190,7 @@ def _quartic_root_row(a, b, c, mu=None, x0=None):
     a, b, c = a.ravel().tolist(), b.ravel().tolist(), c.ravel().tolist()
     count = len(a)
     mu = [0.0] * count if mu is None else np.broadcast_to(np.ravel(mu), (count,)).tolist()
-    x0 = None if x0 is None else np.ravel(x0).tolist()
+    x0 = None if x0 is None else np.asarray(x0).ravel().tolist()
     x, upper, trivial = [], [], []
     for k in range(count):
         b_pos = max(b[k], 0.0)
@@ -606,7 +606,9 @@ class _Admm:
         self.rho = rho
         self.tol_inner = tol_inner
         count, K = problem.Q.shape
+        self.count = count
         self.z = np.zeros((count, 5 * K))
+        self.z_blocks = _blocks(self.z, 5)
         self.step = np.full(count, 0.1)
         self.primal = np.full(count, np.nan)
         self.dual = np.full(count, np.nan)
@@ -627,15 +629,12 @@ class _Admm:
         part = _Admm(self.problem.take(index), self.rho, self.tol_inner)
         for name in ("z", "step", "primal", "dual"):
             setattr(part, name, getattr(self, name)[index])
+        part.z_blocks = _blocks(part.z, 5)
         return part
 
     def put(self, index: np.ndarray, part: _Admm) -> None:
         for name in ("z", "step", "primal", "dual"):
             getattr(self, name)[index] = getattr(part, name)
-
-    def duals(self):
-        """The scaled duals z_f, z_u, z_s, z_off, z_loc, each (B, K)."""
-        return _blocks(self.z, 5)
 
     def expand(self, best: _Points) -> None:
         """Start an outer iteration at ``best``: combiner blocks (deviation 3), (20)-(30)."""
@@ -647,17 +646,29 @@ class _Admm:
         # the (P3) terms of the current beams; carried along (and reused) until they move
         self.terms = self._beam_terms(self.f, self.u, _row_power(self.f) / problem.P_max, None)
         rate, _, sensing, _, self.v_f, self.v_u = self.terms
-        _, _, z_s, z_off, z_loc = self.duals()
+        _, _, z_s, z_off, z_loc = self.z_blocks
         com = self.alpha * problem.Q / rate / problem.tau
-        self.slacks = np.concatenate(
-            [
-                np.maximum(0.0, sensing - z_s),
-                np.maximum(0.0, 1.0 - com - self.alpha / self.ap_cpu - z_off),
-                np.maximum(0.0, 1.0 - (1.0 - self.alpha) / self.ue_cpu - z_loc),
-            ],
-            axis=-1,
+        self._set_slacks(
+            np.concatenate(
+                [
+                    np.maximum(0.0, sensing - z_s),
+                    np.maximum(0.0, 1.0 - com - self.alpha / self.ap_cpu - z_off),
+                    np.maximum(0.0, 1.0 - (1.0 - self.alpha) / self.ue_cpu - z_loc),
+                ],
+                axis=-1,
+            )
         )
-        self.objective = np.full(len(self.z), np.inf)  # (P3) objective, relative-change stop
+        self.objective = np.full(self.count, np.inf)  # (P3) objective, relative-change stop
+
+    def _set_slacks(self, slacks) -> None:
+        self.slacks, self.slack_blocks = slacks, _blocks(slacks, 3)
+
+    def _commit(self, running, **values) -> None:
+        """Set the state ``values`` in the running slots (``running`` None: all)."""
+        for name, new in values.items():
+            setattr(
+                self, name, new if running is None else _merge(running, new, getattr(self, name))
+            )
 
     def _beam_terms(self, f, u, p_f, p_u):
         """(Rbar floored, unfloored mask, Fbar, amplitudes, ||f||^2/P, ||u||^2/P)."""
@@ -668,9 +679,7 @@ class _Admm:
     def iterate(self, running, last: bool) -> np.ndarray:
         """One inner ADMM iteration; returns the slots whose stopping rule holds."""
         alpha, ap_cpu, ue_cpu = self._compute_step()
-        self.alpha = _merge(running, alpha, self.alpha)
-        self.ap_cpu = _merge(running, ap_cpu, self.ap_cpu)
-        self.ue_cpu = _merge(running, ue_cpu, self.ue_cpu)
+        self._commit(running, alpha=alpha, ap_cpu=ap_cpu, ue_cpu=ue_cpu)
         self._beam_step(running)
         return self._power_and_dual_step(running, last)
 
@@ -683,8 +692,8 @@ class _Admm:
         """
         problem = self.problem
         _, _, _, rho_4, rho_5 = self.rho
-        _, _, _, z_off, z_loc = self.duals()
-        _, s_off, s_loc = _blocks(self.slacks, 3)
+        _, _, _, z_off, z_loc = self.z_blocks
+        _, s_off, s_loc = self.slack_blocks
         rate, ap_cpu, ue_cpu = self.terms[0], self.ap_cpu, self.ue_cpu
         A = problem.Q / (rate * problem.tau) + 1.0 / ap_cpu
         D = 1.0 / ue_cpu
@@ -757,8 +766,8 @@ class _Admm:
         """One projected gradient step (47), (59)-(63) on the beams, Armijo step size."""
         problem, p_max = self.problem, self.problem.P_max
         rho_1, rho_2, rho_3, rho_4, _ = self.rho
-        z_f, z_u, z_s, z_off, _ = self.duals()
-        s_s, s_off, _ = _blocks(self.slacks, 3)
+        z_f, z_u, z_s, z_off, _ = self.z_blocks
+        s_s, s_off, _ = self.slack_blocks
         alpha_q = self.alpha * problem.Q
         energy_weight = self.w_p * (self.v_f + self.v_u)
         resid_const = np.concatenate(
@@ -788,7 +797,8 @@ class _Admm:
     def _line_search(self, running, fixed, value, gradients, decrease) -> None:
         """Armijo backtracking (deviation 7), per slot, with the projection (63)."""
         p_max = self.problem.P_max
-        trying = np.ones(len(self.z), dtype=bool) if running is None else running.copy()
+        trying = np.ones(self.count, dtype=bool) if running is None else running.copy()
+        remaining = np.count_nonzero(trying)
         for _ in range(20):
             scaled = (self.step[:, None] * p_max)[..., None]
             f_try = self.f - scaled * gradients[0]
@@ -802,18 +812,23 @@ class _Admm:
             terms = self._beam_terms(f_try, u_try, p_f * shrink_p, p_u * shrink_p)
             trial, _ = self._lagrangian(terms, fixed)
             accept = trying & (trial <= value - 1e-4 * self.step * decrease)
-            if accept.all():
-                accept = None  # every slot (cheaper merges)
-            if accept is None or accept.any():
-                self.f = _merge(accept, f_try, self.f)
-                self.u = _merge(accept, u_try, self.u)
-                self.terms = tuple(
-                    _merge(accept, new, old) for new, old in zip(terms, self.terms, strict=True)
-                )
-                trying = trying & ~accept if accept is not None else ~trying
-            self.step = np.where(trying, 0.25 * self.step, self.step)
-            if not trying.any():
+            accepted = np.count_nonzero(accept)
+            if accepted:
+                self._accept_beams(None if accepted == self.count else accept, f_try, u_try, terms)
+                trying = trying & ~accept
+                remaining -= accepted
+            if not remaining:
                 break
+            self.step = np.where(trying, 0.25 * self.step, self.step)
+
+    def _accept_beams(self, accept, f, u, terms) -> None:
+        """Take the trial beams and their (P3) terms in the slots ``accept`` (None: all)."""
+        self._commit(accept, f=f, u=u)
+        if accept is not None:
+            terms = tuple(
+                _merge(accept, new, old) for new, old in zip(terms, self.terms, strict=True)
+            )
+        self.terms = terms
 
     def _power_and_dual_step(self, running, last: bool) -> np.ndarray:
         """Powers (48)-(49) (deviation 6), slacks (55)-(57), duals (50)-(54) (deviation 8).
@@ -823,7 +838,7 @@ class _Admm:
         """
         problem, tol = self.problem, self.tol_inner
         rho_1, rho_2, _, _, _ = self.rho
-        z_f, z_u, z_s, z_off, z_loc = self.duals()
+        z_f, z_u, z_s, z_off, z_loc = self.z_blocks
         rate, _, sensing, _, p_f, p_u = self.terms
         alpha, ap_cpu, ue_cpu = self.alpha, self.ap_cpu, self.ue_cpu
         com = alpha * problem.Q / rate
@@ -853,10 +868,9 @@ class _Admm:
         )
         objective = (theta * (v_f + v_u) + energy).sum(-1)
         small_change = np.abs(objective - self.objective) <= tol * np.abs(objective)
-        for name, new in (("v_f", v_f), ("v_u", v_u), ("slacks", slacks), ("z", self.z + res)):
-            setattr(self, name, _merge(running, new, getattr(self, name)))
-        for name, new in (("primal", primal), ("dual", dual), ("objective", objective)):
-            setattr(self, name, _merge(running, new, getattr(self, name)))
+        self._commit(running, v_f=v_f, v_u=v_u, slacks=slacks, z=self.z + res)
+        self._commit(running, primal=primal, dual=dual, objective=objective)
+        self.z_blocks, self.slack_blocks = _blocks(self.z, 5), _blocks(self.slacks, 3)
         return (primal <= tol) & ((dual <= tol) | small_change)
 
 
@@ -898,9 +912,10 @@ def _inner_admm(admm: _Admm, best: _Points, max_inner: int) -> np.ndarray:
         iterations += 1 if running is None else running
         stop = admm.iterate(running, last=iteration == max_inner - 1)
         going = ~stop if running is None else running & ~stop
-        if not going.any():
+        still = np.count_nonzero(going)
+        if not still:
             break
-        running = None if going.all() else going
+        running = None if still == len(going) else going
     return iterations
 
 
