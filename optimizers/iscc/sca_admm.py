@@ -272,10 +272,15 @@ class _Problem:
         return _Problem(**fields)
 
 
+def _stack(arrays: list) -> np.ndarray:
+    """``np.stack(arrays)``; one array is not copied (a read-only view)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
 def _problem(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue: np.ndarray):
     """The :class:`_Problem` of ``snapshots`` with (B, K) weights ``betas``, ``weight_ue``."""
     per_ue = {
-        name: np.stack([getattr(s, name) for s in snapshots])
+        name: _stack([getattr(s, name) for s in snapshots])
         for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget")
     }
     scalars = {
@@ -293,8 +298,8 @@ def _problem(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue: np.nda
         w_ue=weight_ue,
         **per_ue,
         **scalars,
-        H=np.stack([s.H for s in snapshots]),
-        H_sense=np.stack([s.H_sense for s in snapshots]),
+        H=_stack([s.H for s in snapshots]),
+        H_sense=_stack([s.H_sense for s in snapshots]),
         work=work,
         f_scale=f_scale,
         E_ref=E_ref,
@@ -511,10 +516,9 @@ class _Expansion:
 
     def __init__(self, problem: _Problem, f, u, w, w_tilde):
         K = problem.K
-        comm = (w.conj()[:, None] @ problem.H).conj()  # (b, j, k, M): H_j^H w_k
-        sense = (w_tilde.conj()[:, None] @ problem.H_sense).conj()
-        self.A = np.concatenate([comm, sense], axis=2)  # (b, j, 2K, M): rows c*K + k
-        self.Ah = self.A.conj()
+        comm = w.conj()[:, None] @ problem.H  # (b, j, k, M): (H_j^H w_k)^*
+        sense = w_tilde.conj()[:, None] @ problem.H_sense
+        self.Ah = np.concatenate([comm, sense], axis=2)  # (b, j, 2K, M): rows c*K + k
         self._beams = np.empty((*f.shape, 2), complex)  # (b, j, M, 2): x_0 = f, x_1 = u
         power = np.abs(self.amplitudes(f, u)) ** 2  # (b, j, 2K, 2)
         self.coef = self._coefficients(problem, power, w)
@@ -567,7 +571,8 @@ class _Expansion:
         """sum_r dL/d(lin_r) * coef * a (a^H x): Wirtinger gradients w.r.t. f and u."""
         scale = np.concatenate([d_rate, d_sensing], axis=-1)[:, None, :, None]
         weight = self.coef * scale * amp  # (b, j, 2K, 2)
-        grad = np.swapaxes(weight, 2, 3) @ self.A  # (b, j, 2, M)
+        # weight^T A, as the conjugate of conj(weight)^T A^* (exact: only signs differ)
+        grad = (np.swapaxes(weight, 2, 3).conj() @ self.Ah).conj()  # (b, j, 2, M)
         return grad[:, :, 0, :], grad[:, :, 1, :]
 
 
