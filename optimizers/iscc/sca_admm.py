@@ -554,18 +554,25 @@ class _Expansion:
         )
         return coef
 
-    def amplitudes(self, f, u):
-        beams = self._beams  # refilled in place: cheaper than np.stack
+    def amplitudes(self, f, u, slots=None):
+        """Received amplitudes of the beams (f, u) of every slot, or of the ``slots``."""
+        if slots is None:
+            beams, Ah = self._beams, self.Ah  # refilled in place: cheaper than np.stack
+        else:
+            beams, Ah = np.empty((*f.shape, 2), complex), self.Ah[slots]
         beams[..., 0] = f
         beams[..., 1] = u
-        return self.Ah @ beams  # (b, j, 2K, M) @ (b, j, M, 2)
+        return Ah @ beams  # (b, j, 2K, M) @ (b, j, M, 2)
 
-    def values(self, f, u):
-        """(Rbar floored, unfloored mask, Fbar, amplitudes)."""
-        amp = self.amplitudes(f, u)
-        lin = self.const + (self.coef * (amp * amp.conj()).real).sum(axis=(1, 3))
+    def values(self, f, u, slots=None):
+        """(Rbar floored, unfloored mask, Fbar, amplitudes) of every slot or the ``slots``."""
+        amp = self.amplitudes(f, u, slots)
+        const, coef, floor = self.const, self.coef, self.R_floor
+        if slots is not None:
+            const, coef, floor = const[slots], coef[slots], floor[slots]
+        lin = const + (coef * (amp * amp.conj()).real).sum(axis=(1, 3))
         rate = lin[:, : self.K]
-        return np.maximum(rate, self.R_floor), rate > self.R_floor, lin[:, self.K :], amp
+        return np.maximum(rate, floor), rate > floor, lin[:, self.K :], amp
 
     def gradient(self, amp, d_rate, d_sensing):
         """sum_r dL/d(lin_r) * coef * a (a^H x): Wirtinger gradients w.r.t. f and u."""
@@ -649,7 +656,8 @@ class _Admm:
         self.ap_cpu = np.maximum(best.f_ap / problem.f_scale, 1e-6)  # normalised f^ap
         self.ue_cpu = np.maximum(best.f_u / problem.f_scale, 1e-6)  # normalised f^u
         # the (P3) terms of the current beams; carried along (and reused) until they move
-        self.terms = self._beam_terms(self.f, self.u, _row_power(self.f) / problem.P_max, None)
+        powers = _row_power(self.f) / problem.P_max, _row_power(self.u) / problem.P_max
+        self.terms = (*self.expansion.values(self.f, self.u), *powers)
         rate, _, sensing, _, self.v_f, self.v_u = self.terms
         _, _, z_s, z_off, z_loc = self.z_blocks
         com = self.alpha * problem.Q / rate / problem.tau
@@ -674,12 +682,6 @@ class _Admm:
             setattr(
                 self, name, new if running is None else _merge(running, new, getattr(self, name))
             )
-
-    def _beam_terms(self, f, u, p_f, p_u):
-        """(Rbar floored, unfloored mask, Fbar, amplitudes, ||f||^2/P, ||u||^2/P)."""
-        if p_u is None:
-            p_u = _row_power(u) / self.problem.P_max
-        return (*self.expansion.values(f, u), p_f, p_u)
 
     def iterate(self, running, last: bool) -> np.ndarray:
         """One inner ADMM iteration; returns the slots whose stopping rule holds."""
@@ -751,20 +753,23 @@ class _Admm:
         x[over] = _quartic_root(leading, linear, constant, hi)
         return x
 
-    def _lagrangian(self, terms, fixed):
+    def _lagrangian(self, terms, fixed, slots=None):
         """Beam part of (35) and its scaled residuals ``(r_cf, r_cu, r_s, r_off)``, stacked.
 
         ``fixed``: the parts that the beam step leaves unchanged, ``(alpha Q, energy
-        weight, residual constants)`` (alpha, x, v, s, z).
+        weight, residual constants)`` (alpha, x, v, s, z); ``terms`` and ``fixed`` of
+        every slot, or of the ``slots`` only.
         """
-        problem = self.problem
+        E_ref, tau = self.problem.E_ref, self.problem.tau
+        if slots is not None:
+            E_ref, tau = E_ref[slots], tau[slots]
         rate, _, sensing, _, p_f, p_u = terms
         alpha_q, energy_weight, resid_const = fixed
         com = alpha_q / rate
-        energy = (energy_weight * com).sum(-1) / problem.E_ref[:, 0]
+        energy = (energy_weight * com).sum(-1) / E_ref[:, 0]
         # r_cf = pf - v_f + z_f, r_cu = pu - v_u + z_u, r_s = -Fbar + s_s + z_s,
         # r_off = t_com / tau + alpha / x - 1 + s_off + z_off
-        resid = np.concatenate([p_f, p_u, -sensing, com / problem.tau], axis=-1) + resid_const
+        resid = np.concatenate([p_f, p_u, -sensing, com / tau], axis=-1) + resid_const
         return energy + 0.5 * (resid * (self.rho_beam * resid)).sum(-1), resid
 
     def _beam_step(self, running) -> None:
@@ -800,40 +805,65 @@ class _Admm:
         self._line_search(running, fixed, value, (grad_f, grad_u), decrease)
 
     def _line_search(self, running, fixed, value, gradients, decrease) -> None:
-        """Armijo backtracking (deviation 7), per slot, with the projection (63)."""
-        p_max = self.problem.P_max
-        trying = np.ones(self.count, dtype=bool) if running is None else running.copy()
-        remaining = np.count_nonzero(trying)
-        for _ in range(20):
-            scaled = (self.step[:, None] * p_max)[..., None]
-            f_try = self.f - scaled * gradients[0]
-            u_try = self.u - scaled * gradients[1]
-            p_f, p_u = _row_power(f_try), _row_power(u_try)
-            # projection (63): a common per-UE scale onto ||f||^2 + ||u||^2 <= P_max
-            shrink = np.minimum(1.0, p_max / np.maximum(p_f + p_u, _TINY))
-            root = np.sqrt(shrink)[..., None]
-            f_try, u_try = f_try * root, u_try * root
-            shrink_p = shrink / p_max
-            terms = self._beam_terms(f_try, u_try, p_f * shrink_p, p_u * shrink_p)
-            trial, _ = self._lagrangian(terms, fixed)
-            accept = trying & (trial <= value - 1e-4 * self.step * decrease)
-            accepted = np.count_nonzero(accept)
-            if accepted:
-                self._accept_beams(None if accepted == self.count else accept, f_try, u_try, terms)
-                trying = trying & ~accept
-                remaining -= accepted
-            if not remaining:
-                break
-            self.step = np.where(trying, 0.25 * self.step, self.step)
+        """Armijo backtracking (deviation 7), per slot, with the projection (63).
 
-    def _accept_beams(self, accept, f, u, terms) -> None:
-        """Take the trial beams and their (P3) terms in the slots ``accept`` (None: all)."""
-        self._commit(accept, f=f, u=u)
-        if accept is not None:
-            terms = tuple(
-                _merge(accept, new, old) for new, old in zip(terms, self.terms, strict=True)
-            )
-        self.terms = terms
+        After the first trial only the slots still backtracking are computed.
+        """
+        slots = None if running is None else np.flatnonzero(running)
+        for _ in range(20):
+            f_try, u_try, terms, trial = self._trial(slots, fixed, gradients)
+            bound = value - 1e-4 * self.step * decrease
+            accept = trial <= (bound if slots is None else bound[slots])
+            self._accept_beams(slots, accept, f_try, u_try, terms)
+            failed = np.flatnonzero(~accept)
+            if not failed.size:
+                break
+            slots = failed if slots is None else slots[failed]
+            step = self.step.copy()
+            step[slots] *= 0.25
+            self.step = step
+            if slots.size == self.count:
+                slots = None
+
+    def _trial(self, slots, fixed, gradients):
+        """Beams after a gradient step of the current sizes, projected (63), and their
+        (P3) terms and Lagrangian, in every slot or in the ``slots``."""
+        p_max, step, f, u = self.problem.P_max, self.step, self.f, self.u
+        grad_f, grad_u = gradients
+        if slots is not None:
+            p_max, step, f, u = p_max[slots], step[slots], f[slots], u[slots]
+            grad_f, grad_u = grad_f[slots], grad_u[slots]
+            fixed = tuple(part[slots] for part in fixed)
+        scaled = (step[:, None] * p_max)[..., None]
+        f_try, u_try = f - scaled * grad_f, u - scaled * grad_u
+        p_f, p_u = _row_power(f_try), _row_power(u_try)
+        # projection (63): a common per-UE scale onto ||f||^2 + ||u||^2 <= P_max
+        shrink = np.minimum(1.0, p_max / np.maximum(p_f + p_u, _TINY))
+        root = np.sqrt(shrink)[..., None]
+        f_try, u_try = f_try * root, u_try * root
+        shrink_p = shrink / p_max
+        terms = (*self.expansion.values(f_try, u_try, slots), p_f * shrink_p, p_u * shrink_p)
+        return f_try, u_try, terms, self._lagrangian(terms, fixed, slots)[0]
+
+    def _accept_beams(self, slots, accept, f, u, terms) -> None:
+        """Take the trial beams and their (P3) terms where ``accept`` holds.
+
+        ``accept`` is over every slot, or over the ``slots`` of the trial.
+        """
+        if slots is None and accept.all():
+            self.f, self.u, self.terms = f, u, terms
+            return
+        index = np.flatnonzero(accept) if slots is None else slots[accept]
+        if not index.size:
+            return
+
+        def put(old, new):
+            merged = old.copy()
+            merged[index] = new[accept]
+            return merged
+
+        self.f, self.u = put(self.f, f), put(self.u, u)
+        self.terms = tuple(put(old, new) for old, new in zip(self.terms, terms, strict=True))
 
     def _power_and_dual_step(self, running, last: bool) -> np.ndarray:
         """Powers (48)-(49) (deviation 6), slacks (55)-(57), duals (50)-(54) (deviation 8).
