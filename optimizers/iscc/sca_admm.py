@@ -76,9 +76,10 @@ Deviations from the printed equations (every one, with the reason):
    acceptance). Hence ``objective_trace`` (true cost of the accepted point after each
    outer iteration) is non-increasing whenever the number of feasible UEs does not
    change; ``info['admm_objective_trace']`` holds the raw ADMM candidates' true costs.
-   Candidates are ranked by ``_judge``: the formulas and checks of ``evaluate`` with the
-   SINRs of the max-SINR combiners from their Gram identity (equal up to round-off); the
-   returned point is judged by ``evaluate`` itself.
+   Candidates are ranked by ``_judge``: the formulas of ``evaluate`` and its constraint
+   kernel ``isac_gym.iscc.model.constraint_checks``, with the SINRs of the max-SINR
+   combiners from their Gram identity (equal up to round-off); the returned point is
+   judged by ``evaluate`` itself.
 10. The per-UE energy budget of ``Snapshot.energy_budget`` is not part of (P1); the ADMM
    ignores it and only ``polish=True`` (``optimizers.iscc.compute``) enforces it.
 11. Start and safeguard (``start="fast"``, ``safeguard=True``, the defaults): SCA is a
@@ -98,6 +99,20 @@ Deviations from the printed equations (every one, with the reason):
    never worse than ``fast`` on the true weighted cost of the UEs ``fast`` serves, and
    meets (17b) wherever ``fast`` does. ``warm_start`` replaces the start, not the
    safeguard.
+
+Structure and batches. The algorithm runs on B slots at once (arrays with a leading slot
+axis; :func:`solve_sca_admm` is the batch of one, :func:`solve_sca_admm_batch` the
+public batch). ``_Admm`` holds the inner ADMM's state and steps (``_compute_step``:
+(43)-(46); ``_beam_step``: (47), (59)-(63) with the Armijo search; ``_power_and_dual_step``:
+(48)-(57) and the stopping rule); ``_sca`` is Algorithm 2 (expansion point, inner ADMM,
+``_accept``); then ``_polish`` and ``_safeguard``. Every data-dependent branch is a mask
+over the slots: a slot whose inner ADMM has stopped is frozen until the next outer
+iteration, a slot whose SCA has converged is dropped from the arrays, the Armijo search
+recomputes only the slots still backtracking, the quartic roots' Newton iterations and
+the AP-multiplier bisection run per slot. Each slot therefore performs the same floating
+point operations as when solved alone: results equal the per-slot ones (bit for bit on
+the regression set used for this restructuring). The ``fast`` start and the polish's
+exact compute allocation are still one call per slot (``_fast_starts``, ``_polish``).
 
 Paper start (``start="paper"``, no warm start): the directions of
 :func:`isac_gym.iscc.beam_directions`, the power split evenly between f and u except
@@ -815,7 +830,7 @@ class _Admm:
             bound = value - 1e-4 * self.step * decrease
             accept = trial <= (bound if slots is None else bound[slots])
             self._accept_beams(slots, accept, f_try, u_try, terms)
-            failed = np.flatnonzero(~accept)
+            failed = (~accept).nonzero()[0]
             if not failed.size:
                 break
             slots = failed if slots is None else slots[failed]
@@ -853,7 +868,7 @@ class _Admm:
         if slots is None and accept.all():
             self.f, self.u, self.terms = f, u, terms
             return
-        index = np.flatnonzero(accept) if slots is None else slots[accept]
+        index = accept.nonzero()[0] if slots is None else slots[accept]
         if not index.size:
             return
 
