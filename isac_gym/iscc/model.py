@@ -209,8 +209,38 @@ def sinr_terms(snapshot: Snapshot, allocation: Allocation):
 
 
 def sensing_met(snapshot: Snapshot, sinr_s: np.ndarray) -> np.ndarray:
-    """(17b) per UE, gamma_k^s >= gamma_th, with the tolerance of every check."""
+    """(17b) per UE, gamma_k^s >= gamma_th, with the tolerance of every check.
+
+    ``snapshot``: anything with ``gamma_s`` broadcastable against ``sinr_s``.
+    """
     return sinr_s * (1.0 + FEASIBILITY_RTOL) >= snapshot.gamma_s
+
+
+def constraint_checks(
+    limits, *, sinr_s, latency, alpha, f_u, f_ap, power, energy_ue
+) -> dict[str, np.ndarray]:
+    """Per-UE checks of (17b)-(17g) and the energy budget, named as in ``CONSTRAINTS``.
+
+    The one definition of the constraints (``evaluate`` and SCA-ADMM's candidate ranking
+    use it), with relative tolerance ``FEASIBILITY_RTOL``. The quantities are arrays
+    ``(..., K)``: one slot, or a batch of slots on leading axes. ``limits`` holds the
+    bounds as a ``Snapshot`` names them (``gamma_s, tau, C_u, C_ap, P_max,
+    energy_budget``), each broadcastable against the quantities (per-slot scalars of a
+    batch with a trailing axis of length 1). (17e) is one constraint per slot: when the
+    AP capacity is exceeded, every UE that uses the AP (``f_ap > 0``) fails it.
+    """
+    tol = 1.0 + FEASIBILITY_RTOL
+    uses_ap = f_ap > 0
+    ap_ok = f_ap.sum(axis=-1, keepdims=True) <= limits.C_ap * tol
+    return {
+        "sensing": sensing_met(limits, sinr_s),  # (17b)
+        "latency": latency <= limits.tau * tol,  # (17c)
+        "cpu_ue": (f_u >= 0) & (f_u <= limits.C_u * tol),  # (17d)
+        "cpu_ap": (f_ap >= 0) & (ap_ok | ~uses_ap),  # (17e)
+        "alpha": (alpha >= 0) & (alpha <= 1),  # (17f)
+        "power": power <= limits.P_max * tol,  # (17g)
+        "energy_budget": energy_ue <= limits.energy_budget * tol + ENERGY_ATOL,
+    }
 
 
 def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
@@ -243,18 +273,16 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     energy_ue = energy_isac + energy_local  # (16)
     cost = float((energy_ue + beta * energy_ap).sum())  # (17a)
 
-    tol = 1.0 + FEASIBILITY_RTOL
-    uses_ap = f_ap > 0
-    ap_ok = f_ap.sum() <= snapshot.C_ap * tol
-    checks = {
-        "sensing": sensing_met(snapshot, sinr_s),  # (17b)
-        "latency": latency <= snapshot.tau * tol,  # (17c)
-        "cpu_ue": (f_u >= 0) & (f_u <= snapshot.C_u * tol),  # (17d)
-        "cpu_ap": (f_ap >= 0) & (ap_ok | ~uses_ap),  # (17e)
-        "alpha": (alpha >= 0) & (alpha <= 1),  # (17f)
-        "power": power <= snapshot.P_max * tol,  # (17g)
-        "energy_budget": energy_ue <= snapshot.energy_budget * tol + ENERGY_ATOL,
-    }
+    checks = constraint_checks(
+        snapshot,
+        sinr_s=sinr_s,
+        latency=latency,
+        alpha=alpha,
+        f_u=f_u,
+        f_ap=f_ap,
+        power=power,
+        energy_ue=energy_ue,
+    )
     feasible = np.logical_and.reduce(list(checks.values()))
     return Evaluation(
         sinr_c=sinr_c,

@@ -1,12 +1,16 @@
 """The true model of eqs. (2), (7)-(17): hand-computed cases, a loop reference, limits."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from conftest import tiny_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isac_gym.iscc import Allocation, evaluate, sinr_terms
+from isac_gym.demo import simple_allocation
+from isac_gym.iscc import CONSTRAINTS, Allocation, ISCCConfig, evaluate, sample_snapshot, sinr_terms
+from isac_gym.iscc.model import FEASIBILITY_RTOL, constraint_checks
 
 
 def tiny_k1():
@@ -253,3 +257,109 @@ def test_properties(seed, alpha, beta1, beta2, q_scale):
     bigger = evaluate(snap.replace(Q=snap.Q * q_scale), alloc, lo)
     assert np.all(bigger.latency >= ev_lo.latency)  # latency grows with Q
     assert bigger.cost >= ev_lo.cost
+
+
+def test_constraint_kernel_on_a_batch_gives_evaluates_verdicts():
+    """``constraint_checks`` over stacked (B, K) slots equals ``evaluate`` slot by slot.
+
+    The slots have their own bounds (C_ap, tau, budgets) and each breaks other checks,
+    so a bound taken from the wrong slot or a sum over the whole batch shows.
+    """
+    cfg = ISCCConfig.paper(K=3)
+    slots = []
+    for seed in range(6):
+        snap = sample_snapshot(cfg, np.random.default_rng(seed))
+        alloc = simple_allocation(snap, 0.76)
+        ue = seed % 3
+        changes = [
+            dict(alpha=np.r_[alloc.alpha[:ue], 1.0 + 1e-3, alloc.alpha[ue + 1 :]]),
+            dict(f_ap=alloc.f_ap * (1.2 * snap.C_ap / alloc.f_ap.sum())),  # AP over capacity
+            dict(f_u=np.r_[alloc.f_u[:ue], snap.C_u[ue] * 1.01, alloc.f_u[ue + 1 :]]),
+            dict(u=alloc.u * 1e-3),  # sensing lost
+            dict(f=alloc.f * 2.0),  # power over P_max
+            {},
+        ][seed]
+        budget = evaluate(snap, alloc, 1.0).energy_ue * (0.5 if seed == 5 else 2.0)
+        snap = snap.replace(
+            energy_budget=budget, tau=snap.tau * (1 + seed / 10), C_ap=snap.C_ap * (1 + seed / 20)
+        )
+        slots.append((snap, alloc.replace(**changes)))
+    evaluations = [evaluate(snap, alloc, 1.0) for snap, alloc in slots]
+    snaps = [snap for snap, _ in slots]
+
+    def stacked(name):
+        return np.stack([np.broadcast_to(getattr(s, name), (3,)) for s in snaps])
+
+    limits = SimpleNamespace(
+        **{name: stacked(name) for name in ("tau", "C_u", "energy_budget")},
+        **{name: stacked(name)[:, :1] for name in ("gamma_s", "C_ap", "P_max")},
+    )
+    checks = constraint_checks(
+        limits,
+        **{
+            name: np.stack([getattr(ev, name) for ev in evaluations])
+            for name in ("sinr_s", "latency", "power", "energy_ue")
+        },
+        **{
+            name: np.stack([getattr(alloc, name) for _, alloc in slots])
+            for name in ("alpha", "f_u", "f_ap")
+        },
+    )
+    assert list(checks) == list(CONSTRAINTS)
+    for name in CONSTRAINTS:
+        expected = np.stack([ev.checks[name] for ev in evaluations])
+        assert np.array_equal(checks[name], expected), name
+        assert not expected.all(), name  # every check fails somewhere in the batch
+
+
+@pytest.mark.parametrize(
+    "name, field, bound",
+    [
+        ("latency", "latency", "tau"),
+        ("cpu_ue", "f_u", "C_u"),
+        ("power", "power", "P_max"),
+        ("energy_budget", "energy_ue", "energy_budget"),
+    ],
+)
+def test_constraint_kernel_bounds_on_both_sides(name, field, bound):
+    """A quantity at its bound times (1 + FEASIBILITY_RTOL) passes; 1e-6 further fails."""
+    limits = SimpleNamespace(gamma_s=1.0, tau=2.0, C_u=3.0, C_ap=10.0, P_max=4.0, energy_budget=5.0)
+    limit = getattr(limits, bound)
+    quantities = dict(
+        sinr_s=np.ones(2),
+        latency=np.ones(2),
+        alpha=np.full(2, 0.5),
+        f_u=np.ones(2),
+        f_ap=np.ones(2),
+        power=np.ones(2),
+        energy_ue=np.ones(2),
+    )
+    quantities[field] = np.array([limit * (1 + FEASIBILITY_RTOL), limit * (1 + 2e-6)])
+    checks = constraint_checks(limits, **quantities)
+    assert checks[name].tolist() == [True, False]
+    assert all(checks[other].all() for other in checks if other != name)
+
+
+def test_constraint_kernel_ap_capacity_is_one_constraint_per_slot():
+    """(17e): over capacity fails every UE using the AP in that slot, none elsewhere."""
+    limits = SimpleNamespace(
+        gamma_s=1.0,
+        tau=2.0,
+        C_u=3.0,
+        C_ap=np.array([[4.0], [4.0]]),
+        P_max=4.0,
+        energy_budget=5.0,
+    )
+    ones = np.ones((2, 3))
+    f_ap = np.array([[2.0, 2.0 * (1 + FEASIBILITY_RTOL), 0.0], [2.0, 2.0 + 1e-5, 0.0]])
+    checks = constraint_checks(
+        limits,
+        sinr_s=ones,
+        latency=ones,
+        alpha=ones / 2,
+        f_u=ones,
+        f_ap=f_ap,
+        power=ones,
+        energy_ue=ones,
+    )
+    assert checks["cpu_ap"].tolist() == [[True, True, True], [False, False, True]]
