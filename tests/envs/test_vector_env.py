@@ -64,7 +64,7 @@ def random_actions(steps, num_envs, seed=0):
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_native_vector_env_equals_sync_vector_env_through_autoresets(mode):
-    num_envs, actions = 3, random_actions(10, 3)  # 4-slot episodes: two autoresets each
+    num_envs, actions = 2, random_actions(9, 2)  # 4-slot episodes: two ends each
     kwargs = dict(num_envs=num_envs, **DRAINING)
     native = gym.make_vec(ENV_ID, vectorization_mode="vector_entry_point", **kwargs)
     native.unwrapped.autoreset_mode = mode
@@ -75,7 +75,7 @@ def test_native_vector_env_equals_sync_vector_env_through_autoresets(mode):
     assert isinstance(native, ISCCVectorEnv) and native.metadata["autoreset_mode"] == mode
     assert native.action_space == sync.action_space
     assert native.observation_space == sync.observation_space
-    ours, theirs = run(native, actions, seed=[5, 6, 9]), run(sync, actions, seed=[5, 6, 9])
+    ours, theirs = run(native, actions, seed=[5, 9]), run(sync, actions, seed=[5, 9])
     assert_close(ours, theirs)
     # the comparison saw autoresets, drops and more than one cause
     truncations = np.array([step[3] for step in ours[1:]])
@@ -147,3 +147,23 @@ def test_vector_env_rejects_bad_arguments():
         envs.reset(seed=[1, 2, 3])
     with pytest.raises(ValueError, match="diagnose_drops"):
         ISCCVectorEnv(2, diagnose_drops="yes")
+
+
+def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
+    from experiments import env_bench
+
+    single = env_bench.measure("fast", episodes=2, policy="draining", horizon=3)
+    assert single["steps"] == 6 and single["steps_per_s"] > 0 and single["oracle_ms"] > 0
+    rows = env_bench.vector_table(["fast"], [1, 2], [2], horizon=3)
+    assert [(r["policy"], r["N"]) for r in rows] == [
+        ("random", 1),
+        ("draining", 1),
+        ("random", 2),
+        ("draining", 2),
+    ]
+    assert np.isnan(rows[0]["sync"]) and rows[3]["sync"] > 0 and rows[3]["native"] > 0
+    shares = dict(env_bench.profile_vector_step(horizon=3, num_envs=2))
+    assert 0.2 < shares["oracle (solve_batch, evaluation included)"] < 1.0
+    assert 0.0 < sum(shares.values()) <= 1.0
+    with pytest.raises(ValueError, match="policy"):
+        env_bench.policy_actions("greedy", (4,), np.random.default_rng(0))
