@@ -23,9 +23,8 @@ from isac_gym.envs.allocation import (
     solve_each,
 )
 from isac_gym.envs.config import ISCCEnvConfig, make_config
-from isac_gym.envs.sampling import draw_channels
 from isac_gym.iscc import dynamics
-from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_ue_positions
+from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
 
 #: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
 UE_FEATURES = ("battery", "harvest", "task_size", "deadline", "cpu", "channel")
@@ -262,15 +261,13 @@ class ISCCEnv(gym.Env):
         self._draw_slot()
         return self._observation(), {"battery": self._battery.copy(), "task": self._task.copy()}
 
-    def _draw_slot(self, channels: bool = True) -> None:
-        """Exogenous draws of the current slot: tasks, harvest, arrivals and (unless a
-        vector env draws them for all its envs at once) channels."""
+    def _draw_slot(self) -> None:
+        """Exogenous draws of the current slot: tasks, channels, harvest, arrivals."""
         cfg, K, rng = self.config, self.K, self._rng
         self._task = rng["task"].random(K) < cfg.task_probability
         Q = rng["task"].uniform(*cfg.task_bits, K)
         tau = rng["task"].uniform(*cfg.deadline, K)
-        if channels:  # from the "fading" stream: the order among streams does not matter
-            draw_channels([self])
+        self._snapshot = sample_snapshot(cfg.cell, rng["fading"], self._position, self._heading)
         self._tasks = dict(Q=Q, tau=tau, C_u=self._cpu)
         if cfg.harvest_process == "markov":
             self._harvest = dynamics.harvest_markov(
@@ -299,8 +296,7 @@ class ISCCEnv(gym.Env):
     def step(self, action):
         problem, reserve = self._slot_problem(self._checked_action(action))
         (outcome,) = run_rounds([allocation_rounds(problem)], solve_each)
-        reward, truncated, info = self._finish_step(problem, reserve, outcome)
-        return self._observation(), reward, False, truncated, info
+        return self._finish_step(problem, reserve, outcome)
 
     # --- the step's hooks (shared with ISCCVectorEnv) --------------------------------------
 
@@ -344,11 +340,8 @@ class ISCCEnv(gym.Env):
         )
         return problem, reserve
 
-    def _finish_step(
-        self, problem: SlotProblem, reserve: float, outcome: dict[str, Any], channels: bool = True
-    ) -> tuple[float, bool, dict[str, Any]]:
-        """Apply the slot's allocation: dynamics, reward, info, the next slot's draws
-        (``channels=False``: all but the channels); ``(reward, truncated, info)``."""
+    def _finish_step(self, problem: SlotProblem, reserve: float, outcome: dict[str, Any]):
+        """Apply the slot's allocation: dynamics, reward, info, the next slot's draws."""
         transition = self._transition(problem.slot, outcome)
         self._t += 1
         truncated = self._t >= self.config.horizon  # the one place an episode ends
@@ -356,8 +349,9 @@ class ISCCEnv(gym.Env):
         info = self._info(problem, reserve, outcome, transition, rewards)
         self._last = {"alpha": outcome["alpha"], "success": outcome["success"]}
         if not truncated:
-            self._advance(channels)
-        return float(sum(rewards.values())), bool(truncated), info
+            self._advance()
+        reward = float(sum(rewards.values()))
+        return self._observation(), reward, False, bool(truncated), info
 
     def _transition(self, slot: Snapshot, outcome: dict[str, Any]) -> dict[str, Any]:
         """Battery and AP backlog updates; outages and drop counts of the slot."""
@@ -427,7 +421,7 @@ class ISCCEnv(gym.Env):
             info["oracle_weighted_cost"] = outcome["regret_cost"]
         return info
 
-    def _advance(self, channels: bool = True) -> None:
+    def _advance(self) -> None:
         """Advance the exogenous processes to the next slot and draw it."""
         cfg, rng = self.config, self._rng
         self._last_harvest = self._harvest
@@ -446,7 +440,7 @@ class ISCCEnv(gym.Env):
             speed=cfg.ue_speed,
             dt=cfg.slot_duration,
         )
-        self._draw_slot(channels)
+        self._draw_slot()
 
     # --- rendering -------------------------------------------------------------------------
 

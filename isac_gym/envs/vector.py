@@ -6,11 +6,10 @@ vectorization_mode="vector_entry_point", **config)`` builds it (it is also what
 :class:`~isac_gym.envs.iscc.ISCCEnv` with its own seeded generators; the vector env
 runs the same step hooks, but answers the oracle rounds of all N slots together
 (:func:`isac_gym.envs.allocation.run_rounds` with ``optimizers.solve_batch``, one call
-per round and group of equal method and size) and draws the next slot's channels of all
-N in one stacked call (:func:`isac_gym.envs.sampling.draw_channels`). So its
-trajectories equal those of ``SyncVectorEnv`` over N ``ISCC-v0`` with the same seeds,
-in observations, rewards, terminations, truncations and infos (vector-style: ``info[key]``
-stacked over the envs with the mask ``info["_" + key]``, exactly as ``SyncVectorEnv`` builds them).
+per round and group of equal method and size). So its trajectories equal those of
+``SyncVectorEnv`` over N ``ISCC-v0`` with the same seeds, in observations, rewards,
+terminations, truncations and infos (vector-style: ``info[key]`` stacked over the
+envs with the mask ``info["_" + key]``, exactly as ``SyncVectorEnv`` builds them).
 
 Autoreset follows Gymnasium 1.x (``autoreset_mode``, default ``next_step``: the step
 after an episode's end resets that env, returning its first observation, reward 0 and
@@ -29,7 +28,6 @@ from gymnasium.vector.utils import batch_space
 from isac_gym.envs.allocation import allocation_rounds, run_rounds, solve_batched
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.envs.iscc import ISCCEnv
-from isac_gym.envs.sampling import draw_channels
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
@@ -119,15 +117,9 @@ class ISCCVectorEnv(VectorEnv):
             for env, action in zip(envs, actions[active], strict=True)
         ]
         outcomes = run_rounds([allocation_rounds(problem) for problem, _ in plans], solve_batched)
-        finished = [
-            env._finish_step(problem, reserve, outcome, channels=False)
-            for env, (problem, reserve), outcome in zip(envs, plans, outcomes, strict=True)
-        ]
-        advancing = [not truncated for _, truncated, _ in finished]
-        draw_channels([env for env, on in zip(envs, advancing, strict=True) if on])
         return [
-            (env._observation(), reward, False, truncated, info)
-            for env, (reward, truncated, info) in zip(envs, finished, strict=True)
+            env._finish_step(problem, reserve, outcome)
+            for env, (problem, reserve), outcome in zip(envs, plans, outcomes, strict=True)
         ]
 
     def _checked_actions(self, actions) -> np.ndarray:

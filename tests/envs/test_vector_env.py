@@ -167,34 +167,3 @@ def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
     assert 0.0 < sum(shares.values()) <= 1.0
     with pytest.raises(ValueError, match="policy"):
         env_bench.policy_actions("greedy", (4,), np.random.default_rng(0))
-
-
-def test_stacked_channel_draws_equal_each_envs_own_draws_bit_for_bit():
-    from isac_gym.envs.sampling import StackedDraws
-
-    native = ISCCVectorEnv(3, oracle="fast", horizon=5, K=3)
-    singles = [gym.make(ENV_ID, oracle="fast", horizon=5, K=3).unwrapped for _ in range(3)]
-    native.reset(seed=[4, 1, 7])
-    for env, seed in zip(singles, [4, 1, 7], strict=True):
-        env.reset(seed=seed)
-    actions = random_actions(2, 3, seed=5)[:, :, :3]
-    for action in actions:
-        native.step(action)
-        for env, row in zip(singles, action, strict=True):
-            env.step(row)
-    for mine, single in zip(native.envs, singles, strict=True):
-        for name in ("H", "H_sense", "rho", "path_gain", "ue_los", "Q", "energy_budget"):
-            np.testing.assert_array_equal(
-                getattr(mine._snapshot, name), getattr(single._snapshot, name)
-            )
-    draws = StackedDraws([np.random.default_rng(0), np.random.default_rng(1)])
-    with pytest.raises(NotImplementedError, match="poisson"):
-        draws.poisson(1.0, 4)
-    with pytest.raises(ValueError, match="divisible by 2"):
-        draws.uniform(size=3)
-    first, second = np.random.default_rng(0), np.random.default_rng(1)
-    expected = np.concatenate([first.uniform(-1, 1, (2, 3)), second.uniform(-1, 1, (2, 3))])
-    np.testing.assert_array_equal(draws.uniform(-1, 1, (4, 3)), expected)
-    low = np.array([0.0, 0.0, 10.0, 10.0])  # per-UE parameters are split the same way
-    expected = np.concatenate([first.uniform(low[:2], 1.0), second.uniform(low[2:], 11.0)])
-    np.testing.assert_array_equal(draws.uniform(low, low + 1.0, 4), expected)
