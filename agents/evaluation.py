@@ -254,6 +254,18 @@ def _worker_init() -> None:
     limit_threads(1)
 
 
+def _batch_tasks(env_id, env_kwargs, specs, episodes, seed, size, trace_episode) -> list:
+    """``_run_task`` arguments: each policy's episodes in batches of ``size``."""
+    tasks = []
+    for i, spec in enumerate(specs):
+        for first in range(0, episodes, size):
+            numbers = list(range(first, min(first + size, episodes)))
+            indices = [i * episodes + e for e in numbers]
+            seeds = [seed + e for e in numbers]
+            tasks.append((indices, env_id, env_kwargs, spec, seeds, numbers, trace_episode))
+    return tasks
+
+
 def evaluate_policies(
     env_id: str,
     specs: list[str],
@@ -276,15 +288,8 @@ def evaluate_policies(
     """
     from tqdm.auto import tqdm
 
-    env_kwargs = dict(env_kwargs or {})
     size = max(1, min(batch, -(-episodes // jobs)))
-    tasks = []
-    for i, spec in enumerate(specs):
-        for first in range(0, episodes, size):
-            numbers = list(range(first, min(first + size, episodes)))
-            indices = [i * episodes + e for e in numbers]
-            seeds = [seed + e for e in numbers]
-            tasks.append((indices, env_id, env_kwargs, spec, seeds, numbers, trace_episode))
+    tasks = _batch_tasks(env_id, dict(env_kwargs or {}), specs, episodes, seed, size, trace_episode)
     results: list[EpisodeResult | None] = [None] * (len(specs) * episodes)
     traces: dict[str, dict] = {}
     bar = tqdm(total=len(results), desc="episodes", unit="ep", disable=not progress)
