@@ -59,23 +59,28 @@ class ISCCVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._autoreset_envs = np.zeros(num_envs, dtype=bool)
+        self._observations = np.zeros(self.observation_space.shape, np.float32)
 
     # --- Gymnasium API ----------------------------------------------------------------------
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
-        """Reset every env; ``seed`` None, an int (env i gets ``seed + i``) or a list."""
+        """Reset the envs; ``seed`` None, an int (env i gets ``seed + i``) or a list;
+        ``options["reset_mask"]`` (a bool (N,) array) resets only those envs."""
         if seed is None or isinstance(seed, int):
             seed = [None if seed is None else seed + i for i in range(self.num_envs)]
         if len(seed) != self.num_envs:
             raise ValueError(f"seed must list {self.num_envs} seeds, got {len(seed)}")
-        self._autoreset_envs[:] = False
+        options = dict(options or {})
+        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)))
+        if mask.shape != (self.num_envs,) or mask.dtype != bool or not mask.any():
+            raise ValueError(f"options['reset_mask'] must be a ({self.num_envs},) bool array")
+        self._autoreset_envs[mask] = False
         infos: dict[str, Any] = {}
-        observations = []
-        for index, (env, env_seed) in enumerate(zip(self.envs, seed, strict=True)):
-            obs, info = env.reset(seed=env_seed, options=options)
-            observations.append(obs)
+        for index in np.flatnonzero(mask):
+            obs, info = self.envs[index].reset(seed=seed[index], options=options or None)
+            self._observations[index] = obs
             infos = self._add_info(infos, info, index)
-        return np.stack(observations), infos
+        return self._observations.copy(), infos
 
     def step(self, actions):
         actions = self._checked_actions(actions)
@@ -86,7 +91,7 @@ class ISCCVectorEnv(VectorEnv):
             resetting = np.zeros(self.num_envs, dtype=bool)
         results = self.step_envs(actions, ~resetting)
         stepped = dict(zip(np.flatnonzero(~resetting), results, strict=True))
-        observations, infos = [], {}
+        infos: dict[str, Any] = {}
         rewards = np.zeros(self.num_envs)
         terminations = np.zeros(self.num_envs, dtype=bool)
         truncations = np.zeros(self.num_envs, dtype=bool)
@@ -101,10 +106,10 @@ class ISCCVectorEnv(VectorEnv):
                     final = {"final_obs": obs, "final_info": info}
                     infos = self._add_info(infos, final, index)
                     obs, info = env.reset()
-            observations.append(obs)
+            self._observations[index] = obs
             infos = self._add_info(infos, info, index)
         self._autoreset_envs = terminations | truncations
-        return np.stack(observations), rewards, terminations, truncations, infos
+        return self._observations.copy(), rewards, terminations, truncations, infos
 
     # --- batched stepping (also used by agents.vec_env) -------------------------------------
 
@@ -121,6 +126,14 @@ class ISCCVectorEnv(VectorEnv):
             env._finish_step(problem, reserve, outcome)
             for env, (problem, reserve), outcome in zip(envs, plans, outcomes, strict=True)
         ]
+
+    def get_attr(self, name: str) -> tuple:
+        """The attribute ``name`` of every env (as ``SyncVectorEnv.get_attr``)."""
+        return tuple(getattr(env, name) for env in self.envs)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple:
+        """Call the method ``name`` of every env (as ``SyncVectorEnv.call``)."""
+        return tuple(getattr(env, name)(*args, **kwargs) for env in self.envs)
 
     def _checked_actions(self, actions) -> np.ndarray:
         actions = np.asarray(actions)
