@@ -271,6 +271,13 @@ def test_bad_actions_and_configs_raise_clear_errors():
         make(K=0)
     with pytest.raises(ValueError, match="preset"):
         make(preset="nope")
+    # the range text says what is allowed: inf is not (the bracket is open)
+    with pytest.raises(
+        ValueError, match=r"ISCCEnvConfig\.e_ref must be a finite number in \(0, inf\)"
+    ):
+        make(e_ref=np.inf)
+    with pytest.raises(ValueError, match=r"ISCCEnvConfig\.horizon must be an integer >= 1"):
+        make(horizon=0)
     with pytest.raises(ValueError, match=r"ISCCEnvConfig\.oracle"):
         make(oracle="magic")
 
