@@ -69,7 +69,12 @@ class ISCCEnv(gym.Env):
     UEs); UEs that still fail drop their task (they stay silent; no energy spent) and
     the rest is re-solved. Drops are counted by cause: ``battery`` (energy budget),
     ``ap_capacity`` (the link delivers in time but AP processing does not) and
-    ``deadline`` (link, sensing or local-CPU limits).
+    ``deadline`` (link, sensing or local-CPU limits). Finding the cause takes two more
+    solves per failing round; with ``diagnose_drops=False`` (training) they are skipped
+    and drops are counted as ``undiagnosed`` (the trajectory is the same). The slot's
+    rounds of oracle calls are :func:`isac_gym.envs.allocation.allocation_rounds`,
+    shared with the native vector env (``gymnasium.make_vec``), which solves the rounds
+    of N envs with one ``optimizers.solve_batch`` call.
 
     Dynamics (:mod:`isac_gym.iscc.dynamics`): battery
     ``B(t+1) = min(B_max, (1 - leak) B(t) - E^u(t) + eta_c e(t))`` with harvest ``e(t)``
