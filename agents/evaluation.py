@@ -167,8 +167,7 @@ def run_episode(env: Any, policy: Any, seed: int, episode: int = 0, trace: bool 
     and ``reward`` (slots,).
     """
     result = EpisodeResult(policy.name, episode, seed, policy.action_mode)
-    series: dict[str, Any] = {"battery": [], "beta": [], "alpha": [], "reward": []}
-    series["action_mode"] = policy.action_mode
+    series = new_trace(policy.action_mode)
     policy.reset(seed=seed)
     obs, _ = env.reset(seed=seed)
     episode_start = np.ones((1,), dtype=bool)
@@ -183,47 +182,88 @@ def run_episode(env: Any, policy: Any, seed: int, episode: int = 0, trace: bool 
         episode_start = np.zeros((1,), dtype=bool)
         obs, reward, terminated, truncated, info = env.step(action)
         done = bool(terminated or truncated)
-        result.slots += 1
-        result.episode_return += float(reward)
-        result.energy_cost += float(info.get("energy_cost", 0.0))
-        result.weighted_cost += float(info.get("weighted_cost", 0.0))
-        result.oracle_s += float(info.get("oracle_time_s", 0.0))
-        if "task" in info and "success" in info:
-            task = np.asarray(info["task"], bool)
-            result.tasks += int(task.sum())
-            result.successes += int(np.asarray(info["success"], bool)[task].sum())
-        if "outage" in info:
-            outage = np.asarray(info["outage"], bool)
-            result.ue_slots += outage.size
-            result.outages += int(outage.sum())
-        for cause, count in info.get("drops", {}).items():
-            result.drops[cause] = result.drops.get(cause, 0) + int(count)
-        if "alpha" in info and "task" in info:
-            task = np.asarray(info["task"], bool)
-            result.alpha_sum += float(np.asarray(info["alpha"], float)[task].sum())
-            result.alpha_count += int(task.sum())
+        record_step(result, reward, info)
         if trace:
-            for key in ("battery", "beta", "alpha"):
-                series[key].append(np.asarray(info.get(key, np.nan), float).tolist())
-            series["reward"].append(float(reward))
+            record_trace(series, reward, info)
     return result, (series if trace else None)
 
 
-def _run_task(task: tuple) -> tuple[int, EpisodeResult, dict | None]:
-    index, env_id, env_kwargs, spec, seed, episode, trace = task
+def new_trace(action_mode: str) -> dict[str, Any]:
+    return {"battery": [], "beta": [], "alpha": [], "reward": [], "action_mode": action_mode}
+
+
+def record_step(result: EpisodeResult, reward: float, info: dict) -> None:
+    """Add one step's reward and ``info`` to the episode's sums."""
+    result.slots += 1
+    result.episode_return += float(reward)
+    result.energy_cost += float(info.get("energy_cost", 0.0))
+    result.weighted_cost += float(info.get("weighted_cost", 0.0))
+    result.oracle_s += float(info.get("oracle_time_s", 0.0))
+    if "task" in info and "success" in info:
+        task = np.asarray(info["task"], bool)
+        result.tasks += int(task.sum())
+        result.successes += int(np.asarray(info["success"], bool)[task].sum())
+    if "outage" in info:
+        outage = np.asarray(info["outage"], bool)
+        result.ue_slots += outage.size
+        result.outages += int(outage.sum())
+    for cause, count in info.get("drops", {}).items():
+        result.drops[cause] = result.drops.get(cause, 0) + int(count)
+    if "alpha" in info and "task" in info:
+        task = np.asarray(info["task"], bool)
+        result.alpha_sum += float(np.asarray(info["alpha"], float)[task].sum())
+        result.alpha_count += int(task.sum())
+
+
+def record_trace(series: dict[str, Any], reward: float, info: dict) -> None:
+    for key in ("battery", "beta", "alpha"):
+        series[key].append(np.asarray(info.get(key, np.nan), float).tolist())
+    series["reward"].append(float(reward))
+
+
+def _run_task(task: tuple) -> list[tuple[int, EpisodeResult, dict | None]]:
+    """One batch of episodes of one policy: ``[(index, result, trace or None)]``.
+
+    Envs with a native vector env run the batch together (``agents.rollout``), others
+    episode by episode.
+    """
+    from agents.rollout import has_native_vector_env, run_batch
+
+    indices, env_id, env_kwargs, spec, seeds, episodes, trace_at = task
     key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec)
     if key not in _CACHE:
         _CACHE[key] = make_env_and_policy(env_id, spec, env_kwargs)
     env, policy = _CACHE[key]
-    result, series = run_episode(env, policy, seed, episode, trace)
-    result.policy = spec
-    return index, result, series
+    if has_native_vector_env(env):
+        outcomes = run_batch(env, policy, spec, seeds, episodes, trace_at)
+    else:
+        outcomes = [
+            run_episode(env, policy, seed, episode, episode == trace_at)
+            for seed, episode in zip(seeds, episodes, strict=True)
+        ]
+    for result, _ in outcomes:
+        result.policy = spec
+    return [
+        (index, result, series) for index, (result, series) in zip(indices, outcomes, strict=True)
+    ]
 
 
 def _worker_init() -> None:
     from agents import limit_threads
 
     limit_threads(1)
+
+
+def _batch_tasks(env_id, env_kwargs, specs, episodes, seed, size, trace_episode) -> list:
+    """``_run_task`` arguments: each policy's episodes in batches of ``size``."""
+    tasks = []
+    for i, spec in enumerate(specs):
+        for first in range(0, episodes, size):
+            numbers = list(range(first, min(first + size, episodes)))
+            indices = [i * episodes + e for e in numbers]
+            seeds = [seed + e for e in numbers]
+            tasks.append((indices, env_id, env_kwargs, spec, seeds, numbers, trace_episode))
+    return tasks
 
 
 def evaluate_policies(
@@ -236,35 +276,38 @@ def evaluate_policies(
     jobs: int = 1,
     trace_episode: int | None = 0,
     progress: bool = True,
+    batch: int = 64,
 ) -> tuple[list[EpisodeResult], dict[str, dict]]:
     """Run every policy of ``specs`` on episodes seeded ``seed + i``, i < ``episodes``.
 
     Returns the per-episode results (ordered by policy, then episode) and, per policy,
-    the per-slot trace of episode ``trace_episode``. ``jobs > 1`` runs episodes in
-    spawned worker processes (one BLAS/torch thread each).
+    the per-slot trace of episode ``trace_episode``. Episodes run in batches of up to
+    ``batch`` in the native vector env (one batched oracle call per round; the same
+    episodes as one by one). ``jobs > 1`` runs batches in spawned worker processes (one
+    BLAS/torch thread each; batches then hold at most ``ceil(episodes / jobs)``).
     """
     from tqdm.auto import tqdm
 
-    env_kwargs = dict(env_kwargs or {})
-    tasks = [
-        (i * episodes + e, env_id, env_kwargs, spec, seed + e, e, e == trace_episode)
-        for i, spec in enumerate(specs)
-        for e in range(episodes)
-    ]
-    results: list[EpisodeResult | None] = [None] * len(tasks)
+    size = max(1, min(batch, -(-episodes // jobs)))
+    tasks = _batch_tasks(env_id, dict(env_kwargs or {}), specs, episodes, seed, size, trace_episode)
+    results: list[EpisodeResult | None] = [None] * (len(specs) * episodes)
     traces: dict[str, dict] = {}
-    bar = tqdm(total=len(tasks), desc="episodes", unit="ep", disable=not progress)
+    bar = tqdm(total=len(results), desc="episodes", unit="ep", disable=not progress)
+
+    def collect(task, outcomes) -> None:
+        for index, result, series in outcomes:
+            results[index] = result
+            if series is not None:
+                traces[task[3]] = series
+        bar.set_postfix_str(task[3][:30])
+        bar.update(len(outcomes))
+
     if jobs <= 1:
         from agents import limit_threads
 
         limit_threads(1)
         for task in tasks:
-            index, result, series = _run_task(task)
-            results[index] = result
-            if series is not None:
-                traces[task[3]] = series
-            bar.set_postfix_str(task[3][:30])
-            bar.update()
+            collect(task, _run_task(task))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -275,11 +318,7 @@ def evaluate_policies(
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
             futures = {pool.submit(_run_task, task): task for task in tasks}
             for future in as_completed(futures):
-                index, result, series = future.result()
-                results[index] = result
-                if series is not None:
-                    traces[futures[future][3]] = series
-                bar.update()
+                collect(futures[future], future.result())
     bar.close()
     return [r for r in results if r is not None], traces
 

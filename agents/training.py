@@ -24,7 +24,12 @@ back to the ``default`` entry); the keys ``n_envs``, ``normalize``, ``policy``,
 ``action_bias_init`` (start the mean action there, see :func:`init_action_bias`) are
 read by this module, the rest go to the algorithm's constructor.
 
-Same seed, same settings -> same training run (CPU, ``DummyVecEnv``): the global
+Environments with a native vector env (``isac_gym/ISCC-v0``) train on it by default
+(``vec_env: native``, :class:`agents.vec_env.NativeVecEnv`: one batched oracle call per
+round, the same trajectories as ``DummyVecEnv``); ISCC-v0 trains with
+``diagnose_drops=False``.
+
+Same seed, same settings -> same training run (CPU, ``native`` or ``DummyVecEnv``): the global
 seeds, the model seed, the training-env seeds ``seed + i`` and the evaluation-env seed
 ``seed + EVAL_SEED_OFFSET`` (re-applied before every evaluation, so that every
 evaluation runs the same episodes) all derive from ``seed``. A resumed run continues
@@ -55,6 +60,7 @@ import numpy as np
 from isac_gym.cli import json_object, positive_int
 
 ALGO_NAMES = ("ppo", "sac", "td3")
+VEC_ENVS = ("native", "dummy", "subproc")
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 EVAL_SEED_OFFSET = 10_000  #: evaluation-env seeds; test seeds of evaluate.py start at 0
 _MODULE_KEYS = (
@@ -317,9 +323,16 @@ def latest_checkpoint(out: str | Path) -> tuple[Path, int] | None:
 
 
 def _make_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict, vec_env: str, **kw):
+    """The training (or evaluation) VecEnv: ``native`` (one process, the env's batched
+    vector env), ``dummy`` or ``subproc``. ISCC-v0 trains without the drop-cause
+    diagnosis (``diagnose_drops=False``) unless ``env_kwargs`` asks for it."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+    if env_id.startswith("isac_gym/ISCC"):
+        env_kwargs = {"diagnose_drops": False, **env_kwargs}
+    if vec_env == "native":
+        return _make_native_env(env_id, n_envs, seed, env_kwargs, **kw)
     cls = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[vec_env]
     vec_kwargs = None
     if cls is SubprocVecEnv:
@@ -337,6 +350,35 @@ def _make_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict, vec_env: st
         vec_env_kwargs=vec_kwargs,
         **kw,
     )
+
+
+def _make_native_env(env_id, n_envs, seed, env_kwargs, monitor_dir=None, monitor_kwargs=None):
+    """``agents.vec_env.NativeVecEnv`` seeded like ``make_vec_env`` (env i: ``seed + i``),
+    with one ``VecMonitor`` file ``monitor_dir/native.monitor.csv``."""
+    from stable_baselines3.common.monitor import ResultsWriter
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from agents.vec_env import NativeVecEnv
+
+    venv = NativeVecEnv.make(env_id, n_envs, **env_kwargs)
+    venv.seed(seed)
+    venv.action_space.seed(seed)
+    monitor = VecMonitor(venv)
+    if monitor_dir is not None:
+        monitor.results_writer = ResultsWriter(
+            str(Path(monitor_dir) / "native"),
+            header={"t_start": monitor.t_start, "env_id": env_id},
+            override_existing=(monitor_kwargs or {}).get("override_existing", True),
+        )
+    return monitor
+
+
+def default_vec_env(env_id: str) -> str:
+    """``native`` where the env registers a native vector env, else ``dummy``."""
+    import gymnasium
+
+    spec = gymnasium.registry.get(env_id)
+    return "native" if spec is not None and spec.vector_entry_point is not None else "dummy"
 
 
 def _import_env_packages(env_id: str) -> None:
@@ -403,9 +445,9 @@ def train(
         hp_source = str(hyperparams or HYPERPARAMS_DIR / f"{algo}.yml")
     module = {key: hp.pop(key) for key in _MODULE_KEYS if key in hp}
     n_envs = int(n_envs or module.get("n_envs", 1))
-    vec_env = vec_env or module.get("vec_env", "dummy")
-    if vec_env not in ("dummy", "subproc"):
-        raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {vec_env!r}")
+    vec_env = vec_env or module.get("vec_env") or default_vec_env(env_id)
+    if vec_env not in VEC_ENVS:
+        raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
     env_kwargs = {**(module.get("env_kwargs") or {}), **(env_kwargs or {})}
     eval_freq = int(eval_freq or module.get("eval_freq", 10_000))
     eval_episodes = int(eval_episodes or module.get("eval_episodes", 2))
@@ -441,7 +483,8 @@ def train(
         monitor_dir=str(out / "monitor"),
         monitor_kwargs={"override_existing": not resume},
     )
-    eval_venv = _make_env(env_id, 1, seed + EVAL_SEED_OFFSET, env_kwargs, "dummy")
+    eval_kind = "native" if vec_env == "native" else "dummy"  # wrapped like the training env
+    eval_venv = _make_env(env_id, 1, seed + EVAL_SEED_OFFSET, env_kwargs, eval_kind)
     gamma = float(hp.get("gamma", 0.99))
     cls = algo_class(algo)
     off_policy = algo in ("sac", "td3")
@@ -708,9 +751,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--vec-env",
-        choices=("dummy", "subproc"),
+        choices=VEC_ENVS,
         default=None,
-        help="vectorised env class (default: YAML, else dummy)",
+        help="vectorised envs (default: YAML, else native where the env has one, else dummy)",
     )
     parser.add_argument(
         "--threads",

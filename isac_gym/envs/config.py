@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from isac_gym import validation
 from isac_gym.iscc import ISCCConfig
 
 ACTION_MODES = ("beta", "allocation")
@@ -22,6 +23,18 @@ ORACLES = ("sca_admm", "fast")
 HARVEST_PROCESSES = ("markov", "uniform")
 #: ISCCConfig fields the environment draws itself (use the env fields instead).
 _DRAWN_BY_ENV = {"Q": "task_bits", "tau": "deadline", "C_u": "cpu_capacity", "beta": "action"}
+#: fields in (0, inf)
+_POSITIVE = ("slot_duration", "e_ref", "b_max", "harvest_quantum", "mu", "ue_energy_weight")
+#: fields in [0, inf)
+_NON_NEGATIVE = (
+    "drop_penalty",
+    "outage_penalty",
+    "terminal_battery_price",
+    "ue_speed",
+    "harvest_rate_on",
+    "harvest_rate_off",
+    "outage_margin",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class ISCCEnvConfig:
     ue_energy_weight: float = 1.0  #: oracle weight w_ue on E^u (AP weight: beta_k)
     log10_beta_range: tuple[float, float] = (-2.0, 2.0)  #: action -1..1 -> log10 beta
     compute_regret: bool = False  #: allocation mode: also solve with the oracle at mu
+    #: find each drop's cause (two extra solves per failing slot); off: ``undiagnosed``
+    diagnose_drops: bool = True
     # --- batteries ---------------------------------------------------------------
     b_max: float = 1.0  #: battery capacity [J]
     b_min: float = 0.05  #: reserve never spent (energy causality) [J]
@@ -73,41 +88,25 @@ class ISCCEnvConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, ISCCConfig):
-            raise ValueError(f"ISCCEnvConfig.cell must be an ISCCConfig, got {self.cell!r}")
-        _choice(self, "action_mode", ACTION_MODES)
-        _choice(self, "oracle", ORACLES)
-        _choice(self, "harvest_process", HARVEST_PROCESSES)
-        if not isinstance(self.compute_regret, bool):
-            _fail("compute_regret", "a bool", self.compute_regret)
-        horizon = self.horizon
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            _fail("horizon", "an integer >= 1", horizon)
-        for name in (
-            "slot_duration",
-            "e_ref",
-            "b_max",
-            "harvest_quantum",
-            "mu",
-            "ue_energy_weight",
-        ):
-            _number(self, name, low=0.0, low_open=True)
+            validation.fail(self, "cell", "an ISCCConfig", self.cell)
+        validation.choice(self, "action_mode", ACTION_MODES)
+        validation.choice(self, "oracle", ORACLES)
+        validation.choice(self, "harvest_process", HARVEST_PROCESSES)
+        for name in ("compute_regret", "diagnose_drops"):
+            if not isinstance(getattr(self, name), bool):
+                validation.fail(self, name, "a bool", getattr(self, name))
+        validation.integer(self, "horizon", low=1)
+        for name in _POSITIVE:
+            validation.number(self, name, low=0.0, low_open=True)
         for name in ("harvest_sojourn", "load_sojourn"):
-            _number(self, name, low=1.0)
-        for name in (
-            "drop_penalty",
-            "outage_penalty",
-            "terminal_battery_price",
-            "ue_speed",
-            "harvest_rate_on",
-            "harvest_rate_off",
-            "outage_margin",
-        ):
-            _number(self, name, low=0.0)
+            validation.number(self, name, low=1.0)
+        for name in _NON_NEGATIVE:
+            validation.number(self, name, low=0.0)
         for name in ("charge_efficiency", "task_probability", "reserve_max"):
-            _number(self, name, low=0.0, high=1.0)
-        _number(self, "leakage", low=0.0, high=1.0, high_open=True)
-        _number(self, "mobility_memory", low=0.0, high=1.0, high_open=True)
-        _number(self, "b_min", low=0.0, high=self.b_max, high_open=True)
+            validation.number(self, name, low=0.0, high=1.0)
+        for name in ("leakage", "mobility_memory"):
+            validation.number(self, name, low=0.0, high=1.0, high_open=True)
+        validation.number(self, "b_min", low=0.0, high=self.b_max, high_open=True)
         _interval(self, "b_init", self.b_min, self.b_max)
         _interval(self, "task_bits", 0.0, math.inf, low_open=True)
         _interval(self, "deadline", 0.0, self.slot_duration, low_open=True)
@@ -180,41 +179,16 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _fail(name: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"ISCC-v0 config {name!r} must be {allowed}, got {value!r}")
-
-
-def _choice(cfg: ISCCEnvConfig, name: str, options: tuple[str, ...]) -> None:
-    if getattr(cfg, name) not in options:
-        _fail(name, f"one of {options}", getattr(cfg, name))
-
-
-def _number(cfg, name, low=-math.inf, high=math.inf, low_open=False, high_open=False) -> None:
-    value = getattr(cfg, name)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    ok = (
-        not isinstance(value, bool)
-        and math.isfinite(number)
-        and (number > low if low_open else number >= low)
-        and (number < high if high_open else number <= high)
-    )
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        _fail(name, f"a number in {interval}", value)
-    object.__setattr__(cfg, name, number)
-
-
 def _interval(cfg, name, low, high, low_open=False) -> None:
+    """A (low, high) pair of finite numbers with ``low <= lo <= hi <= high``."""
     value = getattr(cfg, name)
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
-        _fail(name, "a (low, high) pair", value)
+        validation.fail(cfg, name, "a (low, high) pair", value)
     above = lo > low if low_open else lo >= low
     if not (math.isfinite(lo) and math.isfinite(hi) and above and lo <= hi <= high):
         first = "<" if low_open else "<="
-        _fail(name, f"a (low, high) pair with {low} {first} low <= high <= {high}", value)
+        allowed = f"a finite (low, high) pair with {low:g} {first} low <= high <= {high:g}"
+        validation.fail(cfg, name, allowed, value)
     object.__setattr__(cfg, name, (lo, hi))

@@ -7,23 +7,27 @@ orchestrates them and maps them to Gymnasium spaces.
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-import optimizers
+from isac_gym.envs.allocation import (
+    DROP_CAUSES,
+    UNDIAGNOSED,
+    UNDIAGNOSED_CODE,
+    SlotProblem,
+    allocation_rounds,
+    run_rounds,
+    solve_each,
+)
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.iscc import dynamics
 from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
 
 #: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
 UE_FEATURES = ("battery", "harvest", "task_size", "deadline", "cpu", "channel")
-DROP_CAUSES = ("battery", "ap_capacity", "deadline")
-#: beta of the minimum-UE-energy fallback: the AP's energy is (almost) free.
-_FALLBACK_BETA = 1e-6
 _STREAMS = ("init", "task", "harvest", "mobility", "fading", "load")
 
 
@@ -65,7 +69,12 @@ class ISCCEnv(gym.Env):
     UEs); UEs that still fail drop their task (they stay silent; no energy spent) and
     the rest is re-solved. Drops are counted by cause: ``battery`` (energy budget),
     ``ap_capacity`` (the link delivers in time but AP processing does not) and
-    ``deadline`` (link, sensing or local-CPU limits).
+    ``deadline`` (link, sensing or local-CPU limits). Finding the cause takes two more
+    solves per failing round; with ``diagnose_drops=False`` (training) they are skipped
+    and drops are counted as ``undiagnosed`` (the trajectory is the same). The slot's
+    rounds of oracle calls are :func:`isac_gym.envs.allocation.allocation_rounds`,
+    shared with the native vector env (``gymnasium.make_vec``), which solves the rounds
+    of N envs with one ``optimizers.solve_batch`` call.
 
     Dynamics (:mod:`isac_gym.iscc.dynamics`): battery
     ``B(t+1) = min(B_max, (1 - leak) B(t) - E^u(t) + eta_c e(t))`` with harvest ``e(t)``
@@ -290,20 +299,29 @@ class ISCCEnv(gym.Env):
         return self.config.cell.C_ap * self.config.slot_duration
 
     def step(self, action):
-        cfg, K = self.config, self.K
-        if self._t >= cfg.horizon or not hasattr(self, "_rng"):
+        problem, reserve = self._slot_problem(self._checked_action(action))
+        (outcome,) = run_rounds([allocation_rounds(problem)], solve_each)
+        return self._finish_step(problem, reserve, outcome)
+
+    # --- the step's hooks (shared with ISCCVectorEnv) --------------------------------------
+
+    def _checked_action(self, action) -> np.ndarray:
+        if self._t >= self.config.horizon or not hasattr(self, "_rng"):
             raise RuntimeError("call reset() before step() (the episode has ended)")
         action = np.asarray(action, dtype=float)
-        if action.shape != (K,):
-            raise ValueError(f"action must have shape ({K},), got {action.shape}")
+        if action.shape != (self.K,):
+            raise ValueError(f"action must have shape ({self.K},), got {action.shape}")
         if np.isnan(action).any():
             raise ValueError(f"action contains NaN: {action}")
-        action = np.clip(action, -1.0, 1.0)
+        return np.clip(action, -1.0, 1.0)
+
+    def _slot_problem(self, action: np.ndarray) -> tuple[SlotProblem, float]:
+        """The slot the oracle solves: batteries as energy budgets, C^ap less the reserve."""
+        cfg = self.config
         if cfg.action_mode == "beta":
             beta, alpha_fixed = self.action_to_beta(action), None
         else:
-            beta, alpha_fixed = np.full(K, cfg.mu), (action + 1.0) / 2.0
-
+            beta, alpha_fixed = np.full(self.K, cfg.mu), (action + 1.0) / 2.0
         reserve = dynamics.reserved_capacity(
             self._backlog,
             C_ap=cfg.cell.C_ap,
@@ -314,8 +332,35 @@ class ISCCEnv(gym.Env):
         slot = self._snapshot.replace(
             energy_budget=budget, C_ap=cfg.cell.C_ap - reserve, **self._tasks
         )
-        outcome = self._allocate(slot, beta, alpha_fixed)
+        problem = SlotProblem(
+            slot=slot,
+            task=self._task,
+            beta=beta,
+            alpha_fixed=alpha_fixed,
+            oracle=cfg.oracle,
+            weight_ue=np.full(self.K, cfg.ue_energy_weight),
+            full_capacity=cfg.cell.C_ap,
+            diagnose=cfg.diagnose_drops,
+            regret_mu=cfg.mu if cfg.compute_regret else None,
+        )
+        return problem, reserve
 
+    def _finish_step(self, problem: SlotProblem, reserve: float, outcome: dict[str, Any]):
+        """Apply the slot's allocation: dynamics, reward, info, the next slot's draws."""
+        transition = self._transition(problem.slot, outcome)
+        self._t += 1
+        truncated = self._t >= self.config.horizon  # the one place an episode ends
+        rewards = self._reward(outcome, transition, truncated)
+        info = self._info(problem, reserve, outcome, transition, rewards)
+        self._last = {"alpha": outcome["alpha"], "success": outcome["success"]}
+        if not truncated:
+            self._advance()
+        reward = float(sum(rewards.values()))
+        return self._observation(), reward, False, bool(truncated), info
+
+    def _transition(self, slot: Snapshot, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Battery and AP backlog updates; outages and drop counts of the slot."""
+        cfg = self.config
         battery_before = self._battery
         self._battery = dynamics.battery_update(
             battery_before,
@@ -326,40 +371,50 @@ class ISCCEnv(gym.Env):
             charge_efficiency=cfg.charge_efficiency,
         )
         offloaded = float((outcome["alpha"] * slot.varpi * slot.Q).sum())
-        backlog_before = self._backlog
         self._backlog = dynamics.backlog_update(
-            backlog_before, self._arrivals, offloaded, capacity_cycles=self._capacity_cycles
+            self._backlog, self._arrivals, offloaded, capacity_cycles=self._capacity_cycles
         )
-        outage = self._battery < cfg.b_min + cfg.outage_margin
-        counts = np.bincount(outcome["cause"], minlength=len(DROP_CAUSES) + 1)
-        drops = {cause: int(counts[i + 1]) for i, cause in enumerate(DROP_CAUSES)}
-        energy_ue, energy_ap = outcome["energy_ue"], outcome["energy_ap"]
-        weighted = float(energy_ue.sum() + cfg.mu * energy_ap.sum())
-        self._t += 1
-        truncated = self._t >= cfg.horizon  # the one place an episode ends
+        causes = DROP_CAUSES if cfg.diagnose_drops else (UNDIAGNOSED,)
+        first_code = 1 if cfg.diagnose_drops else UNDIAGNOSED_CODE
+        counts = np.bincount(outcome["cause"], minlength=UNDIAGNOSED_CODE + 1)
+        return {
+            "battery_before": battery_before,
+            "outage": self._battery < cfg.b_min + cfg.outage_margin,
+            "drops": {cause: int(counts[first_code + i]) for i, cause in enumerate(causes)},
+        }
+
+    def _reward(self, outcome, transition, truncated: bool) -> dict[str, float]:
+        """The reward's components (see Rewards)."""
+        cfg = self.config
+        weighted = float(outcome["energy_ue"].sum() + cfg.mu * outcome["energy_ap"].sum())
         rewards = {
             "energy": -weighted / cfg.e_ref,
-            "drop": -cfg.drop_penalty * sum(drops.values()),
-            "outage": -cfg.outage_penalty * float(outage.sum()),
+            "drop": -cfg.drop_penalty * sum(transition["drops"].values()),
+            "outage": -cfg.outage_penalty * float(transition["outage"].sum()),
             "terminal": 0.0,
         }
         if truncated:
             drained = np.maximum(self._battery_start - self._battery, 0.0)
             rewards["terminal"] = -cfg.terminal_battery_price * float(np.sum(drained)) / cfg.e_ref
+        return rewards
+
+    def _info(self, problem, reserve, outcome, transition, rewards) -> dict[str, Any]:
+        cfg = self.config
+        energy_ue, energy_ap = outcome["energy_ue"], outcome["energy_ap"]
         info = {
             "rewards": rewards,
             "energy_ue": energy_ue,
             "energy_ap": energy_ap,
             "energy_cost": float(energy_ue.sum() + energy_ap.sum()),
-            "weighted_cost": weighted,
+            "weighted_cost": float(energy_ue.sum() + cfg.mu * energy_ap.sum()),
             "alpha": outcome["alpha"],
-            "beta": beta,
+            "beta": problem.beta,
             "task": self._task.copy(),
             "success": outcome["success"],
-            "drops": drops,
+            "drops": transition["drops"],
             "drop_cause": outcome["cause"],
-            "outage": outage,
-            "battery_before": battery_before,
+            "outage": transition["outage"],
+            "battery_before": transition["battery_before"],
             "battery": self._battery.copy(),
             "harvest": self._harvest.copy(),
             "backlog": self._backlog,
@@ -369,92 +424,28 @@ class ISCCEnv(gym.Env):
         }
         if "regret_cost" in outcome:
             info["oracle_weighted_cost"] = outcome["regret_cost"]
-        self._last = {"alpha": outcome["alpha"], "success": outcome["success"]}
+        return info
 
-        if not truncated:  # advance the exogenous processes to the next slot
-            self._last_harvest = self._harvest
-            self._harvest_on = dynamics.switch_markov(
-                self._harvest_on, self._rng["harvest"], cfg.harvest_sojourn
-            )
-            self._load_high = bool(
-                dynamics.switch_markov(
-                    np.array(self._load_high), self._rng["load"], cfg.load_sojourn
-                )
-            )
-            self._position, self._velocity = dynamics.gauss_markov_step(
-                cfg.cell,
-                self._position,
-                self._velocity,
-                self._rng["mobility"],
-                memory=cfg.mobility_memory,
-                speed=cfg.ue_speed,
-                dt=cfg.slot_duration,
-            )
-            self._draw_slot()
-        reward = float(sum(rewards.values()))
-        return self._observation(), reward, False, bool(truncated), info
-
-    # --- the slot's allocation -------------------------------------------------------------
-
-    def _allocate(self, slot: Snapshot, beta: np.ndarray, alpha_fixed) -> dict[str, Any]:
-        """Oracle (or the agent's alpha), fallback, drops; per-UE results as (K,) arrays."""
-        solve = optimizers.iscc.solve
-        cfg, K = self.config, self.K
-        served = self._task.copy()
-        cause = np.zeros(K, dtype=int)  # 0: none, else 1 + index in DROP_CAUSES
-        time, iterations = 0.0, 0
-        solution = None
-        weight = np.full(K, cfg.ue_energy_weight)
-
-        def run(method, betas, snapshot=None, **options):
-            nonlocal time, iterations
-            snapshot = slot.select(served) if snapshot is None else snapshot
-            start = perf_counter()  # the whole call, true-model evaluation included
-            sol = solve(snapshot, betas, method=method, weight_ue=weight[served], **options)
-            time += perf_counter() - start
-            iterations += int(sol.info.get("iterations") or 0)
-            return sol
-
-        while served.any():
-            # the agent's alpha (allocation mode) stays pinned, also when finding causes
-            pinned = {} if alpha_fixed is None else {"alpha_fixed": alpha_fixed[served]}
-            if alpha_fixed is None:
-                solution = run(cfg.oracle, beta[served])
-                if solution.feasible.all():
-                    break
-                fallback_beta = np.where(solution.feasible, beta[served], _FALLBACK_BETA)
-                solution = run("fast", fallback_beta)
-            else:
-                solution = run("fast", beta[served], **pinned)
-            if solution.feasible.all():
-                break
-            failing = ~solution.feasible
-            dropped = np.flatnonzero(served)[failing]
-            causes = _drop_causes(slot.select(served), run, cfg.cell.C_ap, **pinned)
-            cause[dropped] = causes[failing]
-            served[dropped] = False
-            solution = None
-
-        outcome = dict(
-            energy_ue=np.zeros(K),
-            energy_ap=np.zeros(K),
-            alpha=np.zeros(K),
-            cause=cause,
-            success=served,
-            time=time,
-            iterations=iterations,
+    def _advance(self) -> None:
+        """Advance the exogenous processes to the next slot and draw it."""
+        cfg, rng = self.config, self._rng
+        self._last_harvest = self._harvest
+        self._harvest_on = dynamics.switch_markov(
+            self._harvest_on, rng["harvest"], cfg.harvest_sojourn
         )
-        if solution is not None:
-            ev = solution.evaluation
-            outcome["energy_ue"][served] = ev.energy_ue
-            outcome["energy_ap"][served] = ev.energy_ap
-            outcome["alpha"][served] = solution.allocation.alpha
-        if alpha_fixed is not None and cfg.compute_regret and self._task.any():
-            served = self._task
-            oracle = solve(slot.select(served), cfg.mu, method=cfg.oracle, weight_ue=weight[served])
-            ev = oracle.evaluation
-            outcome["regret_cost"] = float(np.sum(ev.energy_ue) + cfg.mu * np.sum(ev.energy_ap))
-        return outcome
+        self._load_high = bool(
+            dynamics.switch_markov(np.array(self._load_high), rng["load"], cfg.load_sojourn)
+        )
+        self._position, self._velocity = dynamics.gauss_markov_step(
+            cfg.cell,
+            self._position,
+            self._velocity,
+            rng["mobility"],
+            memory=cfg.mobility_memory,
+            speed=cfg.ue_speed,
+            dt=cfg.slot_duration,
+        )
+        self._draw_slot()
 
     # --- rendering -------------------------------------------------------------------------
 
@@ -467,18 +458,3 @@ class ISCCEnv(gym.Env):
         from isac_gym.envs.rendering import render_iscc
 
         return render_iscc(self)
-
-
-def _drop_causes(slot: Snapshot, run, full_capacity: float, **options) -> np.ndarray:
-    """Cause code per UE of ``slot``: the first relaxation that would have served it.
-
-    1 ``battery``: an unlimited battery would; 2 ``ap_capacity``: an unlimited AP would
-    (besides the battery); 3 ``deadline``: neither (link, sensing, local CPU). Runs only
-    on slots with failures: two ``fast`` solves (through ``run``, so they are timed);
-    ``options`` (the agent's pinned alpha) carry over to them.
-    """
-    fallback = np.full(slot.K, _FALLBACK_BETA)
-    relaxed = slot.replace(energy_budget=np.full(slot.K, np.inf))
-    no_battery = run("fast", fallback, snapshot=relaxed, **options)
-    unlimited = run("fast", fallback, snapshot=relaxed.replace(C_ap=1e6 * full_capacity), **options)
-    return np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))

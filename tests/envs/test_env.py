@@ -261,7 +261,9 @@ def test_bad_actions_and_configs_raise_clear_errors():
         env.step(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="'bogus'"):
         make(bogus=1)
-    with pytest.raises(ValueError, match="'b_min'"):
+    with pytest.raises(
+        ValueError, match=r"ISCCEnvConfig\.b_min must be a finite number in \[0, 1\)"
+    ):
         make(b_min=2.0)
     with pytest.raises(ValueError, match="'deadline'"):
         make(tau=0.3)
@@ -269,7 +271,14 @@ def test_bad_actions_and_configs_raise_clear_errors():
         make(K=0)
     with pytest.raises(ValueError, match="preset"):
         make(preset="nope")
-    with pytest.raises(ValueError, match="'oracle'"):
+    # the range text says what is allowed: inf is not (the bracket is open)
+    with pytest.raises(
+        ValueError, match=r"ISCCEnvConfig\.e_ref must be a finite number in \(0, inf\)"
+    ):
+        make(e_ref=np.inf)
+    with pytest.raises(ValueError, match=r"ISCCEnvConfig\.horizon must be an integer >= 1"):
+        make(horizon=0)
+    with pytest.raises(ValueError, match=r"ISCCEnvConfig\.oracle"):
         make(oracle="magic")
 
 
