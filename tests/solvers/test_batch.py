@@ -109,6 +109,9 @@ def test_dense_and_factored_slots_mix(hard_slots):
     estimate = with_channel_error(hard_slots[0], 1e-7, np.random.default_rng(0))
     slots = [estimate, *hard_slots[:3]]
     _assert_same(solve_batch(slots, 0.3), [solve(s, 0.3, method="fast") for s in slots])
+    # so do slots whose channels have different path counts
+    slots = [_draw(9, n_nlos=1), *hard_slots[:2]]
+    _assert_same(solve_batch(slots, 0.3), [solve(s, 0.3, method="fast") for s in slots])
 
 
 def test_beta_and_option_shapes(hard_slots):
