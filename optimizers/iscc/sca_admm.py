@@ -134,6 +134,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -147,6 +148,9 @@ from isac_gym.iscc.model import (
     sensing_met,
 )
 from isac_gym.iscc.scenario import Snapshot
+
+if TYPE_CHECKING:
+    from optimizers.iscc.solve import Solution
 
 _LN2 = math.log(2.0)
 _NEWTON_STEPS = 30
@@ -1198,7 +1202,7 @@ def solve_sca_admm(
     return allocation, info
 
 
-def solve_sca_admm_batch(snapshots: Sequence[Snapshot], betas, **options) -> list:
+def solve_sca_admm_batch(snapshots: Sequence[Snapshot], betas, **options) -> list[Solution]:
     """SCA-ADMM for a batch of slots at once: a list of ``Solution``, one per snapshot.
 
     Equal to ``solve(snapshot, beta, method="sca_admm", **options)`` for each slot (the
