@@ -134,6 +134,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -147,6 +148,9 @@ from isac_gym.iscc.model import (
     sensing_met,
 )
 from isac_gym.iscc.scenario import Snapshot
+
+if TYPE_CHECKING:
+    from optimizers.iscc.solve import Solution
 
 _LN2 = math.log(2.0)
 _NEWTON_STEPS = 30
@@ -1094,6 +1098,7 @@ def _start_points(snapshots: Sequence[Snapshot], problem: _Problem, starts):
 
 
 def _check_snapshots(snapshots) -> list[Snapshot]:
+    """The snapshots as a list; ValueError unless they share K and the antenna counts."""
     snapshots = list(snapshots)
     if not snapshots or not all(isinstance(s, Snapshot) for s in snapshots):
         raise ValueError("snapshots must be a non-empty sequence of Snapshot")
@@ -1111,9 +1116,7 @@ def _check_snapshots(snapshots) -> list[Snapshot]:
 def _per_slot_weights(name: str, values, count: int, K: int) -> np.ndarray:
     """beta or weight_ue as (B, K): a scalar, (K,) or (B, K), finite and > 0."""
     array = np.asarray(values, dtype=float)
-    if array.ndim == 2 and array.shape != (count, K):
-        raise ValueError(f"{name} must be a scalar or have shape ({K},) or ({count}, {K})")
-    if array.ndim > 2 or (array.ndim == 1 and array.shape != (K,)):
+    if array.ndim > 0 and array.shape not in ((K,), (count, K)):
         raise ValueError(f"{name} must be a scalar or have shape ({K},) or ({count}, {K})")
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
         raise ValueError(f"{name} must be finite and > 0, got {values!r}")
@@ -1188,21 +1191,14 @@ def solve_sca_admm(
         raise ValueError(f"snapshot must be a Snapshot, got {type(snapshot).__name__}")
     K = snapshot.K
     betas = as_beta(beta, K)[None]
-    weights = np.ones((1, K)) if weight_ue is None else _ue_weights(weight_ue, K)[None]
+    weights = (
+        np.ones((1, K)) if weight_ue is None else _per_slot_weights("weight_ue", weight_ue, 1, K)
+    )
     [(allocation, _, info)] = _solve([snapshot], betas, weights, [warm_start], _Options(**options))
     return allocation, info
 
 
-def _ue_weights(weight_ue, K: int) -> np.ndarray:
-    weights = np.asarray(weight_ue, float)
-    if weights.ndim > 1 or (weights.ndim == 1 and weights.shape != (K,)):
-        raise ValueError(f"weight_ue must be a scalar or have shape ({K},)")
-    if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-        raise ValueError(f"weight_ue must be finite and > 0, got {weight_ue!r}")
-    return np.broadcast_to(weights, (K,)).copy()
-
-
-def solve_sca_admm_batch(snapshots: Sequence[Snapshot], betas, **options) -> list:
+def solve_sca_admm_batch(snapshots: Sequence[Snapshot], betas, **options) -> list[Solution]:
     """SCA-ADMM for a batch of slots at once: a list of ``Solution``, one per snapshot.
 
     Equal to ``solve(snapshot, beta, method="sca_admm", **options)`` for each slot (the

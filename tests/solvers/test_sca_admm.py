@@ -176,3 +176,9 @@ def test_admm_moves_alpha_from_a_poor_start(snapshots, alpha0):
     assert np.all(np.abs(alloc.alpha - 0.76) < tol)
     assert info["objective_trace"][-1] < 0.8 * evaluate(snap, start, BETA).cost or alpha0 < 0.76
     assert np.all(np.diff(info["objective_trace"]) <= 0)
+
+
+@pytest.mark.parametrize("weight_ue", [0.0, -1.0, np.nan, [1.0, 1.0, 1.0]])
+def test_bad_weight_ue_raises(snapshots, weight_ue):
+    with pytest.raises(ValueError, match="weight_ue"):
+        solve_sca_admm(snapshots[0], BETA, weight_ue=weight_ue)
