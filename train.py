@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.run(args, parser) or 0)
+    from isac_gym.cli import run_main
+
+    return run_main(build_parser(), argv)
 
 
 if __name__ == "__main__":
