@@ -46,10 +46,11 @@ def step_counts(info: Mapping[str, Any]) -> dict[str, float]:
     cause of ``info["drops"]``; ``reward_<key>`` per component of ``info["rewards"]``.
     Missing fields add nothing.
     """
-    counts = dict.fromkeys(COUNT_KEYS, 0.0)
+    counts: dict[str, float] = {key: 0 for key in COUNT_KEYS}
     counts["energy_cost"] = float(info.get("energy_cost", 0.0))
     counts["weighted_cost"] = float(info.get("weighted_cost", 0.0))
     counts["oracle_s"] = float(info.get("oracle_time_s", 0.0))
+    counts["alpha_sum"] = 0.0
     if "task" in info:
         task = np.asarray(info["task"], bool)
         if "success" in info:

@@ -885,3 +885,18 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"({result.wall_time_s:.1f} s)"
     )
     return 0
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``isac-train`` / ``train.py``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Train a stable-baselines3 agent on a registered environment."
+    )
+    return add_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``isac-train`` / ``train.py``; the exit code (:func:`isac_gym.cli.run_main`)."""
+    from isac_gym.cli import run_main
+
+    return run_main(build_parser(), argv)

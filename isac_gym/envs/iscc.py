@@ -292,7 +292,10 @@ class ISCCEnv(gym.Env):
     def step(self, action):
         cfg, K = self.config, self.K
         if self._t >= cfg.horizon or not hasattr(self, "_rng"):
-            raise RuntimeError("call reset() before step() (the episode has ended)")
+            raise RuntimeError(
+                "call reset() before step()"
+                + (" (the episode has ended)" if hasattr(self, "_rng") else "")
+            )
         action = np.asarray(action, dtype=float)
         if action.shape != (K,):
             raise ValueError(f"action must have shape ({K},), got {action.shape}")
