@@ -97,3 +97,7 @@ def _check_csv_path(argv: list[str]) -> str | None:
         except OutputError as error:
             return str(error)
     return None
+
+
+if __name__ == "__main__":  # python -m experiments.cli BENCH ... (isac-bench)
+    sys.exit(bench_main())
