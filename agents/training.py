@@ -6,11 +6,12 @@
     vecnormalize.pkl     VecNormalize statistics (obs + reward) of the training envs
     config.json          every setting used (hyperparameters, env kwargs, seed, versions)
     command.txt          the command line that produced the run (one line per (re)start)
-    checkpoints/         rl_model_<N>_steps.zip + rl_model_vecnormalize_<N>_steps.pkl
-                         (+ the replay buffer for SAC/TD3); ``resume=True`` continues
-                         from the newest one (model, statistics, timestep count)
+    checkpoints/         rl_model_<N>_steps.zip (model with optimizer state and timestep
+                         count) + rl_model_vecnormalize_<N>_steps.pkl (+ the replay
+                         buffer for SAC/TD3) + rl_model_state_<N>_steps.json (evaluation
+                         counters, best score); ``resume=True`` continues from the newest
     best/                best_model.zip + vecnormalize.pkl (EvalCallback)
-    eval/evaluations.npz EvalCallback results (kept across resumes)
+    eval/evaluations.npz EvalCallback results (kept and extended across resumes)
     monitor/             Monitor CSVs of the training envs (episode return and length)
     logs/run_<i>/        SB3 logger output (progress.csv; TensorBoard events when the
                          ``tensorboard`` package is installed), with the env's
@@ -30,6 +31,13 @@ seeds, the model seed, the training-env seeds ``seed + i`` and the evaluation-en
 evaluation runs the same episodes) all derive from ``seed``. A resumed run continues
 from the checkpoint's parameters and statistics but not from the random generators'
 states, so it is reproducible only as a resumed run.
+
+The run lifecycle: :class:`TrainSettings` -> :func:`prepare_run_folder` (a non-empty
+``out`` is refused unless ``resume`` or ``overwrite``) -> :func:`build_or_resume` ->
+learning (SIGINT/SIGTERM stop at the end of the step) -> :func:`save_run` (the model, a
+final resumable checkpoint, config.json, the curve). Evaluations and checkpoints run
+every ``eval_freq``/``checkpoint_freq`` *total* steps, so a resumed run keeps the
+schedule of the first (:mod:`agents.callbacks`).
 
 Heavy imports (torch, stable-baselines3, matplotlib) happen inside the functions.
 """
@@ -809,6 +817,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_true",
         help="clear a non-empty --out first (without it, or --resume, it is refused)",
     )
+    _add_schedule_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Evaluation, checkpoint, parallelism and output options of train.py."""
     parser.add_argument(
         "--eval-freq",
         type=positive_int,
@@ -847,8 +862,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", type=int, default=0, help="SB3 verbosity (0, 1, 2)")
-    parser.set_defaults(run=run)
-    return parser
 
 
 def resume_command(command: str) -> str:
