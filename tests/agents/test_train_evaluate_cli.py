@@ -273,7 +273,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_with_evaluations(tmp_pat
         (out / "checkpoints" / f"rl_model_state_{stopped_at}_steps.json").read_text()
     )
     evaluations_before = state["evaluations"]
-    shutil.rmtree(out / "best")  # resume must write best/ again
+    assert evaluations_before >= 1 and (out / "best" / "best_model.zip").is_file()
 
     target = stopped_at + 64
     result = _run(*_train_args(out, target, tmp_path / "hp.yml", "--resume"))
@@ -281,8 +281,14 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_with_evaluations(tmp_pat
     assert (out / "best" / "best_model.zip").is_file()
     with np.load(out / "eval" / "evaluations.npz") as data:
         steps = data["timesteps"].tolist()
-    assert len(steps) >= evaluations_before + 2 and steps == sorted(steps)
-    assert steps[-1] > stopped_at
+        best = float(data["results"].mean(axis=1).max())
+    # two more evaluations, on the run's grid of every 32 total steps
+    assert len(steps) == evaluations_before + 2 and steps == sorted(steps)
+    assert steps[-1] == target - target % 32 and all(step % 32 == 0 for step in steps)
+    final = int(json.loads((out / "config.json").read_text())["num_timesteps"])
+    state = json.loads((out / "checkpoints" / f"rl_model_state_{final}_steps.json").read_text())
+    assert state["evaluations"] == len(steps)
+    assert state["best_mean_reward"] == pytest.approx(best)  # the best of both runs
     config = json.loads((out / "config.json").read_text())
     assert config["runs"][-1]["start_timesteps"] == stopped_at
 
