@@ -96,7 +96,9 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     (out / "checkpoints").mkdir()
     for name in ("rl_model_128_steps.zip", "rl_model_vecnormalize_128_steps.pkl"):
         shutil.copy(trained / "checkpoints" / name, out / "checkpoints" / name)
-    _train(out, 384, trained.parent / "hp.yml", "--resume")
+    _train(out, 384, trained.parent / "hp.yml", "--resume", "--eval-freq", "96")
+    with np.load(out / "eval" / "evaluations.npz") as data:  # every 96 total steps
+        assert data["timesteps"].tolist() == [128, 192, 288, 384]
     config = json.loads((out / "config.json").read_text())
     assert config["num_timesteps"] == 384
     assert config["runs"][-1]["start_timesteps"] == 128
