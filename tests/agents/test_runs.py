@@ -244,3 +244,24 @@ def test_unwrapped_env_before_any_episode_does_not_say_it_ended():
     env.step(env.action_space.sample())
     with pytest.raises(RuntimeError, match="the episode has ended"):
         env.step(env.action_space.sample())
+
+
+def test_entry_points_are_mains_returning_exit_codes(tmp_path):
+    import importlib
+    import re
+    from pathlib import Path
+
+    from experiments.cli import bench_main
+
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    section = pyproject.read_text().split("[project.scripts]")[1].split("\n[")[0]
+    scripts = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"$', section, flags=re.M))
+    assert set(scripts) == {"isac-train", "isac-evaluate", "isac-bench"}
+    for target in scripts.values():
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
+    (tmp_path / "a_file").write_text("")
+    assert bench_main(["mimo", "--csv", str(tmp_path / "a_file" / "x.csv")]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["nope"])
+    assert exit_info.value.code == 2

@@ -127,6 +127,7 @@ def test_evaluate_policies_cli(trained, tmp_path):
         "--no-progress",
     )
     assert "fixed-beta:mu" in result.stdout
+    assert "2 episode(s) per policy: the 95% CIs are meaningless" in result.stderr
     for name in ("policies.csv", "policies.png", "trace.png", "policies.json", "episodes.csv"):
         assert (out / name).is_file(), name
     with open(out / "policies.csv") as handle:
