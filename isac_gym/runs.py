@@ -86,7 +86,9 @@ def prepare_output(
 
 def _check_writable(path: Path, option: str) -> None:
     try:
-        handle, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
+        handle, probe = tempfile.mkstemp(
+            dir=path, prefix=_temporary_prefix("write-probe"), suffix=".tmp"
+        )
     except OSError as error:
         raise OutputError(f"{option} {path}: not writable ({_reason(error)})") from None
     os.close(handle)
@@ -108,6 +110,29 @@ def _clear(path: Path, entries: list[str], owned: set[str], option: str) -> None
             entry.unlink()
 
 
+def _temporary_prefix(name: str) -> str:
+    """``.name.<pid>.``: temporaries carry their writer's process id."""
+    return f".{name}.{os.getpid()}."
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that made temporary ``name`` (see :func:`_temporary_prefix`)
+    still runs; False for names without a process id (e.g. from older versions)."""
+    parts = name.removesuffix(_SET_SUFFIX).removesuffix(".tmp").split(".")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    pid = int(parts[-2])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
@@ -117,10 +142,13 @@ def clean_stale(folder: str | Path) -> list[Path]:
 
     Hidden ``.*.tmp`` files (half-written :func:`atomic_write` targets) are deleted;
     staging folders of :func:`publish_set` are rolled forward when committed, else
-    deleted.
+    deleted. Temporaries of a process that still runs (another run writing into the
+    same folder) are left alone.
     """
     handled = []
     for entry in sorted(Path(folder).glob(".*.tmp")):
+        if _writer_alive(entry.name):
+            continue  # another run writing into the same folder right now
         if entry.is_dir() and entry.name.endswith(_SET_SUFFIX):
             if (entry / _COMMITTED).is_file():
                 _move_into_place(entry, Path(folder))
@@ -139,7 +167,7 @@ def clean_stale(folder: str | Path) -> list[Path]:
 def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     """``write(binary_handle)`` into a hidden temporary next to ``path``, then rename."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path.name), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -168,7 +196,7 @@ def publish_set(folder: str | Path, name: str) -> Iterator[Path]:
     exception nothing is published. See the module docstring for kills.
     """
     folder = Path(folder)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=_SET_SUFFIX))
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=_temporary_prefix(name), suffix=_SET_SUFFIX))
     try:
         yield staging
         for entry in staging.iterdir():

@@ -105,6 +105,15 @@ def test_clean_stale_rolls_committed_sets_forward_and_drops_the_rest(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.json"]
 
 
+def test_clean_stale_leaves_the_temporaries_of_a_running_writer(tmp_path):
+    running = tmp_path / ".f.1.abcdefgh.set.tmp"  # pid 1 always runs
+    running.mkdir()
+    gone = tmp_path / ".f.png.999999999.abcdefgh.tmp"  # no such process
+    gone.write_bytes(b"half")
+    assert clean_stale(tmp_path) == [gone]
+    assert running.is_dir()
+
+
 # --- formats --------------------------------------------------------------------------
 def test_one_csv_format():
     assert [format_value(v) for v in (math.nan, None, math.inf, 0.1 + 0.2, 3, True)] == [
