@@ -639,7 +639,8 @@ def save_run(
 
     model, out = session.model, settings.out
     state_of = getattr(session, "evaluation_state", None)
-    final = save_checkpoint(model, out / "checkpoints", state_of() if state_of else {})
+    state = state_of() if state_of else session.resume_state  # nothing trained: carry over
+    final = save_checkpoint(model, out / "checkpoints", state)
     model_path = out / "model.zip"
     model.save(str(model_path))
     vec_normalize = model.get_vec_normalize_env()
