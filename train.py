@@ -3,30 +3,22 @@
 
     python train.py --env isac_gym/ISCC-v0 --algo ppo --timesteps 100000 --out runs/ppo \
         [--seed 0] [--n-envs 2] [--env-kwargs '{"oracle": "fast"}'] [--hyperparams FILE] \
-        [--resume]
+        [--resume | --overwrite]
 
-Thin over ``agents.training.train``: writes model.zip, vecnormalize.pkl, config.json,
-command.txt, checkpoints, the best model, logs and training_curve.png under --out.
+A thin wrapper of ``isac-train`` (:func:`agents.training.main`): writes model.zip,
+vecnormalize.pkl, config.json, command.txt, checkpoints, the best model, logs and
+training_curve.png under --out. Ctrl-C saves a checkpoint; ``--resume`` continues.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from agents import training
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    training.add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.run(args, parser) or 0)
+    from agents.training import main as training_main
+
+    return training_main(argv)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,8 @@ Outputs under ``out``:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -39,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from isac_gym.cli import json_object, positive_int
+from agents.metrics import drop_causes, step_counts
+from isac_gym.cli import UsageError, json_object, positive_int
 
 COLUMNS = (
     "policy",
@@ -70,7 +69,6 @@ CI_METRICS = (
     "decision_ms",
     "oracle_ms",
 )
-DROP_CAUSES = ("battery", "ap_capacity", "deadline")
 
 
 @dataclass
@@ -93,7 +91,7 @@ class EpisodeResult:
     oracle_s: float = 0.0
     alpha_sum: float = 0.0
     alpha_count: int = 0
-    drops: dict = field(default_factory=lambda: dict.fromkeys(DROP_CAUSES, 0))
+    drops: dict = field(default_factory=lambda: dict.fromkeys(drop_causes(), 0))
 
     @property
     def success_rate(self) -> float:
@@ -110,6 +108,25 @@ class EpisodeResult:
     @property
     def oracle_ms(self) -> float:
         return 1e3 * self.oracle_s / max(self.slots, 1)
+
+    def add_step(self, reward: float, info: dict) -> None:
+        """Add one step's reward and its ``info`` metrics (:func:`agents.metrics.step_counts`)."""
+        counts = step_counts(info)
+        self.slots += 1
+        self.episode_return += float(reward)
+        self.energy_cost += counts["energy_cost"]
+        self.weighted_cost += counts["weighted_cost"]
+        self.oracle_s += counts["oracle_s"]
+        self.tasks += counts["tasks"]
+        self.successes += counts["successes"]
+        self.ue_slots += counts["ue_slots"]
+        self.outages += counts["outages"]
+        self.alpha_sum += counts["alpha_sum"]
+        self.alpha_count += counts["alpha_count"]
+        for key, count in counts.items():
+            if key.startswith("drops_"):
+                cause = key.removeprefix("drops_")
+                self.drops[cause] = self.drops.get(cause, 0) + count
 
     def row(self) -> dict:
         return {
@@ -182,7 +199,7 @@ def run_episode(env: Any, policy: Any, seed: int, episode: int = 0, trace: bool 
         episode_start = np.zeros((1,), dtype=bool)
         obs, reward, terminated, truncated, info = env.step(action)
         done = bool(terminated or truncated)
-        record_step(result, reward, info)
+        result.add_step(reward, info)
         if trace:
             record_trace(series, reward, info)
     return result, (series if trace else None)
@@ -190,29 +207,6 @@ def run_episode(env: Any, policy: Any, seed: int, episode: int = 0, trace: bool 
 
 def new_trace(action_mode: str) -> dict[str, Any]:
     return {"battery": [], "beta": [], "alpha": [], "reward": [], "action_mode": action_mode}
-
-
-def record_step(result: EpisodeResult, reward: float, info: dict) -> None:
-    """Add one step's reward and ``info`` to the episode's sums."""
-    result.slots += 1
-    result.episode_return += float(reward)
-    result.energy_cost += float(info.get("energy_cost", 0.0))
-    result.weighted_cost += float(info.get("weighted_cost", 0.0))
-    result.oracle_s += float(info.get("oracle_time_s", 0.0))
-    if "task" in info and "success" in info:
-        task = np.asarray(info["task"], bool)
-        result.tasks += int(task.sum())
-        result.successes += int(np.asarray(info["success"], bool)[task].sum())
-    if "outage" in info:
-        outage = np.asarray(info["outage"], bool)
-        result.ue_slots += outage.size
-        result.outages += int(outage.sum())
-    for cause, count in info.get("drops", {}).items():
-        result.drops[cause] = result.drops.get(cause, 0) + int(count)
-    if "alpha" in info and "task" in info:
-        task = np.asarray(info["task"], bool)
-        result.alpha_sum += float(np.asarray(info["alpha"], float)[task].sum())
-        result.alpha_count += int(task.sum())
 
 
 def record_trace(series: dict[str, Any], reward: float, info: dict) -> None:
@@ -248,12 +242,6 @@ def _run_task(task: tuple) -> list[tuple[int, EpisodeResult, dict | None]]:
     ]
 
 
-def _worker_init() -> None:
-    from agents import limit_threads
-
-    limit_threads(1)
-
-
 def _batch_tasks(env_id, env_kwargs, specs, episodes, seed, size, trace_episode) -> list:
     """``_run_task`` arguments: each policy's episodes in batches of ``size``."""
     tasks = []
@@ -284,43 +272,23 @@ def evaluate_policies(
     the per-slot trace of episode ``trace_episode``. Episodes run in batches of up to
     ``batch`` in the native vector env (one batched oracle call per round; the same
     episodes as one by one). ``jobs > 1`` runs batches in spawned worker processes (one
-    BLAS/torch thread each; batches then hold at most ``ceil(episodes / jobs)``).
+    BLAS/torch thread each, :func:`isac_gym.runs.map_jobs`; batches then hold at most
+    ``ceil(episodes / jobs)``).
     """
-    from tqdm.auto import tqdm
+    from isac_gym.runs import map_jobs
 
     size = max(1, min(batch, -(-episodes // jobs)))
     tasks = _batch_tasks(env_id, dict(env_kwargs or {}), specs, episodes, seed, size, trace_episode)
+    title = "episodes" if progress else False
+    done = map_jobs(_run_task, tasks, jobs, progress=title, unit="batch", torch=True)
     results: list[EpisodeResult | None] = [None] * (len(specs) * episodes)
     traces: dict[str, dict] = {}
-    bar = tqdm(total=len(results), desc="episodes", unit="ep", disable=not progress)
-
-    def collect(task, outcomes) -> None:
+    for task, outcomes in zip(tasks, done, strict=True):
         for index, result, series in outcomes:
             results[index] = result
             if series is not None:
                 traces[task[3]] = series
-        bar.set_postfix_str(task[3][:30])
-        bar.update(len(outcomes))
-
-    if jobs <= 1:
-        from agents import limit_threads
-
-        limit_threads(1)
-        for task in tasks:
-            collect(task, _run_task(task))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(_run_task, task): task for task in tasks}
-            for future in as_completed(futures):
-                collect(futures[future], future.result())
-    bar.close()
-    return [r for r in results if r is not None], traces
+    return [result for result in results if result is not None], traces
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,7 +347,7 @@ def summarize(results: list[EpisodeResult], oracle: str | None = None) -> list[d
             "oracle": (oracle or "") if mode == "beta" else "fast (alpha fixed)",
             **{
                 f"drops_{cause}": float(np.mean([r.drops.get(cause, 0) for r in group]))
-                for cause in DROP_CAUSES
+                for cause in drop_causes()
             },
             "mean_alpha": sum(r.alpha_sum for r in group) / alpha_count
             if alpha_count
@@ -389,20 +357,6 @@ def summarize(results: list[EpisodeResult], oracle: str | None = None) -> list[d
             row[f"{metric}_ci95"] = ci95(per_episode[metric])
         rows.append(row)
     return rows
-
-
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
 
 
 def short_name(spec: str) -> str:
@@ -416,6 +370,26 @@ def short_name(spec: str) -> str:
 
 def plot_policies(rows: list[dict], results: list[EpisodeResult], path: Path) -> Path:
     """Box plot of episode returns, bars (95% CI) of weighted cost, success, time."""
+    import matplotlib.pyplot as plt
+
+    fig = policies_figure(rows, results)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def clipped_errors(values, errors, low: float = 0.0, high: float = math.inf) -> np.ndarray:
+    """Asymmetric error bars ``(2, n)`` of ``values +- errors`` cut to ``[low, high]``
+    (a cost is never below 0, a rate never above 100 %); NaN errors draw none."""
+    values = np.asarray(values, float)
+    errors = np.nan_to_num(np.asarray(errors, float))
+    lower = np.clip(values - errors, low, high)
+    upper = np.clip(values + errors, low, high)
+    return np.vstack([values - lower, upper - values])
+
+
+def policies_figure(rows: list[dict], results: list[EpisodeResult]):
+    """The figure of :func:`plot_policies` (Agg backend; the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -428,37 +402,40 @@ def plot_policies(rows: list[dict], results: list[EpisodeResult], path: Path) ->
     returns = [[r.episode_return for r in results if r.policy == n] for n in names]
     axes[0, 0].boxplot(returns, showmeans=True)
     axes[0, 0].set_xticks(x + 1, labels)
-    axes[0, 0].set_title("episode return (higher is better)")
+    axes[0, 0].set(title="episode return (higher is better)", ylabel="return per episode")
 
-    def bars(ax, key, title, log=False):
-        values = np.array([row[key] for row in rows], float)
-        errors = np.array([row.get(f"{key}_ci95", np.nan) for row in rows], float)
-        ax.bar(x, values, yerr=np.nan_to_num(errors), capsize=3, color="tab:blue", alpha=0.8)
-        ax.set_xticks(x, labels)
-        ax.set_title(title)
-        if log:
-            ax.set_yscale("log")
-
-    bars(axes[0, 1], "weighted_cost", "weighted cost per episode [J] (at the env's mu)")
-    bars(axes[1, 0], "success_rate", "task success rate (95% CI)")
-    axes[1, 0].set_ylim(min(0.9, np.nanmin([r["success_rate"] for r in rows]) - 0.02), 1.0)
+    cost = np.array([row["weighted_cost"] for row in rows], float)
+    cost_ci = [row.get("weighted_cost_ci95", np.nan) for row in rows]
+    axes[0, 1].bar(x, cost, yerr=clipped_errors(cost, cost_ci), capsize=3, alpha=0.8)
+    axes[0, 1].set(title="weighted cost per episode (at the env's mu), 95% CI")
+    axes[0, 1].set(ylabel="weighted cost [J]", ylim=(0, None))
+    _success_panel(axes[1, 0], rows, x)
     decision = np.array([row["decision_ms"] for row in rows])
     oracle = np.array([row["oracle_ms"] for row in rows])
     axes[1, 1].bar(x, decision, label="policy predict", color="tab:green")
     axes[1, 1].bar(x, oracle, bottom=decision, label="slot solver (oracle)", color="tab:gray")
-    axes[1, 1].set_xticks(x, labels)
     axes[1, 1].set_yscale("log")
-    axes[1, 1].set_title("time per slot [ms]")
+    axes[1, 1].set(title="time per slot", ylabel="time per slot [ms]")
     axes[1, 1].legend()
     for ax in axes.flat:
+        ax.set_xticks(x if ax is not axes[0, 0] else x + 1, labels)
         ax.tick_params(axis="x", labelrotation=35)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _success_panel(ax, rows: list[dict], x: np.ndarray) -> None:
+    """Task success rate in percent (as in the table), CI bars cut to [0, 100] %."""
+    rate = 100 * np.array([row["success_rate"] for row in rows], float)
+    ci = 100 * np.array([row.get("success_rate_ci95", np.nan) for row in rows], float)
+    errors = clipped_errors(rate, ci, 0.0, 100.0)
+    ax.bar(x, rate, yerr=errors, capsize=3, color="tab:blue", alpha=0.8)
+    bottom = np.nanmin(rate - errors[0]) if np.isfinite(rate).any() else 0.0
+    ax.set_ylim(max(0.0, min(90.0, bottom - 2.0)), 100.5)
+    ax.set(title="task success rate, 95% CI", ylabel="task success rate [%]")
 
 
 def plot_trace(traces: dict[str, dict], path: Path, episode_seed: int | None = None) -> Path:
@@ -504,42 +481,43 @@ def write_outputs(
     traces: dict[str, dict],
     settings: dict,
 ) -> dict[str, Path]:
-    """Write policies.csv, episodes.csv, policies.json, policies.png and trace.png."""
+    """Publish policies.csv, episodes.csv, policies.json, policies.png and trace.png
+    together (:func:`isac_gym.runs.publish_set`)."""
+    from isac_gym.runs import format_csv, publish_set, to_jsonable
+
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "csv": out / "policies.csv",
-        "episodes": out / "episodes.csv",
-        "json": out / "policies.json",
-        "plot": out / "policies.png",
-        "trace": out / "trace.png",
+    names = {
+        "csv": "policies.csv",
+        "episodes": "episodes.csv",
+        "json": "policies.json",
+        "plot": "policies.png",
+        "trace": "trace.png",
     }
     columns = list(COLUMNS) + list(EXTRA_COLUMNS) + [f"{m}_ci95" for m in CI_METRICS]
-    _write_csv(paths["csv"], rows, columns)
     episode_rows = [r.row() for r in results]
-    _write_csv(paths["episodes"], episode_rows, list(episode_rows[0]) if episode_rows else [])
     payload = {
         **settings,
         "columns": columns,
         "results": rows,
         "episodes_detail": [asdict(r) for r in results],
     }
-    paths["json"].write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-    plot_policies(rows, results, paths["plot"])
-    if traces:
-        plot_trace(traces, paths["trace"], settings.get("trace_seed"))
-    return paths
+    with publish_set(out, "policies") as staging:
+        (staging / names["csv"]).write_text(format_csv(rows, columns))
+        (staging / names["episodes"]).write_text(format_csv(episode_rows))
+        (staging / names["json"]).write_text(json.dumps(to_jsonable(payload), indent=2) + "\n")
+        plot_policies(rows, results, staging / names["plot"])
+        if traces:
+            plot_trace(traces, staging / names["trace"], settings.get("trace_seed"))
+    return {key: out / name for key, name in names.items()}
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+#: Fewer episodes than this make the 95% CIs too wide to compare policies (t = 12.7
+#: for 2 episodes, 4.3 for 3).
+MIN_EPISODES_FOR_CI = 3
 
 
 def format_table(rows: list[dict]) -> str:
-    """A Markdown table of the main columns (mean +- 95% CI)."""
+    """A Markdown table of the main columns (mean +- 95% CI; "n/a" where undefined)."""
     head = (
         "| policy | return | weighted cost [J] | energy cost [J] | success | outage "
         "| decision [ms] | oracle [ms] |"
@@ -547,13 +525,29 @@ def format_table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         lines.append(
-            f"| {short_name(r['policy'])} | {r['return_mean']:.1f} ± {r['return_mean_ci95']:.1f} "
-            f"| {r['weighted_cost']:.2f} ± {r['weighted_cost_ci95']:.2f} "
-            f"| {r['energy_cost']:.2f} ± {r['energy_cost_ci95']:.2f} "
+            f"| {short_name(r['policy'])} | {_mean_ci(r, 'return_mean', 1)} "
+            f"| {_mean_ci(r, 'weighted_cost', 2)} | {_mean_ci(r, 'energy_cost', 2)} "
             f"| {100 * r['success_rate']:.2f}% | {100 * r['outage_rate']:.2f}% "
             f"| {r['decision_ms']:.3f} | {r['oracle_ms']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _mean_ci(row: dict, key: str, digits: int) -> str:
+    ci = row.get(f"{key}_ci95", math.nan)
+    ci_text = f"{ci:.{digits}f}" if np.isfinite(ci) else "n/a"
+    return f"{row[key]:.{digits}f} ± {ci_text}"
+
+
+def ci_warning(episodes: int) -> str | None:
+    """A warning when ``episodes`` per policy are too few for a meaningful 95% CI."""
+    if episodes >= MIN_EPISODES_FOR_CI:
+        return None
+    reason = "undefined" if episodes < 2 else "meaningless (Student t = 12.7 with 2)"
+    return (
+        f"warning: {episodes} episode(s) per policy: the 95% CIs are {reason}; "
+        f"use --episodes {MIN_EPISODES_FOR_CI} or more (10+ to compare policies)"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -598,37 +592,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_specs(text: str, parser: argparse.ArgumentParser) -> list[str]:
+def _check_specs(text: str) -> list[str]:
     from agents.policies import parse_spec
 
     specs = [s.strip() for s in text.split(",") if s.strip()]
     if not specs:
-        parser.error("--policies: give at least one policy")
+        raise UsageError("--policies: give at least one policy")
     if len(set(specs)) != len(specs):
-        parser.error(f"--policies: duplicate specs in {text!r}")
+        raise UsageError(f"--policies: duplicate specs in {text!r}")
     for spec in specs:
         try:
             kind, argument = parse_spec(spec)
         except ValueError as error:
-            parser.error(f"--policies: {error}")
+            raise UsageError(f"--policies: {error}") from None
         if kind in ("ppo", "sac", "td3"):
             path = Path(argument)
             if not (path.is_file() or path.with_suffix(".zip").is_file()):
-                parser.error(f"--policies: {spec}: no saved model at {argument!r}")
+                raise UsageError(f"--policies: {spec}: no saved model at {argument!r}")
     return specs
+
+
+def _probe(env_id: str, spec: str, env_kwargs: dict) -> Any:
+    """The env's config (None for foreign envs); a bad env is a one-line UsageError."""
+    import gymnasium
+
+    try:
+        probe, _ = make_env_and_policy(env_id, spec, env_kwargs)
+    except (gymnasium.error.Error, ValueError, TypeError) as error:
+        message = f"{type(error).__name__}: {error}"
+        raise UsageError(f"cannot make {env_id!r} with {env_kwargs}: {message}") from error
+    config = getattr(probe.unwrapped, "config", None)
+    probe.close()
+    return config
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of ``evaluate.py policies``."""
-    specs = _check_specs(args.policies, parser)
+    from isac_gym.runs import prepare_output
+
+    specs = _check_specs(args.policies)
+    prepare_output(args.out)
     env_kwargs = args.env_kwargs or {}
-    try:
-        probe, _ = make_env_and_policy(args.env, specs[0], env_kwargs)
-    except Exception as error:  # unknown env id or bad env kwargs
-        parser.error(f"cannot make {args.env!r} with {env_kwargs}: {error}")
-    config = getattr(probe.unwrapped, "config", None)
+    config = _probe(args.env, specs[0], env_kwargs)
     oracle = getattr(config, "oracle", None)
-    probe.close()
     start = time.perf_counter()
     results, traces = evaluate_policies(
         args.env,
@@ -661,5 +667,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     }
     paths = write_outputs(args.out, rows, results, traces, settings)
     print(format_table(rows))
+    warning = ci_warning(args.episodes)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"wrote {paths['csv']} ({wall:.1f} s)")
     return 0

@@ -3,8 +3,8 @@
 :func:`run_batch` steps the episodes of ``seeds`` together in an
 :class:`~isac_gym.envs.vector.ISCCVectorEnv` (one batched oracle call per round) and
 records each exactly as :func:`agents.evaluation.run_episode` records one episode in
-its own env: the same seeds, actions and per-step metrics (``record_step``). A policy
-with per-episode state (``reset`` overridden, e.g. ``random``) gets one instance per
+its own env: the same seeds, actions and per-step metrics (``EpisodeResult.add_step``).
+A policy with per-episode state (``reset`` overridden, e.g. ``random``) gets one instance per
 episode, seeded like a single-env run; a stateless one answers the whole batch with one
 ``predict`` call. Environments without a native vector env run episode by episode.
 """
@@ -34,7 +34,7 @@ def run_batch(
     per-slot trace to record. Returns
     ``[(EpisodeResult, trace or None)]`` in the order of ``seeds``.
     """
-    from agents.evaluation import EpisodeResult, new_trace, record_step, record_trace
+    from agents.evaluation import EpisodeResult, new_trace, record_trace
     from isac_gym.envs.vector import ISCCVectorEnv
 
     vector_env = ISCCVectorEnv(len(seeds), env.unwrapped.config)
@@ -58,7 +58,7 @@ def run_batch(
         ):
             obs[index] = row
             results[index].predict_s += share
-            record_step(results[index], reward, info)
+            results[index].add_step(reward, info)
             if traces[index] is not None:
                 record_trace(traces[index], reward, info)
             running[index] = not (terminated or truncated)

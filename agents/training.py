@@ -6,11 +6,12 @@
     vecnormalize.pkl     VecNormalize statistics (obs + reward) of the training envs
     config.json          every setting used (hyperparameters, env kwargs, seed, versions)
     command.txt          the command line that produced the run (one line per (re)start)
-    checkpoints/         rl_model_<N>_steps.zip + rl_model_vecnormalize_<N>_steps.pkl
-                         (+ the replay buffer for SAC/TD3); ``resume=True`` continues
-                         from the newest one (model, statistics, timestep count)
+    checkpoints/         rl_model_<N>_steps.zip (model with optimizer state and timestep
+                         count) + rl_model_vecnormalize_<N>_steps.pkl (+ the replay
+                         buffer for SAC/TD3) + rl_model_state_<N>_steps.json (evaluation
+                         counters, best score); ``resume=True`` continues from the newest
     best/                best_model.zip + vecnormalize.pkl (EvalCallback)
-    eval/evaluations.npz EvalCallback results (kept across resumes)
+    eval/evaluations.npz EvalCallback results (kept and extended across resumes)
     monitor/             Monitor CSVs of the training envs (episode return and length)
     logs/run_<i>/        SB3 logger output (progress.csv; TensorBoard events when the
                          ``tensorboard`` package is installed), with the env's
@@ -29,12 +30,20 @@ Environments with a native vector env (``isac_gym/ISCC-v0``) train on it by defa
 round, the same trajectories as ``DummyVecEnv``); ISCC-v0 trains with
 ``diagnose_drops=False``.
 
-Same seed, same settings -> same training run (CPU, ``native`` or ``DummyVecEnv``): the global
+Same seed, same settings -> same training run (CPU, ``native`` or ``DummyVecEnv``): the
+global
 seeds, the model seed, the training-env seeds ``seed + i`` and the evaluation-env seed
 ``seed + EVAL_SEED_OFFSET`` (re-applied before every evaluation, so that every
 evaluation runs the same episodes) all derive from ``seed``. A resumed run continues
 from the checkpoint's parameters and statistics but not from the random generators'
 states, so it is reproducible only as a resumed run.
+
+The run lifecycle: :class:`TrainSettings` -> :func:`prepare_run_folder` (a non-empty
+``out`` is refused unless ``resume`` or ``overwrite``) -> :func:`build_or_resume` ->
+learning (SIGINT/SIGTERM stop at the end of the step) -> :func:`save_run` (the model, a
+final resumable checkpoint, config.json, the curve). Evaluations and checkpoints run
+every ``eval_freq``/``checkpoint_freq`` *total* steps, so a resumed run keeps the
+schedule of the first (:mod:`agents.callbacks`).
 
 Heavy imports (torch, stable-baselines3, matplotlib) happen inside the functions.
 """
@@ -43,21 +52,30 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import re
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from isac_gym.cli import json_object, positive_int
+from isac_gym.cli import UsageError, json_object, positive_int
+from isac_gym.runs import (
+    THREAD_VARIABLES,
+    atomic_write_text,
+    limit_threads,
+    prepare_output,
+    to_jsonable,
+)
 
 ALGO_NAMES = ("ppo", "sac", "td3")
 VEC_ENVS = ("native", "dummy", "subproc")
@@ -75,6 +93,7 @@ _MODULE_KEYS = (
     "action_bias_init",
 )
 _CHECKPOINT_RE = re.compile(r"rl_model_(\d+)_steps\.zip$")
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  #: the signals that stop training and save
 
 
 def algo_class(name: str) -> type:
@@ -133,160 +152,136 @@ def _policy_kwargs(kwargs: dict | None) -> dict | None:
     return kwargs
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
-
-
 # ---------------------------------------------------------------------------------------
-# Callbacks (built lazily: they subclass SB3's BaseCallback)
+# Settings
 # ---------------------------------------------------------------------------------------
-def _callbacks():
-    from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+#: What a run folder holds (``--overwrite`` removes these and refuses anything else).
+RUN_ENTRIES = (
+    "model.zip",
+    "vecnormalize.pkl",
+    "config.json",
+    "command.txt",
+    "checkpoints",
+    "best",
+    "eval",
+    "monitor",
+    "logs",
+    "training_curve.png",
+)
 
-    class InfoLoggerCallback(BaseCallback):
-        """Log means of ``info["rewards"][*]``, weighted/energy cost, success and outage
-        rates of the training envs under ``env/`` (per rollout, averaged per dump)."""
 
-        def _on_training_start(self) -> None:
-            self._reset()
+@dataclass
+class TrainSettings:
+    """Everything :func:`train` needs (``train.py``'s arguments).
 
-        def _reset(self) -> None:
-            self.sums: dict[str, float] = {}
-            self.steps = 0
-            self.tasks = self.successes = 0.0
-            self.ue_slots = self.outages = 0.0
+    ``hyperparams``: a YAML path or a dict (default: ``agents/hyperparams/<algo>.yml``);
+    ``n_envs``/``eval_freq``/``eval_episodes``/``checkpoint_freq``/``vec_env`` override
+    the YAML's, ``env_kwargs`` are merged over the YAML's. ``resume``: continue from the
+    newest checkpoint in ``out`` up to ``timesteps`` in total; ``overwrite``: clear a
+    non-empty ``out`` first (without either, a non-empty ``out`` is refused).
+    ``eval_freq``/``checkpoint_freq`` count total env steps (all envs together).
+    ``threads``: torch/BLAS threads of this process (None: leave them alone).
+    ``max_minutes``: stop (and save) after this wall time. ``handle_signals``: SIGINT
+    and SIGTERM stop training and save a resumable checkpoint.
+    """
 
-        def _on_step(self) -> bool:
-            for info in self.locals.get("infos", ()):
-                rewards = info.get("rewards")
-                if not isinstance(rewards, dict):
-                    continue
-                self.steps += 1
-                for key, value in rewards.items():
-                    self.sums[f"reward_{key}"] = self.sums.get(f"reward_{key}", 0.0) + value
-                for key in ("weighted_cost", "energy_cost"):
-                    if key in info:
-                        self.sums[key] = self.sums.get(key, 0.0) + float(info[key])
-                if "task" in info and "success" in info:
-                    task = np.asarray(info["task"], bool)
-                    self.tasks += task.sum()
-                    self.successes += np.asarray(info["success"], bool)[task].sum()
-                if "outage" in info:
-                    outage = np.asarray(info["outage"], bool)
-                    self.ue_slots += outage.size
-                    self.outages += outage.sum()
-            return True
+    env_id: str
+    algo: str
+    timesteps: int
+    out: Path
+    seed: int = 0
+    n_envs: int | None = None
+    env_kwargs: dict | None = None
+    hyperparams: str | Path | dict | None = None
+    resume: bool = False
+    overwrite: bool = False
+    eval_freq: int | None = None
+    eval_episodes: int | None = None
+    checkpoint_freq: int | None = None
+    vec_env: str | None = None
+    progress: bool = True
+    verbose: int = 0
+    command: str | None = None
+    threads: int | None = 1
+    max_minutes: float | None = None
+    handle_signals: bool = True
 
-        def _on_rollout_end(self) -> None:
-            if self.steps:
-                for key, total in self.sums.items():
-                    self.logger.record_mean(f"env/{key}", total / self.steps)
-                if self.tasks:
-                    self.logger.record_mean("env/success_rate", self.successes / self.tasks)
-                if self.ue_slots:
-                    self.logger.record_mean("env/outage_rate", self.outages / self.ue_slots)
-            self._reset()
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.algo not in ALGO_NAMES:
+            raise UsageError(f"unknown algorithm {self.algo!r}; valid: {', '.join(ALGO_NAMES)}")
+        if int(self.timesteps) <= 0:
+            raise UsageError(f"timesteps must be positive, got {self.timesteps}")
+        if self.resume and self.overwrite:
+            raise UsageError("--resume and --overwrite exclude each other")
+        if self.vec_env not in (None, *VEC_ENVS):
+            raise UsageError(f"vec_env must be one of {VEC_ENVS}, got {self.vec_env!r}")
+        self.command = self.command or shlex.join([sys.executable, *sys.argv])
 
-    class TqdmCallback(BaseCallback):
-        """A tqdm progress bar over timesteps (SB3's own needs ``rich``)."""
 
-        def __init__(self, total: int, initial: int = 0) -> None:
-            super().__init__()
-            self.total, self.initial = total, initial
+@dataclass
+class RunPlan:
+    """The settings resolved against the hyperparameter file."""
 
-        def _on_training_start(self) -> None:
-            from tqdm.auto import tqdm
+    n_envs: int
+    vec_env: str
+    env_kwargs: dict
+    eval_freq: int
+    eval_episodes: int
+    checkpoint_freq: int
+    normalize: bool | dict
+    policy: str
+    hyperparams: dict  # the algorithm's constructor arguments, as read
+    hyperparams_source: str
+    action_bias_init: Any = None
 
-            self.bar = tqdm(total=self.total, initial=self.initial, unit="step", desc="train")
+    @property
+    def normalize_kwargs(self) -> dict:
+        return self.normalize if isinstance(self.normalize, dict) else {}
 
-        def _on_step(self) -> bool:
-            self.bar.update(self.training_env.num_envs)
-            return True
+    @property
+    def gamma(self) -> float:
+        return float(self.hyperparams.get("gamma", 0.99))
 
-        def _on_training_end(self) -> None:
-            self.bar.close()
+    def model_kwargs(self) -> dict:
+        """The algorithm's constructor arguments (``policy_kwargs`` parsed)."""
+        kwargs = dict(self.hyperparams)
+        policy_kwargs = kwargs.pop("policy_kwargs", None)
+        if isinstance(policy_kwargs, str):
+            policy_kwargs = ast.literal_eval(policy_kwargs)
+        policy_kwargs = _policy_kwargs(policy_kwargs)
+        return kwargs if policy_kwargs is None else {**kwargs, "policy_kwargs": policy_kwargs}
 
-    class SaveVecNormalizeCallback(BaseCallback):
-        """Save the VecNormalize statistics next to the best model."""
 
-        def __init__(self, folder: Path) -> None:
-            super().__init__()
-            self.folder = folder
-
-        def _on_step(self) -> bool:
-            vec_normalize = self.model.get_vec_normalize_env()
-            if vec_normalize is not None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                vec_normalize.save(str(self.folder / "vecnormalize.pkl"))
-            return True
-
-    class SeededEvalCallback(EvalCallback):
-        """EvalCallback that re-seeds the evaluation env before every evaluation (the
-        same episodes each time) and keeps earlier results across resumes."""
-
-        def __init__(self, *args, eval_seed: int, previous: dict | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.eval_seed = eval_seed
-            self.previous = previous or {}
-
-        def _init_callback(self) -> None:
-            super()._init_callback()
-            if self.previous:
-                self.evaluations_timesteps = list(self.previous["timesteps"])
-                self.evaluations_results = [list(r) for r in self.previous["results"]]
-                self.evaluations_length = [list(r) for r in self.previous["ep_lengths"]]
-                means = [float(np.mean(r)) for r in self.previous["results"]]
-                self.best_mean_reward = max(means) if means else -np.inf
-
-        def _on_step(self) -> bool:
-            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
-                self.eval_env.seed(self.eval_seed)
-            return super()._on_step()
-
-    class TimeLimitCallback(BaseCallback):
-        """Stop training after ``seconds`` of wall time (the run is saved as usual)."""
-
-        def __init__(self, seconds: float) -> None:
-            super().__init__()
-            self.seconds = seconds
-
-        def _on_training_start(self) -> None:
-            self.start = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            return time.perf_counter() - self.start < self.seconds
-
-    return (
-        InfoLoggerCallback,
-        TqdmCallback,
-        SaveVecNormalizeCallback,
-        SeededEvalCallback,
-        TimeLimitCallback,
+def resolve(settings: TrainSettings) -> RunPlan:
+    """The :class:`RunPlan` of ``settings``: explicit values over the YAML's."""
+    if isinstance(settings.hyperparams, dict):
+        hp, source = dict(settings.hyperparams), "dict"
+    else:
+        hp = load_hyperparams(settings.algo, settings.env_id, settings.hyperparams)
+        source = str(settings.hyperparams or HYPERPARAMS_DIR / f"{settings.algo}.yml")
+    module = {key: hp.pop(key) for key in _MODULE_KEYS if key in hp}
+    vec_env = settings.vec_env or module.get("vec_env") or default_vec_env(settings.env_id)
+    if vec_env not in VEC_ENVS:
+        raise UsageError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
+    return RunPlan(
+        n_envs=int(settings.n_envs or module.get("n_envs", 1)),
+        vec_env=vec_env,
+        env_kwargs={**(module.get("env_kwargs") or {}), **(settings.env_kwargs or {})},
+        eval_freq=int(settings.eval_freq or module.get("eval_freq", 10_000)),
+        eval_episodes=int(settings.eval_episodes or module.get("eval_episodes", 2)),
+        checkpoint_freq=int(settings.checkpoint_freq or module.get("checkpoint_freq", 10_000)),
+        normalize=module.get("normalize", False),
+        policy=module.get("policy", "MlpPolicy"),
+        hyperparams=hp,
+        hyperparams_source=source,
+        action_bias_init=module.get("action_bias_init"),
     )
 
 
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
-@dataclass
-class TrainResult:
-    """What :func:`train` produced."""
-
-    out: Path
-    model_path: Path
-    num_timesteps: int
-    wall_time_s: float
-    resumed_from: Path | None
-
-
 def init_action_bias(model: Any, value: float | list[float]) -> None:
     """Start the policy's mean action at ``value`` (in [-1, 1]; e.g. the action of the
     myopic optimum beta = mu), by setting the bias of the last actor layer."""
@@ -333,23 +328,44 @@ def _make_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict, vec_env: st
         env_kwargs = {"diagnose_drops": False, **env_kwargs}
     if vec_env == "native":
         return _make_native_env(env_id, n_envs, seed, env_kwargs, **kw)
+
     cls = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[vec_env]
     vec_kwargs = None
+    ignore_sigint = contextlib.nullcontext()
     if cls is SubprocVecEnv:
         vec_kwargs = {"start_method": "spawn"}
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        for name in THREAD_VARIABLES:
             os.environ.setdefault(name, "1")  # inherited by the spawned env workers
+        ignore_sigint = _sigint_ignored()  # Ctrl-C stops the learner, not the workers
     if env_id.startswith("isac_gym/") and ":" not in env_id:
         env_id = f"isac_gym:{env_id}"  # spawned workers import (and register) isac_gym
-    return make_vec_env(
-        env_id,
-        n_envs=n_envs,
-        seed=seed,
-        env_kwargs=env_kwargs,
-        vec_env_cls=cls,
-        vec_env_kwargs=vec_kwargs,
-        **kw,
-    )
+    with ignore_sigint:
+        return make_vec_env(
+            env_id,
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs=env_kwargs,
+            vec_env_cls=cls,
+            vec_env_kwargs=vec_kwargs,
+            **kw,
+        )
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while worker processes start (they inherit it: Python keeps an
+    ignored SIGINT ignored), so that Ctrl-C reaches only the learner."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _make_native_env(env_id, n_envs, seed, env_kwargs, monitor_dir=None, monitor_kwargs=None):
@@ -390,125 +406,205 @@ def _import_env_packages(env_id: str) -> None:
             import isac_gym.envs  # noqa: F401
 
 
-def train(
-    env_id: str,
-    algo: str,
-    timesteps: int,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    n_envs: int | None = None,
-    env_kwargs: dict | None = None,
-    hyperparams: str | Path | dict | None = None,
-    resume: bool = False,
-    eval_freq: int | None = None,
-    eval_episodes: int | None = None,
-    checkpoint_freq: int | None = None,
-    vec_env: str | None = None,
-    progress: bool = True,
-    verbose: int = 0,
-    command: str | None = None,
-    threads: int | None = 1,
-    max_minutes: float | None = None,
-) -> TrainResult:
-    """Train ``algo`` on ``env_id`` for ``timesteps`` total steps into ``out``.
+@dataclass
+class TrainResult:
+    """What :func:`train` produced. ``stopped_by``: None (target reached), a signal
+    name (``SIGINT``/``SIGTERM``) or ``"time limit"``; the run is saved in every case."""
 
-    ``hyperparams``: a YAML path or a dict (default: ``agents/hyperparams/<algo>.yml``).
-    Explicit arguments override the YAML's ``n_envs``/``eval_freq``/... and
-    ``env_kwargs`` are merged over the YAML's. ``resume``: continue from the newest
-    checkpoint in ``out`` up to ``timesteps`` in total (an error if there is none).
-    ``eval_freq``/``checkpoint_freq`` count total env steps (all envs together).
-    ``threads``: torch/BLAS threads of this process (None: leave them alone).
-    ``max_minutes``: stop (and save) after this wall time even if ``timesteps`` is not
-    reached; ``resume`` can continue later.
+    out: Path
+    model_path: Path
+    num_timesteps: int
+    wall_time_s: float
+    resumed_from: Path | None
+    stopped_by: str | None = None
+    checkpoint: Path | None = None
+
+
+@dataclass
+class _Session:
+    """A built (or resumed) run: the model, its envs and where it started."""
+
+    model: Any
+    venv: Any
+    eval_venv: Any
+    checkpoint: tuple[Path, int] | None
+    log_dir: Path
+    start_steps: int
+    end_steps: int  # where learning will stop: whole rollouts past the target
+    resume_state: dict = field(default_factory=dict)
+    evaluation_state: Any = None  # callable: the evaluation callback's counters
+
+
+def train(settings: TrainSettings | str, *args: Any, **options: Any) -> TrainResult:
+    """Train as ``settings`` says into ``settings.out``: build or resume, learn, save.
+
+    Also callable as ``train(env_id, algo, timesteps, out, **options)`` (the fields of
+    :class:`TrainSettings`). SIGINT/SIGTERM during learning stop at the end of the
+    step and save the run and a resumable checkpoint (``result.stopped_by``).
     """
-    if algo not in ALGO_NAMES:
-        raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGO_NAMES)}")
-    if int(timesteps) <= 0:
-        raise ValueError(f"timesteps must be positive, got {timesteps}")
+    if not isinstance(settings, TrainSettings):
+        settings = TrainSettings(settings, *args, **options)
     start_wall = time.perf_counter()
-    out = Path(out)
-    _import_env_packages(env_id)
+    _import_env_packages(settings.env_id)
+    plan = resolve(settings)
+    checkpoint = prepare_run_folder(settings)
+    check_env(settings.env_id, plan.env_kwargs)
+    with open(settings.out / "command.txt", "a") as handle:
+        handle.write(settings.command + "\n")
+    if settings.threads:
+        limit_threads(settings.threads, torch=True)
+    session = build_or_resume(settings, plan, checkpoint)
+    stopped_by = _learn(settings, plan, session)
+    return save_run(settings, plan, session, stopped_by, time.perf_counter() - start_wall)
 
-    import gymnasium
-    import stable_baselines3
-    import torch
-    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
-    from stable_baselines3.common.logger import configure
+
+def prepare_run_folder(settings: TrainSettings) -> tuple[Path, int] | None:
+    """Check ``out`` before any work; the checkpoint to resume from (None: a new run).
+
+    A new run needs an empty (or new) folder, or ``overwrite``; ``resume`` needs a
+    checkpoint. Errors are one-line :class:`~isac_gym.cli.UsageError`s.
+    """
+    out = settings.out
+    if not settings.resume:
+        prepare_output(out, must_be_empty=True, overwrite=settings.overwrite, owned=RUN_ENTRIES)
+        return None
+    checkpoint = latest_checkpoint(out) if out.is_dir() else None
+    if checkpoint is None:
+        raise UsageError(f"--resume: no checkpoint under {out / 'checkpoints'}")
+    prepare_output(out)
+    return checkpoint
+
+
+def build_or_resume(
+    settings: TrainSettings, plan: RunPlan, checkpoint: tuple[Path, int] | None
+) -> _Session:
+    """The envs and the model: new (seeded), or loaded from ``checkpoint``."""
     from stable_baselines3.common.utils import set_random_seed
+
+    set_random_seed(settings.seed)
+    venv, eval_venv = _make_envs(settings, plan, resume=checkpoint is not None)
+    cls = algo_class(settings.algo)
+    resume_state: dict = {}
+    if checkpoint is not None:
+        model, venv, resume_state = _load_checkpoint(cls, plan, venv, checkpoint)
+        print(
+            f"resuming from {checkpoint[0]} ({checkpoint[1]} of {settings.timesteps} steps)",
+            file=sys.stderr,
+        )
+    else:
+        venv = _normalized(venv, plan)
+        model = cls(
+            plan.policy,
+            venv,
+            seed=settings.seed,
+            verbose=settings.verbose,
+            device="cpu",
+            **plan.model_kwargs(),
+        )
+        if plan.action_bias_init is not None:
+            init_action_bias(model, plan.action_bias_init)
+    if plan.normalize:
+        eval_kwargs = {"gamma": plan.gamma, **plan.normalize_kwargs, "training": False}
+        eval_venv = _normalized(eval_venv, plan, **{**eval_kwargs, "norm_reward": False})
+    start = int(model.num_timesteps)
+    end = planned_end(model, start, int(settings.timesteps), plan.n_envs)
+    _warn_overshoot(settings, model, start, end)
+    log_dir = _configure_logger(model, settings.out, settings.verbose)
+    return _Session(model, venv, eval_venv, checkpoint, log_dir, start, end, resume_state)
+
+
+def _normalized(venv: Any, plan: RunPlan, **kwargs: Any) -> Any:
     from stable_baselines3.common.vec_env import VecNormalize
 
-    if isinstance(hyperparams, dict):
-        hp, hp_source = dict(hyperparams), "dict"
+    if not plan.normalize:
+        return venv
+    return VecNormalize(venv, **(kwargs or {"gamma": plan.gamma, **plan.normalize_kwargs}))
+
+
+def _load_checkpoint(cls: type, plan: RunPlan, venv: Any, checkpoint: tuple[Path, int]):
+    """``(model, venv, callbacks' state)`` of the checkpoint (statistics restored)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.callbacks import checkpoint_paths, read_checkpoint_state
+
+    path, steps = checkpoint
+    paths = checkpoint_paths(path.parent, steps)
+    if plan.normalize and paths["vecnormalize"].is_file():
+        venv = VecNormalize.load(str(paths["vecnormalize"]), venv)
+        venv.training = True
     else:
-        hp = load_hyperparams(algo, env_id, hyperparams)
-        hp_source = str(hyperparams or HYPERPARAMS_DIR / f"{algo}.yml")
-    module = {key: hp.pop(key) for key in _MODULE_KEYS if key in hp}
-    n_envs = int(n_envs or module.get("n_envs", 1))
-    vec_env = vec_env or module.get("vec_env") or default_vec_env(env_id)
-    if vec_env not in VEC_ENVS:
-        raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
-    env_kwargs = {**(module.get("env_kwargs") or {}), **(env_kwargs or {})}
-    eval_freq = int(eval_freq or module.get("eval_freq", 10_000))
-    eval_episodes = int(eval_episodes or module.get("eval_episodes", 2))
-    checkpoint_freq = int(checkpoint_freq or module.get("checkpoint_freq", 10_000))
-    normalize = module.get("normalize", False)
-    normalize_kwargs = normalize if isinstance(normalize, dict) else {}
-    policy = module.get("policy", "MlpPolicy")
-    if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
-        hp["policy_kwargs"] = ast.literal_eval(hp["policy_kwargs"])
-    model_kwargs = {**hp, "policy_kwargs": _policy_kwargs(hp.get("policy_kwargs"))}
-    if model_kwargs["policy_kwargs"] is None:
-        del model_kwargs["policy_kwargs"]
+        venv = _normalized(venv, plan)
+    model = cls.load(str(path), env=venv, device="cpu")
+    if hasattr(model, "replay_buffer") and paths["replay_buffer"].is_file():
+        model.load_replay_buffer(str(paths["replay_buffer"]))
+    return model, venv, read_checkpoint_state(path, steps)
 
-    checkpoint = latest_checkpoint(out) if resume else None
-    if resume and checkpoint is None:
-        raise ValueError(f"--resume: no checkpoint under {out / 'checkpoints'}")
-    out.mkdir(parents=True, exist_ok=True)
-    command = command or shlex.join([sys.executable, *sys.argv])
-    with open(out / "command.txt", "a") as handle:
-        handle.write(command + "\n")
 
-    if threads:
-        from agents import limit_threads
+def planned_end(model: Any, start: int, target: int, n_envs: int) -> int:
+    """The timestep count training will stop at: SB3 runs whole rollouts (PPO:
+    ``n_steps x n_envs`` steps; SAC/TD3: ``train_freq x n_envs``) until ``target``."""
+    if target <= start:
+        return start
+    chunk = n_envs
+    if hasattr(model, "n_steps"):
+        chunk = int(model.n_steps) * n_envs
+    elif getattr(getattr(model, "train_freq", None), "unit", None) is not None:
+        if model.train_freq.unit.value == "step":
+            chunk = int(model.train_freq.frequency) * n_envs
+    return start + math.ceil((target - start) / chunk) * chunk
 
-        limit_threads(threads)
-    set_random_seed(seed)
+
+def _warn_overshoot(settings: TrainSettings, model: Any, start: int, end: int) -> None:
+    target = int(settings.timesteps)
+    if start >= target:
+        print(
+            f"note: the run already has {start} >= --timesteps {target} steps; "
+            "nothing to train (raise --timesteps to continue)",
+            file=sys.stderr,
+        )
+    elif end > target:
+        rollout = (
+            f"rollouts of {model.n_steps} steps x n_envs"
+            if hasattr(model, "n_steps")
+            else ("whole collection rounds")
+        )
+        print(
+            f"warning: {settings.algo.upper()} trains in {rollout}: --timesteps {target} "
+            f"ends at {end} steps (from {start})",
+            file=sys.stderr,
+        )
+
+
+def check_env(env_id: str, env_kwargs: dict) -> None:
+    """Make (and close) the env once: an unknown id or bad kwargs is a UsageError."""
+    import gymnasium
+
+    try:
+        gymnasium.make(env_id, **env_kwargs).close()
+    except (gymnasium.error.Error, ValueError, TypeError) as error:
+        raise UsageError(
+            f"--env {env_id} with {env_kwargs}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _make_envs(settings: TrainSettings, plan: RunPlan, resume: bool) -> tuple[Any, Any]:
+    """The training envs (Monitor CSVs under ``out/monitor``) and the evaluation env."""
+    monitor = {
+        "monitor_dir": str(settings.out / "monitor"),
+        "monitor_kwargs": {"override_existing": not resume},
+    }
     venv = _make_env(
-        env_id,
-        n_envs,
-        seed,
-        env_kwargs,
-        vec_env,
-        monitor_dir=str(out / "monitor"),
-        monitor_kwargs={"override_existing": not resume},
+        settings.env_id, plan.n_envs, settings.seed, plan.env_kwargs, plan.vec_env, **monitor
     )
-    eval_kind = "native" if vec_env == "native" else "dummy"  # wrapped like the training env
-    eval_venv = _make_env(env_id, 1, seed + EVAL_SEED_OFFSET, env_kwargs, eval_kind)
-    gamma = float(hp.get("gamma", 0.99))
-    cls = algo_class(algo)
-    off_policy = algo in ("sac", "td3")
-    if checkpoint is not None:
-        path, steps = checkpoint
-        stats = path.with_name(f"rl_model_vecnormalize_{steps}_steps.pkl")
-        if normalize and stats.is_file():
-            venv = VecNormalize.load(str(stats), venv)
-            venv.training = True
-        elif normalize:
-            venv = VecNormalize(venv, **{"gamma": gamma, **normalize_kwargs})
-        model = cls.load(str(path), env=venv, device="cpu")
-        buffer = path.with_name(f"rl_model_replay_buffer_{steps}_steps.pkl")
-        if off_policy and buffer.is_file():
-            model.load_replay_buffer(str(buffer))
-    else:
-        if normalize:
-            venv = VecNormalize(venv, **{"gamma": gamma, **normalize_kwargs})
-        model = cls(policy, venv, seed=seed, verbose=verbose, device="cpu", **model_kwargs)
-        if module.get("action_bias_init") is not None:
-            init_action_bias(model, module["action_bias_init"])
-    if normalize:
-        eval_kwargs = {"gamma": gamma, **normalize_kwargs, "training": False}
-        eval_venv = VecNormalize(eval_venv, **{**eval_kwargs, "norm_reward": False})
+    eval_seed = settings.seed + EVAL_SEED_OFFSET
+    eval_kind = "native" if plan.vec_env == "native" else "dummy"  # wrapped like training
+    eval_venv = _make_env(settings.env_id, 1, eval_seed, plan.env_kwargs, eval_kind)
+    return venv, eval_venv
+
+
+def _configure_logger(model: Any, out: Path, verbose: int) -> Path:
+    """SB3 logger into ``out/logs/run_<i>`` (a new ``i`` per (re)start)."""
+    from stable_baselines3.common.logger import configure
 
     run_index = len(list((out / "logs").glob("run_*"))) if (out / "logs").is_dir() else 0
     log_dir = out / "logs" / f"run_{run_index}"
@@ -516,120 +612,151 @@ def train(
     if importlib.util.find_spec("tensorboard") is not None:
         formats.append("tensorboard")
     model.set_logger(configure(str(log_dir), formats))
+    return log_dir
 
-    info_cb, tqdm_cb, save_vn_cb, eval_cb, time_cb = _callbacks()
-    previous = None
+
+def _previous_evaluations(out: Path, checkpoint: tuple[Path, int] | None) -> dict | None:
+    """The evaluation results up to the checkpoint (later ones are redone)."""
     eval_file = out / "eval" / "evaluations.npz"
-    if checkpoint is not None and eval_file.is_file():
-        with np.load(eval_file) as data:
-            keep = data["timesteps"] <= checkpoint[1]
-            previous = {
-                "timesteps": data["timesteps"][keep],
-                "results": data["results"][keep],
-                "ep_lengths": data["ep_lengths"][keep],
-            }
-    start_steps = int(model.num_timesteps)
-    remaining = max(int(timesteps) - start_steps, 0)
+    if checkpoint is None or not eval_file.is_file():
+        return None
+    with np.load(eval_file) as data:
+        keep = data["timesteps"] <= checkpoint[1]
+        return {key: data[key][keep] for key in ("timesteps", "results", "ep_lengths")}
+
+
+def _callbacks(settings: TrainSettings, plan: RunPlan, session: _Session, stop) -> list:
+    from agents import callbacks as cb
+
+    out = settings.out
+    evaluation = cb.ScheduledEvalCallback(
+        session.eval_venv,
+        every=plan.eval_freq,
+        best_model_save_path=str(out / "best"),
+        log_path=str(out / "eval"),
+        n_eval_episodes=plan.eval_episodes,
+        deterministic=True,
+        callback_on_new_best=cb.SaveVecNormalizeCallback(out / "best"),
+        eval_seed=settings.seed + EVAL_SEED_OFFSET,
+        previous=_previous_evaluations(out, session.checkpoint),
+        state=session.resume_state,
+        verbose=settings.verbose,
+    )
     callbacks = [
-        CheckpointCallback(
-            save_freq=max(checkpoint_freq // n_envs, 1),
-            save_path=str(out / "checkpoints"),
-            name_prefix="rl_model",
-            save_replay_buffer=off_policy,
-            save_vecnormalize=bool(normalize),
-        ),
-        eval_cb(
-            eval_venv,
-            best_model_save_path=str(out / "best"),
-            log_path=str(out / "eval"),
-            eval_freq=max(eval_freq // n_envs, 1),
-            n_eval_episodes=eval_episodes,
-            deterministic=True,
-            callback_on_new_best=save_vn_cb(out / "best"),
-            eval_seed=seed + EVAL_SEED_OFFSET,
-            previous=previous,
-            verbose=verbose,
-        ),
-        info_cb(),
+        cb.CheckpointEveryCallback(plan.checkpoint_freq, out / "checkpoints", evaluation.state),
+        evaluation,
+        cb.InfoLoggerCallback(),
+        stop,
     ]
-    if max_minutes:
-        callbacks.append(time_cb(60.0 * max_minutes))
-    if progress:
-        callbacks.append(tqdm_cb(total=int(timesteps), initial=start_steps))
-    if remaining > 0:
-        model.learn(
+    if settings.progress:
+        callbacks.append(cb.TqdmCallback(total=session.end_steps, initial=session.start_steps))
+    return callbacks
+
+
+def _learn(settings: TrainSettings, plan: RunPlan, session: _Session) -> str | None:
+    """Learn up to ``settings.timesteps``; why it stopped early (None: it did not)."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    from agents.callbacks import StopCallback, StopRequest
+
+    remaining = int(settings.timesteps) - session.start_steps
+    if remaining <= 0:
+        return None
+    request = StopRequest()
+    seconds = 60.0 * settings.max_minutes if settings.max_minutes else None
+    stop = StopCallback(request, seconds)
+    callbacks = _callbacks(settings, plan, session, stop)
+    session.evaluation_state = callbacks[1].state
+    with request if settings.handle_signals else contextlib.nullcontext():
+        session.model.learn(
             total_timesteps=remaining,
             callback=CallbackList(callbacks),
-            reset_num_timesteps=checkpoint is None,
+            reset_num_timesteps=session.checkpoint is None,
         )
+    return stop.reason
+
+
+def save_run(
+    settings: TrainSettings, plan: RunPlan, session: _Session, stopped_by: str | None, wall: float
+) -> TrainResult:
+    """Save the model, a final resumable checkpoint, config.json and the curve."""
+    from agents.callbacks import save_checkpoint
+
+    model, out = session.model, settings.out
+    state_of = getattr(session, "evaluation_state", None)
+    state = state_of() if state_of else session.resume_state  # nothing trained: carry over
+    final = save_checkpoint(model, out / "checkpoints", state)
     model_path = out / "model.zip"
     model.save(str(model_path))
-    final = out / "checkpoints" / f"rl_model_{model.num_timesteps}_steps.zip"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(final))
-    if off_policy:
-        model.save_replay_buffer(
-            str(final.with_name(f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl"))
-        )
     vec_normalize = model.get_vec_normalize_env()
     if vec_normalize is not None:
         vec_normalize.save(str(out / "vecnormalize.pkl"))
-        vec_normalize.save(
-            str(final.with_name(f"rl_model_vecnormalize_{model.num_timesteps}_steps.pkl"))
-        )
-    venv.close()
-    eval_venv.close()
+    session.venv.close()
+    session.eval_venv.close()
     model.logger.close()  # flush and close progress.csv / event files
-    wall = time.perf_counter() - start_wall
-
-    config_path = out / "config.json"
-    previous_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    runs = previous_config.get("runs", []) if checkpoint is not None else []
-    runs.append(
-        {
-            "command": command,
-            "start_timesteps": start_steps,
-            "end_timesteps": int(model.num_timesteps),
-            "wall_time_s": round(wall, 2),
-            "resumed_from": str(checkpoint[0]) if checkpoint else None,
-            "log_dir": str(log_dir.relative_to(out)),
-        }
-    )
-    config = {
-        "env_id": env_id,
-        "algo": algo,
-        "timesteps": int(timesteps),
-        "seed": seed,
-        "n_envs": n_envs,
-        "vec_env": vec_env,
-        "env_kwargs": env_kwargs,
-        "policy": policy,
-        "normalize": normalize,
-        "hyperparams": _jsonable(hp),
-        "hyperparams_source": hp_source,
-        "eval_freq": eval_freq,
-        "eval_episodes": eval_episodes,
-        "eval_seed": seed + EVAL_SEED_OFFSET,
-        "checkpoint_freq": checkpoint_freq,
-        "num_timesteps": int(model.num_timesteps),
-        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2),
-        "runs": runs,
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-            "gymnasium": gymnasium.__version__,
-            "stable_baselines3": stable_baselines3.__version__,
-        },
-    }
-    config_path.write_text(json.dumps(_jsonable(config), indent=2) + "\n")
+    _write_config(settings, plan, session, stopped_by, wall)
     try:
         plot_training_curve(out)
     except Exception as error:  # a plot must never lose a trained model
         print(f"warning: training curve not plotted: {error}", file=sys.stderr)
-    return TrainResult(
-        out, model_path, int(model.num_timesteps), wall, checkpoint and checkpoint[0]
+    resumed_from = session.checkpoint[0] if session.checkpoint else None
+    steps = int(model.num_timesteps)
+    return TrainResult(out, model_path, steps, wall, resumed_from, stopped_by, final)
+
+
+def _write_config(
+    settings: TrainSettings, plan: RunPlan, session: _Session, stopped_by: str | None, wall: float
+) -> None:
+    config_path = settings.out / "config.json"
+    previous = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    runs = previous.get("runs", []) if session.checkpoint is not None else []
+    runs.append(
+        {
+            "command": settings.command,
+            "start_timesteps": session.start_steps,
+            "end_timesteps": int(session.model.num_timesteps),
+            "wall_time_s": round(wall, 2),
+            "resumed_from": str(session.checkpoint[0]) if session.checkpoint else None,
+            "stopped_by": stopped_by,
+            "log_dir": str(session.log_dir.relative_to(settings.out)),
+        }
     )
+    config = {
+        "env_id": settings.env_id,
+        "algo": settings.algo,
+        "timesteps": int(settings.timesteps),
+        "seed": settings.seed,
+        "n_envs": plan.n_envs,
+        "vec_env": plan.vec_env,
+        "env_kwargs": plan.env_kwargs,
+        "policy": plan.policy,
+        "normalize": plan.normalize,
+        "hyperparams": plan.hyperparams,
+        "hyperparams_source": plan.hyperparams_source,
+        "eval_freq": plan.eval_freq,
+        "eval_episodes": plan.eval_episodes,
+        "eval_seed": settings.seed + EVAL_SEED_OFFSET,
+        "checkpoint_freq": plan.checkpoint_freq,
+        "num_timesteps": int(session.model.num_timesteps),
+        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 2),
+        "runs": runs,
+        "versions": _versions(),
+    }
+    atomic_write_text(config_path, json.dumps(to_jsonable(config), indent=2) + "\n")
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
 
 
 def read_monitor(out: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -732,6 +859,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear a non-empty --out first (without it, or --resume, it is refused)",
+    )
+    _add_schedule_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Evaluation, checkpoint, parallelism and output options of train.py."""
+    parser.add_argument(
         "--eval-freq",
         type=positive_int,
         default=None,
@@ -769,40 +908,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", type=int, default=0, help="SB3 verbosity (0, 1, 2)")
-    parser.set_defaults(run=run)
-    return parser
+
+
+def resume_command(command: str) -> str:
+    """``command`` with ``--resume`` (and without ``--overwrite``)."""
+    words = [word for word in shlex.split(command) if word != "--overwrite"]
+    return shlex.join(words if "--resume" in words else [*words, "--resume"])
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Handler of train.py: validate, train, print where the results are."""
+    """Handler of train.py: train, print where the results are (or how to resume).
+
+    Exit code 0 when the target (or --max-minutes) was reached, 128 + the signal's
+    number after SIGINT/SIGTERM (the run and a checkpoint are saved).
+    """
+    import signal
+
     if args.hyperparams is not None and not args.hyperparams.is_file():
-        parser.error(f"--hyperparams: no such file: {args.hyperparams}")
-    if args.resume and latest_checkpoint(args.out) is None:
-        parser.error(f"--resume: no checkpoint under {args.out / 'checkpoints'}")
-    try:
-        result = train(
-            args.env,
-            args.algo,
-            args.timesteps,
-            args.out,
-            seed=args.seed,
-            n_envs=args.n_envs,
-            env_kwargs=args.env_kwargs,
-            hyperparams=args.hyperparams,
-            resume=args.resume,
-            eval_freq=args.eval_freq,
-            eval_episodes=args.eval_episodes,
-            checkpoint_freq=args.checkpoint_freq,
-            vec_env=args.vec_env,
-            progress=not args.no_progress,
-            verbose=args.verbose,
-            threads=args.threads,
-            max_minutes=args.max_minutes,
+        raise UsageError(f"--hyperparams: no such file: {args.hyperparams}")
+    names = ("seed", "n_envs", "env_kwargs", "hyperparams", "resume", "overwrite", "eval_freq")
+    names += ("eval_episodes", "checkpoint_freq", "vec_env", "verbose", "threads", "max_minutes")
+    options = {name: getattr(args, name) for name in names}
+    settings = TrainSettings(
+        args.env, args.algo, args.timesteps, args.out, progress=not args.no_progress, **options
+    )
+    result = train(settings)
+    if result.stopped_by in STOP_SIGNALS:
+        print(
+            f"{result.stopped_by}: stopped at {result.num_timesteps} of {args.timesteps} steps; "
+            f"saved {result.checkpoint}; resume with: {resume_command(settings.command)}"
         )
-    except ValueError as error:
-        parser.error(str(error))
+        return 128 + getattr(signal, result.stopped_by)
     print(
         f"saved {result.model_path} after {result.num_timesteps} timesteps "
         f"({result.wall_time_s:.1f} s)"
     )
     return 0
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``isac-train`` / ``train.py``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Train a stable-baselines3 agent on a registered environment."
+    )
+    return add_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``isac-train`` / ``train.py``; the exit code (:func:`isac_gym.cli.run_main`)."""
+    from isac_gym.cli import run_main
+
+    return run_main(build_parser(), argv)

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from isac_gym.cli import json_object, positive_int, run_main
+
 VALIDATION_SEEDS = (1000, 1001, 1002, 1003)
 GRIDS: dict[str, dict[str, list]] = {
     "heuristic": {
@@ -97,7 +99,7 @@ def tune(
 
     Returns ``{"best": params, "search": [...], ...}``, the search sorted best first.
     """
-    from tqdm.auto import tqdm
+    from isac_gym.runs import map_jobs
 
     if kind not in GRIDS:
         raise ValueError(f"kind must be one of {sorted(GRIDS)}, got {kind!r}")
@@ -109,15 +111,7 @@ def tune(
         for values in itertools.product(*(grid[n] for n in names))
     ]
     start = time.perf_counter()
-    if jobs <= 1:
-        search = [_score(t) for t in tqdm(tasks, desc=kind, disable=not progress)]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            search = list(tqdm(pool.map(_score, tasks), total=len(tasks), disable=not progress))
+    search = map_jobs(_score, tasks, jobs, progress=kind if progress else False, unit="point")
     search.sort(key=lambda entry: -entry["return_mean"])
     return {
         "kind": kind,
@@ -132,21 +126,44 @@ def tune(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m agents.tuning`` (one command-line style: :func:`isac_gym.cli.run_main`)."""
     parser = argparse.ArgumentParser(description="tune heuristic/lyapunov constants")
     parser.add_argument("kind", choices=sorted(GRIDS))
-    parser.add_argument("--seeds", default=",".join(map(str, VALIDATION_SEEDS)))
+    parser.add_argument("--seeds", type=_seed_list, default=VALIDATION_SEEDS)
     parser.add_argument("--env", default="isac_gym/ISCC-v0")
-    parser.add_argument("--env-kwargs", type=json.loads, default=None)
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--env-kwargs", type=json_object, default=None)
+    parser.add_argument("--jobs", type=positive_int, default=1)
     parser.add_argument(
         "--grid",
-        type=json.loads,
+        type=json_object,
         default=None,
         help='JSON grid, e.g. \'{"theta": [0.5], "V": [3, 10], "gamma_z": [0]}\'',
     )
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    seeds = tuple(int(s) for s in args.seeds.split(","))
+    parser.add_argument("--out", type=Path, default=None, help="JSON file of the search")
+    parser.set_defaults(run=run)
+    return run_main(parser, argv)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated integers, got {text!r}"
+        ) from None
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Handler of ``python -m agents.tuning``: search, write the JSON, print the best."""
+    from agents.training import check_env
+    from isac_gym.runs import atomic_write_text, prepare_output
+
+    if args.out is not None:
+        prepare_output(args.out.parent)
+    if args.env.startswith("isac_gym/"):
+        import isac_gym  # noqa: F401 - registers the environments
+    check_env(args.env, {"oracle": "fast", **(args.env_kwargs or {})})
+    seeds = args.seeds
     report = tune(
         args.kind,
         grid=args.grid,
@@ -155,10 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         env_kwargs=args.env_kwargs,
         jobs=args.jobs,
     )
-    text = json.dumps(report, indent=2)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     for entry in report["search"][:5]:
         print(
             f"{entry['return_mean']:10.2f}  success {entry['success_rate']:.4f}  "

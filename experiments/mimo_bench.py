@@ -30,8 +30,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig, MIMOSnapshot, sample_snapshot
 from experiments.solver_bench import machine_description
+from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig, MIMOSnapshot, sample_snapshot
 from optimizers.mimo.dinkelbach import SCHEMES, solve_mimo
 
 CSV_COLUMNS = (

@@ -5,7 +5,9 @@
 Monte Carlo over ``T`` seeded drops per x-value; every scheme of the figure (proposed =
 SCA-ADMM, FL, FO, HO, CTEM, OFDMA) solves the same drops. Each drop's randomness comes
 from ``SeedSequence([seed, figure, x_index, trial])`` (see :mod:`.figures`), so results
-are identical for every ``--jobs``. Writes, atomically (temporary file + ``os.replace``):
+are identical for every ``--jobs``. Publishes each figure's three files as one set
+(:func:`isac_gym.runs.publish_set`: a killed run leaves the previous set, and the next
+run cleans its temporaries):
 
 * ``DIR/figN.csv``: one row per (scheme, x), columns :data:`CSV_COLUMNS` (+ per-figure
   columns: ``alpha_ue1..alpha_ueK`` for Fig. 8; ``sinr_loss_db, t_com_believed_ms`` for
@@ -26,13 +28,15 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from isac_gym.cli import non_negative_int, positive_int
 from experiments.iscc_figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
+from isac_gym.cli import non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from isac_gym.runs import JobPool
 
 #: Columns every figure's CSV starts with (the contract of ``docs/reproduction.md``).
 CSV_COLUMNS = (
@@ -119,18 +123,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the requested figure(s), write CSV/PNG/JSON, print the paths; exit code 0."""
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"argument --out: {str(args.out)!r} exists and is not a directory")
+    from isac_gym.runs import JobPool, prepare_output
+
+    prepare_output(args.out)
     numbers = list(FIGURES) if args.figure == "all" else [int(args.figure)]
-    args.out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     start = time.perf_counter()
-    with _Executor(args.jobs) as executor:
+    with JobPool(args.jobs) as pool:
         for number in numbers:
             spec = FIGURES[number]
             trials = args.trials or spec.default_trials
             written += run_figure(
-                spec, trials, args.seed, executor, args.out, progress=not args.no_progress
+                spec, trials, args.seed, pool, args.out, progress=not args.no_progress
             )
     total = time.perf_counter() - start
     print(f"Done in {total:.1f} s. Results:")
@@ -141,88 +145,35 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m experiments.paper`` (same arguments as ``evaluate.py paper``)."""
+    from isac_gym.cli import run_main
+
     parser = argparse.ArgumentParser(description="Reproduce a figure of the ISCC paper")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    return int(args.run(args, parser) or 0)
+    return run_main(parser, argv)
 
 
 # ----------------------------------------------------------------------------- sweep
 
 
-def _limit_blas_threads():
-    """One BLAS thread (64x64 matrices: multi-threading only slows down); no-op if absent."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scipy's usual installs
-        return None
-    return threadpool_limits(1)
-
-
-class _Executor:
-    """Runs drops in this process (jobs = 1) or in a process pool (jobs > 1)."""
-
-    def __init__(self, jobs: int):
-        self.jobs = jobs
-        self.pool = None
-        self._limits = None
-
-    def __enter__(self):
-        if self.jobs > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_limit_blas_threads)
-        else:
-            self._limits = _limit_blas_threads()
-        return self
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
-        if self._limits is not None:
-            self._limits.unregister()
-        return False
-
-    def map(self, tasks: list[tuple], on_done):
-        """``{task: run_drop(*task)}``; ``on_done()`` after each drop (progress bar)."""
-        results = {}
-        if self.pool is None:
-            for task in tasks:
-                results[task] = run_drop(*task)
-                on_done()
-            return results
-        from concurrent.futures import as_completed
-
-        futures = {self.pool.submit(run_drop, *task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                on_done()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        return results
+def _run_drop_task(task: tuple) -> dict:
+    """``run_drop(*task)`` (a module-level function, so that workers can unpickle it)."""
+    return run_drop(*task)
 
 
 def run_figure(
-    spec: FigureSpec, trials: int, seed: int, executor: _Executor, out: Path, progress=True
+    spec: FigureSpec, trials: int, seed: int, pool: JobPool, out: Path, progress=True
 ) -> list[Path]:
-    """Monte Carlo sweep of one figure; writes figN.csv, figN.png, figN.json; returns paths."""
-    from tqdm.auto import tqdm
+    """Monte Carlo sweep of one figure; publishes figN.csv, figN.png, figN.json as one
+    set (:func:`isac_gym.runs.publish_set`); returns their paths."""
+    from isac_gym.runs import map_jobs
 
     start = time.perf_counter()
     tasks = [
         (spec.number, i, trial, seed) for i in range(len(spec.x_values)) for trial in range(trials)
     ]
-    with tqdm(
-        total=len(tasks), desc=f"Fig. {spec.number}", unit="drop", disable=not progress
-    ) as bar:
-        results = executor.map(tasks, lambda: bar.update(1))
-    drops = [
-        [results[(spec.number, i, t, seed)] for t in range(trials)]
-        for i in range(len(spec.x_values))
-    ]
+    title = f"Fig. {spec.number}" if progress else False
+    results = map_jobs(_run_drop_task, tasks, pool=pool, progress=title, unit="drop")
+    drops = [results[i * trials : (i + 1) * trials] for i in range(len(spec.x_values))]
     rows = aggregate(spec, drops)
     wall = time.perf_counter() - start
     errors = [
@@ -239,20 +190,17 @@ def run_figure(
             file=sys.stderr,
         )
 
-    stem = out / f"fig{spec.number}"
-    csv_path, png_path, json_path = (
-        stem.with_suffix(".csv"),
-        stem.with_suffix(".png"),
-        stem.with_suffix(".json"),
-    )
-    _atomic_write_text(csv_path, format_csv(rows))
     from experiments.plotting import plot_figure
+    from isac_gym.runs import publish_set
 
-    plot_figure(spec, rows, trials, png_path)
-    settings = _settings(spec, trials, seed, executor, wall, drops)
+    stem = f"fig{spec.number}"
+    settings = _settings(spec, trials, seed, pool, wall, drops)
     settings["solver_errors"] = errors
-    _atomic_write_text(json_path, json.dumps(settings, indent=2) + "\n")
-    return [csv_path, png_path, json_path]
+    with publish_set(out, stem) as staging:
+        (staging / f"{stem}.csv").write_text(format_csv(rows))
+        plot_figure(spec, rows, trials, staging / f"{stem}.png")
+        (staging / f"{stem}.json").write_text(json.dumps(settings, indent=2) + "\n")
+    return [out / f"{stem}.{suffix}" for suffix in ("csv", "png", "json")]
 
 
 def aggregate(spec: FigureSpec, drops: list[list[dict]]) -> list[dict[str, Any]]:
@@ -312,62 +260,22 @@ def _nanmean(values) -> float:
 # ----------------------------------------------------------------------------- output
 
 
-def _format_value(value: Any) -> str:
-    """Deterministic text: 6 significant digits; NaN (undefined) -> empty; inf -> inf."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | bool):
-        return str(int(value))
-    value = float(value)
-    if math.isnan(value):
-        return ""
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.6g}"
-
-
 def format_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV text of ``rows`` (columns in the order of the first row), ``\\n`` line ends."""
-    columns = list(rows[0])
-    lines = [",".join(columns)]
-    lines += [",".join(_format_value(row.get(c, math.nan)) for c in columns) for row in rows]
-    return "\n".join(lines) + "\n"
+    """CSV text of ``rows`` (columns in the order of the first row), ``\\n`` line ends;
+    numbers by :func:`isac_gym.runs.format_value` (NaN, undefined, is empty)."""
+    from isac_gym.runs import format_csv as runs_format_csv
+
+    return runs_format_csv(rows)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(binary_handle)`` into a temporary file next to ``path``, then os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _settings(spec, trials, seed, executor, wall, drops) -> dict[str, Any]:
+def _settings(spec, trials, seed, pool, wall, drops) -> dict[str, Any]:
     import dataclasses
 
     import numpy as np
 
     from isac_gym import __version__
     from isac_gym.iscc import ISCCConfig
+    from isac_gym.runs import to_jsonable
 
     solve_ms = {
         scheme: 1e3 * _nanmean([d[scheme]["solve_s"] for at_x in drops for d in at_x])
@@ -380,16 +288,16 @@ def _settings(spec, trials, seed, executor, wall, drops) -> dict[str, Any]:
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
         "seed": seed,
         "trials": trials,
-        "jobs": executor.jobs,
+        "jobs": pool.jobs,
         "rng": "drop (figure, x_index, trial): numpy SeedSequence([seed, figure, x_index, trial])",
         "x_name": spec.x_name,
         "x_label": spec.x_label,
         "x_values": list(spec.x_values),
         "schemes": {s: SCHEME_METHODS[s] for s in spec.schemes},
         "config": "ISCCConfig.paper(**overrides): Table I + the overrides below (SI units)",
-        "config_fixed_overrides": _jsonable(spec.fixed),
-        "config_overrides_per_x": [_jsonable(spec.overrides(x)) for x in spec.x_values],
-        "table_i_defaults": _jsonable(table_i),
+        "config_fixed_overrides": to_jsonable(spec.fixed),
+        "config_overrides_per_x": [to_jsonable(spec.overrides(x)) for x in spec.x_values],
+        "table_i_defaults": to_jsonable(table_i),
         "notes": list(spec.notes),
         "columns": COLUMN_DOC,
         "wall_time_s": round(wall, 3),
@@ -401,16 +309,6 @@ def _settings(spec, trials, seed, executor, wall, drops) -> dict[str, Any]:
         },
         "cpu_count": os.cpu_count(),
     }
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 if __name__ == "__main__":

@@ -13,24 +13,55 @@ from typing import Any
 
 from experiments.iscc_figures import SCHEME_LABELS, FigureSpec
 
+#: Line styles per scheme. Schemes often coincide (ASR = 100 % for several): the
+#: proposed scheme is drawn first with large hollow circles, the others on top with
+#: smaller markers and their own dash patterns, so that every scheme stays visible.
 STYLE = {
-    "proposed": dict(color="tab:red", marker="o", linewidth=2.2, zorder=5),
-    "fl": dict(color="tab:blue", marker="s", linewidth=1.3),
-    "fo": dict(color="tab:green", marker="^", linewidth=1.3),
-    "ho": dict(color="tab:purple", marker="v", linewidth=1.3),
-    "ctem": dict(color="tab:orange", marker="D", linewidth=1.3),
-    "ofdma": dict(color="tab:brown", marker="x", linewidth=1.3, linestyle="--"),
+    "proposed": dict(
+        color="tab:red",
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        markeredgewidth=1.8,
+        linewidth=2.2,
+        zorder=2,
+    ),
+    "fl": dict(color="tab:blue", marker="s", markersize=6, linewidth=1.3, zorder=3),
+    "fo": dict(color="tab:green", marker="^", markersize=7, linewidth=1.3, zorder=3),
+    "ho": dict(color="tab:purple", marker="v", markersize=7, linewidth=1.3, zorder=3),
+    "ctem": dict(
+        color="tab:orange", marker="D", markersize=5, linewidth=1.5, linestyle="--", zorder=4
+    ),
+    "ofdma": dict(
+        color="tab:brown",
+        marker="x",
+        markersize=7,
+        markeredgewidth=1.5,
+        linewidth=1.5,
+        linestyle=":",
+        zorder=5,
+    ),
 }
 
 
 def plot_figure(spec: FigureSpec, rows: list[dict[str, Any]], trials: int, path: Path) -> None:
-    """Draw figure ``spec`` from its aggregated ``rows`` and save it (atomically) as PNG."""
+    """Draw figure ``spec`` from its aggregated ``rows`` and save it as PNG at ``path``
+    (the caller publishes it: :func:`isac_gym.runs.publish_set`)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(spec, rows, trials)
+    try:
+        fig.savefig(path, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def figure(spec: FigureSpec, rows: list[dict[str, Any]], trials: int):
+    """The matplotlib figure of ``spec`` (Agg backend; the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from experiments.paper import _atomic_write
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
     if spec.kind == "per_ue":
@@ -42,10 +73,7 @@ def plot_figure(spec: FigureSpec, rows: list[dict[str, Any]], trials: int, path:
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle(f"Fig. {spec.number}: {spec.title}; {trials} drops per point", fontsize=12)
-    try:
-        _atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _by_scheme(rows, scheme):
@@ -58,6 +86,7 @@ def _finite(values):
 
 def _plot_sweep(spec, rows, axes):
     ax_asr, ax_alpha, ax_cost = axes
+    hollow = False
     for scheme in spec.schemes:
         sel = _by_scheme(rows, scheme)
         xs = [r["x"] for r in sel]
@@ -66,12 +95,17 @@ def _plot_sweep(spec, rows, axes):
         ax_asr.plot(xs, [r["asr"] for r in sel], label=label, **style)
         ax_alpha.plot(xs, [r["mean_alpha"] for r in sel], label=label, **style)
         cost = [r["mean_cost"] for r in sel]
-        ax_cost.plot(xs, cost, label=label, markersize=0, **{**style, "marker": None})
+        ax_cost.plot(xs, cost, label=label, **{**style, "marker": None, "markersize": 0})
         full = [(x, c) for x, c, r in zip(xs, cost, sel, strict=True) if _all_ok(r)]
-        part = [(x, c) for x, c, r in zip(xs, cost, sel, strict=True) if not _all_ok(r)]
+        part = [
+            (x, c)
+            for x, c, r in zip(xs, cost, sel, strict=True)
+            if not _all_ok(r) and c is not None and math.isfinite(c)
+        ]
         if full:
             ax_cost.plot(*zip(*full, strict=True), linestyle="none", **_marker(style))
         if part:
+            hollow = True
             ax_cost.plot(
                 *zip(*part, strict=True),
                 linestyle="none",
@@ -85,9 +119,8 @@ def _plot_sweep(spec, rows, axes):
     ax_cost.set_ylabel(r"weighted energy cost $\sum_k E^u_k + \beta_k E^{ap}_k$ [J]")
     ax_asr.set_title("(a) success rate, eq. (58)", fontsize=10)
     ax_alpha.set_title("(b) offloading coefficient", fontsize=10)
-    ax_cost.set_title(
-        "(c) cost over feasible drops (hollow: infeasible in some drops)", fontsize=10
-    )
+    note = " (hollow: infeasible in some drops)" if hollow else ""
+    ax_cost.set_title(f"(c) cost over feasible drops{note}", fontsize=10)
     costs = _finite([r["mean_cost"] for r in rows])
     if costs and min(costs) > 0 and max(costs) / min(costs) > 30:
         ax_cost.set_yscale("log")
@@ -103,7 +136,7 @@ def _all_ok(row) -> bool:
 
 
 def _marker(style):
-    return {k: style[k] for k in ("color", "marker", "zorder") if k in style}
+    return {k: style[k] for k in ("color", "marker", "zorder", "markersize") if k in style}
 
 
 def _plot_per_ue(spec, rows, axes):

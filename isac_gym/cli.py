@@ -1,4 +1,5 @@
-"""argparse value types shared by ``train.py`` and ``evaluate.py`` (clear messages)."""
+"""The command lines' shared parts: argparse value types (clear messages), the user-error
+type and :func:`run_main`, the one way every ``main(argv=None) -> int`` runs its handler."""
 
 from __future__ import annotations
 
@@ -35,3 +36,40 @@ def _int_at_least(text: str, low: int, what: str) -> int:
     if value is None or value < low:
         raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return value
+
+
+class UsageError(ValueError):
+    """A mistake in a command's input (a path, an environment id, a spec): the command
+    line prints it as one line and exits with code 2, without a traceback."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types a command line reports as one line: :class:`UsageError` (and its
+    subclasses, e.g. :class:`isac_gym.runs.OutputError`) and Gymnasium's registry errors
+    (unknown namespace, env id or version)."""
+    import sys
+
+    types: list[type[BaseException]] = [UsageError]
+    gymnasium_error = sys.modules.get("gymnasium.error")
+    if gymnasium_error is not None:
+        types.append(gymnasium_error.Error)
+    return tuple(types)
+
+
+def run_main(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and call the chosen handler ``args.run(args, parser)``.
+
+    The one command-line style of the project (every ``main(argv=None) -> int``):
+    argparse errors exit with code 2 (argparse's message); user errors
+    (:func:`user_errors`) print ``prog: error: message`` and return 2; anything else
+    keeps its traceback.
+    """
+    import sys
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args, parser) or 0)
+    except user_errors() as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2

@@ -307,7 +307,10 @@ class ISCCEnv(gym.Env):
 
     def _checked_action(self, action) -> np.ndarray:
         if self._t >= self.config.horizon or not hasattr(self, "_rng"):
-            raise RuntimeError("call reset() before step() (the episode has ended)")
+            raise RuntimeError(
+                "call reset() before step()"
+                + (" (the episode has ended)" if hasattr(self, "_rng") else "")
+            )
         action = np.asarray(action, dtype=float)
         if action.shape != (self.K,):
             raise ValueError(f"action must have shape ({self.K},), got {action.shape}")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from experiments.iscc_figures import FIGURES, run_drop
-from experiments.paper import CSV_COLUMNS, _format_value
+from experiments.paper import CSV_COLUMNS
 from isac_gym.iscc import ISCCConfig, sample_snapshot
+from isac_gym.runs import format_value as _format_value
 from optimizers import solve
 
 ROOT = Path(__file__).parents[2]

@@ -11,10 +11,10 @@ import csv
 import numpy as np
 import pytest
 
-from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
-from optimizers import solve
 from experiments.solver_bench import CSV_COLUMNS
 from experiments.solver_bench import main as bench_main
+from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
+from optimizers import solve
 
 BETA = 0.1
 TOLERANCE = 0.01
