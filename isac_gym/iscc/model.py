@@ -464,7 +464,11 @@ def _batch_betas(betas, size: int, K: int) -> np.ndarray:
     if isinstance(betas, np.ndarray) and betas.shape == (size, K) and betas.dtype == float:
         if betas.min() > 0 and betas.max() < np.inf:  # also false for NaN
             return betas.copy()
-    if np.ndim(betas) == 0 or len(betas) != size:
+    try:
+        count = len(betas)
+    except TypeError:  # a scalar
+        count = None
+    if count != size:
         raise ValueError(f"betas must be one beta per slot ({size}), got {betas!r}")
     rows = []
     for slot, beta in enumerate(betas):
