@@ -3,7 +3,8 @@
 :func:`evaluate` is the single judge of every solver: it takes a ``Snapshot``, an
 ``Allocation`` and the weights beta_k, and returns SINRs (7)-(8), rates (9), latencies
 (10)-(12), energies (13)-(16), the weighted cost (17a) and per-UE satisfaction of
-(17b)-(17g) (the success indicator I_k of the ASR, eq. (58)).
+(17b)-(17g) (the success indicator I_k of the ASR, eq. (58)). :func:`evaluate_batch` is
+the same model over B slots at once (one set of (B, K) arrays, the same kernel).
 
 Conventions that the paper leaves implicit:
 
