@@ -3,7 +3,8 @@
 :func:`evaluate` is the single judge of every solver: it takes a ``Snapshot``, an
 ``Allocation`` and the weights beta_k, and returns SINRs (7)-(8), rates (9), latencies
 (10)-(12), energies (13)-(16), the weighted cost (17a) and per-UE satisfaction of
-(17b)-(17g) (the success indicator I_k of the ASR, eq. (58)).
+(17b)-(17g) (the success indicator I_k of the ASR, eq. (58)). :func:`evaluate_batch` is
+the same model over B slots at once (one set of (B, K) arrays, the same kernel).
 
 Conventions that the paper leaves implicit:
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -159,8 +161,8 @@ def _is_array(value, ndim: int, dtype) -> bool:
 
 
 def _norm2(x: np.ndarray) -> np.ndarray:
-    """Squared norms of the rows of a complex (K, M) array."""
-    return (x * x.conj()).real.sum(axis=1)
+    """Squared norms of the rows of a complex (..., K, M) array."""
+    return (x * x.conj()).real.sum(axis=-1)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -179,32 +181,46 @@ def sinr_terms(snapshot: Snapshot, allocation: Allocation):
     ``bandwidth_share`` set (orthogonal access) the cross-UE terms vanish and the noise
     is scaled by the share.
     """
-    K = snapshot.K
-    w, wt = allocation.w, allocation.w_tilde
     beams = np.stack((allocation.f, allocation.u), axis=2)  # (K, M_ut, 2): f_j, u_j
-
-    def received(combiners, channel):  # [k, j, 0 / 1] = |c_k^H channel_j f_j / u_j|^2
-        x = channel @ beams  # (K, M, 2)
-        x = x.transpose(1, 0, 2).reshape(x.shape[1], 2 * K)
-        y = combiners.conj() @ x
-        return (y * y.conj()).real.reshape(K, K, 2)
-
-    comm = received(w, snapshot.H)
-    sense = received(wt, snapshot.H_sense)
-    noise_c = snapshot.noise * _norm2(w)
-    noise_s = snapshot.noise * _norm2(wt)
-    ue = np.arange(K)
-    signal_c = comm[ue, ue, 0]
-    signal_s = sense[ue, ue, 1]
     share = allocation.bandwidth_share
-    if share is None:
-        # (7): sensing leakage of all UEs + communication of the others + noise
-        denominator_c = comm.sum(axis=(1, 2)) - signal_c + noise_c
-        # (8): communication echoes of all UEs through H~_j + other UEs' sensing + noise
-        denominator_s = sense.sum(axis=(1, 2)) - signal_s + noise_s
-    else:
-        denominator_c = comm[ue, ue, 1] + share * noise_c
-        denominator_s = sense[ue, ue, 0] + share * noise_s
+    return _sinr_parts(
+        received_powers(allocation.w, snapshot.H @ beams),
+        received_powers(allocation.w_tilde, snapshot.H_sense @ beams),
+        snapshot.noise * _norm2(allocation.w),
+        snapshot.noise * _norm2(allocation.w_tilde),
+        1.0 if share is None else share,
+        orthogonal=share is not None,
+    )
+
+
+def received_powers(combiners: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """``[..., k, j, 0 / 1] = |c_k^H channel_j f_j / u_j|^2``, the terms of (7) / (8).
+
+    ``combiners`` (..., K, M); ``outputs`` (..., K, M, 2): ``channel_j [f_j, u_j]``.
+    """
+    *lead, K, M, _ = outputs.shape
+    stacked = np.swapaxes(outputs, -3, -2).reshape(*lead, M, 2 * K)  # columns (j, 0 / 1)
+    y = combiners.conj() @ stacked
+    return (y * y.conj()).real.reshape(*lead, K, K, 2)
+
+
+def _sinr_parts(comm, sense, noise_c, noise_s, share, orthogonal):
+    """Signals and denominators of (7)-(8) from :func:`received_powers` (..., K, K, 2).
+
+    ``noise_c, noise_s``: (..., K) noise powers sigma^2 ||w_k||^2; ``share``: (..., K)
+    bandwidth shares (1 where the band is shared); ``orthogonal``: bool, broadcastable
+    against (..., K), true where the access is orthogonal (OFDMA).
+    """
+    ue = np.arange(comm.shape[-2])
+    signal_c = comm[..., ue, ue, 0]
+    signal_s = sense[..., ue, ue, 1]
+    # (7): sensing leakage of all UEs + communication of the others + noise
+    denominator_c = comm.sum(axis=(-2, -1)) - signal_c + noise_c
+    # (8): communication echoes of all UEs through H~_j + other UEs' sensing + noise
+    denominator_s = sense.sum(axis=(-2, -1)) - signal_s + noise_s
+    if np.any(orthogonal):  # own leakage / own echo + the share of the noise only
+        denominator_c = np.where(orthogonal, comm[..., ue, ue, 1] + share * noise_c, denominator_c)
+        denominator_s = np.where(orthogonal, sense[..., ue, ue, 0] + share * noise_s, denominator_s)
     return signal_c, denominator_c, signal_s, denominator_s
 
 
@@ -247,14 +263,32 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     """Evaluate an allocation on the true model, eqs. (2), (7)-(17), (58)."""
     allocation.check_shapes(snapshot)
     beta = as_beta(beta, snapshot.K)
-    alpha, f_u, f_ap = allocation.alpha, allocation.f_u, allocation.f_ap
-    Q, varpi = snapshot.Q, snapshot.varpi
+    share = allocation.bandwidth_share
+    fields = _true_model(
+        snapshot,
+        allocation,
+        *sinr_terms(snapshot, allocation),
+        share=1.0 if share is None else share,
+        beta=beta,
+    )
+    cost = float(fields.pop("cost"))
+    return Evaluation(**fields, cost=cost)
 
-    signal_c, denominator_c, signal_s, denominator_s = sinr_terms(snapshot, allocation)
+
+def _true_model(
+    limits, decisions, signal_c, denominator_c, signal_s, denominator_s, *, share, beta
+):
+    """Every ``Evaluation`` field (cost unconverted) from the powers of (7)-(8).
+
+    Eqs. (2), (9)-(17), (58) on arrays (..., K): one slot, or a batch of slots on
+    leading axes (then ``limits`` holds the snapshot fields stacked, (B, K) per UE and
+    (B, 1) per slot, and ``decisions`` the allocation fields stacked).
+    """
+    alpha, f_u, f_ap = decisions.alpha, decisions.f_u, decisions.f_ap
+    Q, varpi = limits.Q, limits.varpi
     sinr_c = _ratio(signal_c, denominator_c)
     sinr_s = _ratio(signal_s, denominator_s)
-    share = 1.0 if allocation.bandwidth_share is None else allocation.bandwidth_share
-    rate = share * snapshot.B * np.log2(1.0 + sinr_c)  # (9)
+    rate = share * limits.B * np.log2(1.0 + sinr_c)  # (9)
 
     offloaded = np.maximum(alpha, 0.0) * Q
     local = np.maximum(1.0 - alpha, 0.0) * Q
@@ -264,17 +298,17 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
     t_off = t_com + t_proc
     latency = np.maximum(t_local, t_off)  # (12)
 
-    power = allocation.power
+    power = decisions.power  # (2)
     with np.errstate(invalid="ignore"):
         energy_isac = power * t_com  # (13)
     energy_isac[t_com == np.inf] = np.inf  # the data cannot be sent (also with P_k = 0)
-    energy_local = snapshot.xi_u * f_u**2 * varpi * local  # (14)
-    energy_ap = snapshot.xi_ap * f_ap**2 * varpi * offloaded  # (15)
+    energy_local = limits.xi_u * f_u**2 * varpi * local  # (14)
+    energy_ap = limits.xi_ap * f_ap**2 * varpi * offloaded  # (15)
     energy_ue = energy_isac + energy_local  # (16)
-    cost = float((energy_ue + beta * energy_ap).sum())  # (17a)
+    cost = (energy_ue + beta * energy_ap).sum(axis=-1)  # (17a)
 
     checks = constraint_checks(
-        snapshot,
+        limits,
         sinr_s=sinr_s,
         latency=latency,
         alpha=alpha,
@@ -283,8 +317,8 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
         power=power,
         energy_ue=energy_ue,
     )
-    feasible = np.logical_and.reduce(list(checks.values()))
-    return Evaluation(
+    feasible = np.logical_and.reduce(list(checks.values()))  # I_k of (58)
+    return dict(
         sinr_c=sinr_c,
         sinr_s=sinr_s,
         rate=rate,
@@ -303,3 +337,177 @@ def evaluate(snapshot: Snapshot, allocation: Allocation, beta) -> Evaluation:
         checks=checks,
         feasible=feasible,
     )
+
+
+def evaluate_batch(snapshots, allocations, betas) -> list[Evaluation]:
+    """:func:`evaluate` of B slots at once: ``[evaluate(s, a, b) for ...]``, vectorised.
+
+    ``snapshots``: a sequence of ``Snapshot`` with equal K and array sizes;
+    ``allocations``: one ``Allocation`` per slot; ``betas``: one beta per slot (a scalar
+    or (K,) each, or a (B, K) array). Bad input raises the ValueError of ``evaluate``
+    (prefixed with the slot) or one naming the mismatched length or size.
+
+    The same true model as ``evaluate``, eqs. (2), (7)-(17), (58), with every formula on
+    (B, K) arrays (the one kernel, :func:`_true_model`, and the checks (17b)-(17g) of
+    :func:`constraint_checks`). The channel outputs ``H_j [f_j, u_j]`` and ``H~_j [f_j,
+    u_j]`` of (7)-(8) come, for slots whose snapshot has the path factors
+    (``Snapshot.has_paths``), from the factors of (3) and the rank-one (5):
+    ``H x = A_ap (c * (A_ue^H x))``, ``H~ x = rho a_r (a_t^H x)``, which are the dense
+    products to round-off (relative ~1e-15; these snapshots' dense H and H~ are built
+    from the same factors); for the others (hand-built channels, CSI-error estimates)
+    from the dense H and H~ as in ``evaluate``. Nothing here uses a solver's algebra
+    (beam directions, Gram matrices, closed-form SINRs): only the allocation's beams and
+    combiners enter.
+    """
+    snapshots, allocations = list(snapshots), list(allocations)
+    limits = _stacked_snapshots(snapshots)
+    decisions = _stacked_allocations(snapshots, allocations)
+    betas = _batch_betas(betas, len(snapshots), limits.K)
+    beams = np.stack((decisions.f, decisions.u), axis=-1)  # (B, K, M_ut, 2)
+    comm, sense = _channel_outputs(snapshots, beams)
+    parts = _sinr_parts(
+        received_powers(decisions.w, comm),
+        received_powers(decisions.w_tilde, sense),
+        limits.noise * _norm2(decisions.w),
+        limits.noise * _norm2(decisions.w_tilde),
+        decisions.share,
+        orthogonal=decisions.orthogonal,
+    )
+    fields = _true_model(limits, decisions, *parts, share=decisions.share, beta=betas)
+    checks, costs = fields.pop("checks"), fields.pop("cost")
+    return [
+        Evaluation(
+            **{name: value[slot] for name, value in fields.items()},
+            cost=float(costs[slot]),
+            checks={name: value[slot] for name, value in checks.items()},
+        )
+        for slot in range(len(snapshots))
+    ]
+
+
+#: Snapshot fields the true model reads: per slot (stacked (B, 1)) and per UE ((B, K)).
+_SLOT_LIMITS = ("B", "noise", "P_max", "C_ap", "xi_ap", "gamma_s")
+_UE_LIMITS = ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget")
+_DECISIONS = ("alpha", "f_u", "f_ap", "f", "u", "w", "w_tilde")
+
+
+def _stacked_snapshots(snapshots: list) -> SimpleNamespace:
+    """The limits of B snapshots (equal K and array sizes, else ValueError), stacked."""
+    if not snapshots or not all(isinstance(s, Snapshot) for s in snapshots):
+        raise ValueError("snapshots must be a non-empty sequence of Snapshot")
+    sizes = [(s.K, s.M_a, s.M_ut, s.M_ur) for s in snapshots]
+    for slot, size in enumerate(sizes):
+        if size != sizes[0]:
+            raise ValueError(
+                f"snapshots must have equal K and array sizes (K, M_a, M_ut, M_ur): "
+                f"snapshot 0 has {sizes[0]}, snapshot {slot} has {size}"
+            )
+    limits = SimpleNamespace(K=sizes[0][0])
+    for name in _SLOT_LIMITS:
+        setattr(limits, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
+    for name in _UE_LIMITS:
+        setattr(limits, name, np.stack([getattr(s, name) for s in snapshots]))
+    return limits
+
+
+def _stacked_allocations(snapshots: list, allocations: list) -> SimpleNamespace:
+    """The allocations' fields stacked (B, K, ...), checked as ``check_shapes`` does."""
+    if len(allocations) != len(snapshots):
+        raise ValueError(
+            f"allocations must be one per snapshot ({len(snapshots)}), got {len(allocations)}"
+        )
+    first = snapshots[0]
+    size, K = len(snapshots), first.K
+    expected = {"f": (first.M_ut,), "u": (first.M_ut,), "w": (first.M_a,)}
+    expected["w_tilde"] = (first.M_ur,)
+    decisions = SimpleNamespace()
+    valid = True
+    for name in _DECISIONS:
+        rows = [getattr(a, name) if isinstance(a, Allocation) else None for a in allocations]
+        shapes = {getattr(row, "shape", None) for row in rows}
+        valid = valid and shapes == {(K, *expected.get(name, ()))}
+        if not valid:
+            break
+        stacked = np.stack(rows)
+        valid = bool(np.isfinite(stacked.sum()) or np.isfinite(stacked).all())
+        setattr(decisions, name, stacked)
+    shares = [a.bandwidth_share if isinstance(a, Allocation) else None for a in allocations]
+    orthogonal = np.array([share is not None for share in shares])
+    if valid and orthogonal.any():
+        valid = {shares[slot].shape for slot in np.flatnonzero(orthogonal)} == {(K,)}
+        decisions.share = np.stack([np.ones(K) if s is None else s for s in shares])
+        valid = valid and bool((decisions.share > 0).all())
+    if not valid:
+        _raise_first_invalid(snapshots, allocations)
+    if not orthogonal.any():
+        decisions.share = np.ones((size, K))
+    decisions.orthogonal = orthogonal[:, None]
+    decisions.power = _norm2(decisions.f) + _norm2(decisions.u)  # (2)
+    return decisions
+
+
+def _raise_first_invalid(snapshots: list, allocations: list):
+    """The ValueError of ``Allocation.check_shapes`` of the first bad slot."""
+    for slot, (snapshot, allocation) in enumerate(zip(snapshots, allocations, strict=True)):
+        if not isinstance(allocation, Allocation):
+            raise ValueError(
+                f"allocations[{slot}] must be an Allocation, got {type(allocation).__name__}"
+            )
+        try:
+            allocation.check_shapes(snapshot)
+        except ValueError as error:
+            raise ValueError(f"allocations[{slot}]: {error}") from None
+    raise AssertionError("no invalid allocation found")  # unreachable
+
+
+def _batch_betas(betas, size: int, K: int) -> np.ndarray:
+    """One validated beta row per slot, (B, K), from a (B, K) array or B scalars / rows."""
+    if isinstance(betas, np.ndarray) and betas.shape == (size, K) and betas.dtype == float:
+        if betas.min() > 0 and betas.max() < np.inf:  # also false for NaN
+            return betas.copy()
+    try:
+        count = len(betas)
+    except TypeError:  # a scalar
+        count = None
+    if count != size:
+        raise ValueError(f"betas must be one beta per slot ({size}), got {betas!r}")
+    rows = []
+    for slot, beta in enumerate(betas):
+        try:
+            rows.append(as_beta(beta, K))
+        except ValueError as error:
+            raise ValueError(f"betas[{slot}]: {error}") from None
+    return np.stack(rows)
+
+
+def _channel_outputs(snapshots: list, beams: np.ndarray):
+    """``H_k [f_k, u_k]`` (B, K, M_a, 2) and ``H~_k [f_k, u_k]`` (B, K, M_ur, 2).
+
+    Slots with path factors, grouped by path count: ``A_ap (c * (A_ue^H x))`` of (3) and
+    ``rho a_r (a_t^H x)`` of (5); the others: the dense H and H~ (as ``evaluate``).
+    """
+    first = snapshots[0]
+    size, K = beams.shape[:2]
+    comm = np.empty((size, K, first.M_a, 2), dtype=complex)
+    sense = np.empty((size, K, first.M_ur, 2), dtype=complex)
+    groups: dict = {}
+    for slot, snapshot in enumerate(snapshots):
+        key = snapshot.path_coeff.shape if snapshot.has_paths else None
+        groups.setdefault(key, []).append(slot)
+    for key, slots in groups.items():
+        if key is None:
+            for slot in slots:
+                comm[slot] = snapshots[slot].H @ beams[slot]
+                sense[slot] = snapshots[slot].H_sense @ beams[slot]
+            continue
+        group = [snapshots[slot] for slot in slots]
+        x = beams[slots]
+
+        def stacked(name, group=group):
+            return np.stack([getattr(s, name) for s in group])
+
+        coeff, ap, ue = stacked("path_coeff"), stacked("path_ap"), stacked("path_ue")
+        comm[slots] = np.swapaxes(ap, -1, -2) @ (coeff[..., None] * (ue.conj() @ x))  # (3)
+        along = stacked("rho")[..., None, None] * (stacked("sense_tx").conj()[..., None, :] @ x)
+        sense[slots] = stacked("sense_rx")[..., :, None] * along  # (5)
+    return comm, sense

@@ -6,7 +6,9 @@ once (issue 12). :func:`solve_batch` returns what :func:`optimizers.iscc.solve` 
 for each slot (costs equal to round-off, the same feasibility, served UEs and ``info``
 keys), with every data-dependent branch a mask over slots
 (``optimizers.iscc.fast.solve_fast_batch``, ``optimizers.iscc.compute.allocate``).
-Every solution is judged by the true model, ``isac_gym.iscc.evaluate``, slot by slot.
+Every solution is judged by the true model: ``isac_gym.iscc.model.evaluate_batch`` (the
+model of ``evaluate``, vectorised over slots) for the batched methods, ``evaluate`` slot by
+slot for those run slot by slot.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from isac_gym.iscc.model import as_beta
 from optimizers.iscc.fast import SlotBatch, _pinned, solve_fast_batch
-from optimizers.iscc.solve import _FIXED_ALPHA, METHODS, judged, ofdma_shares, solve
+from optimizers.iscc.solve import _FIXED_ALPHA, METHODS, judged_batch, ofdma_shares, solve
 
 #: Methods solved as one batch (the others run slot by slot, or by SCA-ADMM's own batch).
 BATCHED_METHODS = ("fast", "fl", "fo", "ho", "ctem", "ofdma")
@@ -58,10 +60,8 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
     start = time.perf_counter()
     results = solve_fast_batch(slots, *_fast_arguments(slots, betas, method, options))
     wall = (time.perf_counter() - start) / slots.size
-    return [
-        judged(snapshot, allocation, row, method, info, wall)
-        for snapshot, row, (allocation, info) in zip(slots.snapshots, betas, results, strict=True)
-    ]
+    allocations, infos = zip(*results, strict=True)
+    return judged_batch(slots.snapshots, allocations, betas, method, infos, wall)
 
 
 def batch_beta(beta, size: int, K: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """One entry point for every per-slot solver: ``solve(snapshot, beta, method) -> Solution``.
 
-Every solution is judged by one call of the true model, ``isac_gym.iscc.evaluate``.
+Every solution is judged by one call of the true model, ``isac_gym.iscc.evaluate`` (a
+batch of slots by ``isac_gym.iscc.model.evaluate_batch``, the same model over slots).
 Methods (paper Section VI for the baselines):
 
 * ``fast``: structured beams + exact compute allocation (``optimizers.iscc.fast``).
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from isac_gym.iscc import Allocation, Evaluation, Snapshot, evaluate
-from isac_gym.iscc.model import as_beta
+from isac_gym.iscc.model import as_beta, evaluate_batch
 
 METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma")
 #: The offloading share alpha each fixed-offloading baseline pins (the one home of it).
@@ -85,6 +86,22 @@ def judged(snapshot: Snapshot, allocation: Allocation, beta, method: str, info, 
         evaluation = evaluate(snapshot, allocation, beta)
     except ValueError as error:
         raise RuntimeError(f"solver {method!r} returned an invalid allocation: {error}") from error
+    return _solution(allocation, evaluation, method, info, wall)
+
+
+def judged_batch(snapshots, allocations, betas, method: str, infos, wall) -> list[Solution]:
+    """:func:`judged` of every slot, with one ``evaluate_batch`` over the slots."""
+    try:  # the arguments were checked: a bad allocation (shape, NaN) is a solver bug
+        evaluations = evaluate_batch(snapshots, allocations, betas)
+    except ValueError as error:
+        raise RuntimeError(f"solver {method!r} returned an invalid allocation: {error}") from error
+    return [
+        _solution(allocation, evaluation, method, info, wall)
+        for allocation, evaluation, info in zip(allocations, evaluations, infos, strict=True)
+    ]
+
+
+def _solution(allocation: Allocation, evaluation: Evaluation, method: str, info, wall):
     info = {"method": method, "wall_time_s": wall, **info}
     info.setdefault("objective_trace", [evaluation.cost])
     return Solution(allocation=allocation, evaluation=evaluation, info=info)
