@@ -10,6 +10,7 @@ from isac_gym.iscc.model import (
     Evaluation,
     as_beta,
     evaluate,
+    evaluate_batch,
     sinr_terms,
 )
 from isac_gym.iscc.scenario import Snapshot, sample_snapshot, with_channel_error
@@ -26,6 +27,7 @@ __all__ = [
     "beam_directions",
     "comm_combiners",
     "evaluate",
+    "evaluate_batch",
     "sample_snapshot",
     "sensing_combiners",
     "sinr_terms",
