@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from isac_gym import ray_backend
 from isac_gym.cli import json_object, positive_int
 
 COLUMNS = (
@@ -236,12 +237,15 @@ def evaluate_policies(
     jobs: int = 1,
     trace_episode: int | None = 0,
     progress: bool = True,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[list[EpisodeResult], dict[str, dict]]:
     """Run every policy of ``specs`` on episodes seeded ``seed + i``, i < ``episodes``.
 
     Returns the per-episode results (ordered by policy, then episode) and, per policy,
     the per-slot trace of episode ``trace_episode``. ``jobs > 1`` runs episodes in
-    spawned worker processes (one BLAS/torch thread each).
+    spawned worker processes (one BLAS/torch thread each); ``backend="ray"`` runs them
+    as Ray tasks (on the cluster at ``ray_address``; ``jobs`` is not used).
     """
     from tqdm.auto import tqdm
 
@@ -254,7 +258,12 @@ def evaluate_policies(
     results: list[EpisodeResult | None] = [None] * len(tasks)
     traces: dict[str, dict] = {}
     bar = tqdm(total=len(tasks), desc="episodes", unit="ep", disable=not progress)
-    if jobs <= 1:
+    if backend == "ray":
+        for index, result, series in ray_backend.ray_map(_run_task, tasks, ray_address, bar.update):
+            results[index] = result
+            if series is not None:
+                traces[tasks[index][3]] = series
+    elif jobs <= 1:
         from agents import limit_threads
 
         limit_threads(1)
@@ -555,6 +564,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--trace-episode", type=int, default=0, help="episode index drawn in trace.png (default 0)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray_backend.add_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -582,6 +592,7 @@ def _check_specs(text: str, parser: argparse.ArgumentParser) -> list[str]:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of ``evaluate.py policies``."""
     specs = _check_specs(args.policies, parser)
+    ray_backend.check_arguments(args, parser)
     env_kwargs = args.env_kwargs or {}
     try:
         probe, _ = make_env_and_policy(args.env, specs[0], env_kwargs)
@@ -600,6 +611,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         jobs=args.jobs,
         trace_episode=args.trace_episode,
         progress=not args.no_progress,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
@@ -618,6 +631,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "trace_episode": args.trace_episode,
         "trace_seed": args.seed + args.trace_episode,
         "jobs": args.jobs,
+        "backend": args.backend,
         "wall_time_s": round(wall, 2),
     }
     paths = write_outputs(args.out, rows, results, traces, settings)

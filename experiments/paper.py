@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from isac_gym.cli import non_negative_int, positive_int
 from experiments.iscc_figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
+from isac_gym import ray_backend
+from isac_gym.cli import non_negative_int, positive_int
 
 #: Columns every figure's CSV starts with (the contract of ``docs/reproduction.md``).
 CSV_COLUMNS = (
@@ -114,6 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output folder for figN.csv/png/json (default results/paper)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray_backend.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -121,11 +123,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the requested figure(s), write CSV/PNG/JSON, print the paths; exit code 0."""
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a directory")
+    ray_backend.check_arguments(args, parser)
     numbers = list(FIGURES) if args.figure == "all" else [int(args.figure)]
     args.out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     start = time.perf_counter()
-    with _Executor(args.jobs) as executor:
+    with _Executor(args.jobs, args.backend, args.ray_address) as executor:
         for number in numbers:
             spec = FIGURES[number]
             trials = args.trials or spec.default_trials
@@ -160,15 +163,19 @@ def _limit_blas_threads():
 
 
 class _Executor:
-    """Runs drops in this process (jobs = 1) or in a process pool (jobs > 1)."""
+    """Runs drops in this process (jobs = 1), in a process pool (jobs > 1) or as Ray
+    tasks (backend ``ray``, on the cluster at ``address``; ``jobs`` is not used)."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, backend: str = "local", address: str | None = None):
         self.jobs = jobs
+        self.backend, self.address = backend, address
         self.pool = None
         self._limits = None
 
     def __enter__(self):
-        if self.jobs > 1:
+        if self.backend == "ray":
+            ray_backend.init(self.address)  # start-up before the sweeps (and their timing)
+        elif self.jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_limit_blas_threads)
@@ -186,6 +193,9 @@ class _Executor:
     def map(self, tasks: list[tuple], on_done):
         """``{task: run_drop(*task)}``; ``on_done()`` after each drop (progress bar)."""
         results = {}
+        if self.backend == "ray":
+            values = ray_backend.ray_map(_run_drop_task, tasks, self.address, on_done)
+            return dict(zip(tasks, values, strict=True))
         if self.pool is None:
             for task in tasks:
                 results[task] = run_drop(*task)
@@ -203,6 +213,11 @@ class _Executor:
                 future.cancel()
             raise
         return results
+
+
+def _run_drop_task(task: tuple) -> dict:
+    """``run_drop(*task)`` for :func:`ray_backend.ray_map` (one argument per task)."""
+    return run_drop(*task)
 
 
 def run_figure(
@@ -381,6 +396,7 @@ def _settings(spec, trials, seed, executor, wall, drops) -> dict[str, Any]:
         "seed": seed,
         "trials": trials,
         "jobs": executor.jobs,
+        "backend": executor.backend,
         "rng": "drop (figure, x_index, trial): numpy SeedSequence([seed, figure, x_index, trial])",
         "x_name": spec.x_name,
         "x_label": spec.x_label,
