@@ -726,12 +726,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", type=int, default=0, help="SB3 verbosity (0, 1, 2)")
+    from agents import seeds
+
+    seeds.add_arguments(parser)  # --seeds, --tune, --backend, --ray-address
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of train.py: validate, train, print where the results are."""
+    from agents import seeds
+
+    if seeds.wanted(args):  # several seeds, a sweep, or Ray
+        return seeds.run(args, parser)
     if args.hyperparams is not None and not args.hyperparams.is_file():
         parser.error(f"--hyperparams: no such file: {args.hyperparams}")
     if args.resume and latest_checkpoint(args.out) is None:
