@@ -45,6 +45,10 @@ def test_ray_map_keeps_submission_order_and_reports_progress(ray_local):
     assert results == [math.factorial(t) for t in tasks]
     assert len(ticks) == len(tasks)
     assert ray_backend.ray_map(math.factorial, []) == []
+    # the first task finishes last (a big factorial), the results keep the task order
+    slow_first = [60_000, 3, 2, 1]
+    results = ray_backend.ray_map(math.factorial, slow_first, chunksize=1)
+    assert results[1:] == [6, 2, 1] and results[0] == math.factorial(60_000)
 
 
 def test_ray_map_raises_the_task_error(ray_local):
