@@ -54,7 +54,8 @@ def import_ray():
 def init(address: str | None = None, num_cpus: int | None = None):
     """Connect to Ray and return the ``ray`` module.
 
-    ``address=None`` starts Ray on this machine (``num_cpus`` CPUs, default all) unless
+    ``address=None`` starts a new Ray on this machine (``num_cpus`` CPUs, default all;
+    a cluster running on the machine is joined only when asked with ``"auto"``) unless
     this process already has one; ``"auto"`` joins the cluster this machine is a node of;
     ``"ray://HOST:PORT"`` joins a remote cluster through Ray Client. Every node must have
     the same version of this package installed: tasks are sent as references to
@@ -65,8 +66,13 @@ def init(address: str | None = None, num_cpus: int | None = None):
         return ray
     import logging
 
-    if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    if address is None:  # "local": a new Ray here, never a cluster found on the machine
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
     else:
         ray.init(address=address, logging_level=logging.WARNING)
     return ray
