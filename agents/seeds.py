@@ -387,8 +387,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def wanted(args: argparse.Namespace) -> bool:
-    """Whether train.py should run this module (``--seeds``, ``--tune`` or ``--backend``)."""
-    return args.seeds is not None or args.tune is not None or args.backend != "local"
+    """Whether train.py should run this module (``--seeds``, ``--tune`` or a Ray option)."""
+    options = (args.seeds, args.tune, args.ray_address)
+    return any(option is not None for option in options) or args.backend != "local"
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
