@@ -1,6 +1,7 @@
 # Two commands set up a fresh machine and do everything:
 #   make run   - install, then run the main job
 #   make test  - install, then run the default test suite
+# The ray extra is installed too, so that the tests exercise --backend ray.
 # torch is pinned to the local CPU build *before* the package, because an unpinned
 # torch pulls a multi-GB CUDA build.
 PYTHON ?= python3
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==2.13.*"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	touch $(STAMP)
 
 run: install

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from agents.metrics import drop_causes, step_counts
+from isac_gym import ray_backend
 from isac_gym.cli import UsageError, json_object, positive_int
 
 COLUMNS = (
@@ -265,6 +266,8 @@ def evaluate_policies(
     trace_episode: int | None = 0,
     progress: bool = True,
     batch: int = 64,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[list[EpisodeResult], dict[str, dict]]:
     """Run every policy of ``specs`` on episodes seeded ``seed + i``, i < ``episodes``.
 
@@ -273,14 +276,24 @@ def evaluate_policies(
     ``batch`` in the native vector env (one batched oracle call per round; the same
     episodes as one by one). ``jobs > 1`` runs batches in spawned worker processes (one
     BLAS/torch thread each, :func:`isac_gym.runs.map_jobs`; batches then hold at most
-    ``ceil(episodes / jobs)``).
+    ``ceil(episodes / jobs)``); ``backend="ray"`` runs them as Ray tasks (on the
+    cluster at ``ray_address``). The results do not depend on either.
     """
     from isac_gym.runs import map_jobs
 
     size = max(1, min(batch, -(-episodes // jobs)))
     tasks = _batch_tasks(env_id, dict(env_kwargs or {}), specs, episodes, seed, size, trace_episode)
     title = "episodes" if progress else False
-    done = map_jobs(_run_task, tasks, jobs, progress=title, unit="batch", torch=True)
+    done = map_jobs(
+        _run_task,
+        tasks,
+        jobs,
+        progress=title,
+        unit="batch",
+        torch=True,
+        backend=backend,
+        address=ray_address,
+    )
     results: list[EpisodeResult | None] = [None] * (len(specs) * episodes)
     traces: dict[str, dict] = {}
     for task, outcomes in zip(tasks, done, strict=True):
@@ -588,6 +601,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--trace-episode", type=int, default=0, help="episode index drawn in trace.png (default 0)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray_backend.add_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -631,6 +645,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from isac_gym.runs import prepare_output
 
     specs = _check_specs(args.policies)
+    ray_backend.check_arguments(args, parser)
     prepare_output(args.out)
     env_kwargs = args.env_kwargs or {}
     config = _probe(args.env, specs[0], env_kwargs)
@@ -645,6 +660,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         jobs=args.jobs,
         trace_episode=args.trace_episode,
         progress=not args.no_progress,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
@@ -663,6 +680,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "trace_episode": args.trace_episode,
         "trace_seed": args.seed + args.trace_episode,
         "jobs": args.jobs,
+        "backend": args.backend,
         "wall_time_s": round(wall, 2),
     }
     paths = write_outputs(args.out, rows, results, traces, settings)

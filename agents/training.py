@@ -864,6 +864,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="clear a non-empty --out first (without it, or --resume, it is refused)",
     )
     _add_schedule_arguments(parser)
+    from agents import seeds
+
+    seeds.add_arguments(parser)  # --seeds, --tune, --backend, --ray-address
     parser.set_defaults(run=run)
     return parser
 
@@ -924,6 +927,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """
     import signal
 
+    from agents import seeds
+
+    if seeds.wanted(args):  # several seeds, a sweep, or Ray
+        return seeds.run(args, parser)
     if args.hyperparams is not None and not args.hyperparams.is_file():
         raise UsageError(f"--hyperparams: no such file: {args.hyperparams}")
     names = ("seed", "n_envs", "env_kwargs", "hyperparams", "resume", "overwrite", "eval_freq")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiments.iscc_figures import FIGURES, SCHEME_METHODS, FigureSpec, run_drop
+from isac_gym import ray_backend
 from isac_gym.cli import non_negative_int, positive_int
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output folder for figN.csv/png/json (default results/paper)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray_backend.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -125,11 +127,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the requested figure(s), write CSV/PNG/JSON, print the paths; exit code 0."""
     from isac_gym.runs import JobPool, prepare_output
 
+    ray_backend.check_arguments(args, parser)
     prepare_output(args.out)
     numbers = list(FIGURES) if args.figure == "all" else [int(args.figure)]
     written: list[Path] = []
     start = time.perf_counter()
-    with JobPool(args.jobs) as pool:
+    with JobPool(args.jobs, backend=args.backend, address=args.ray_address) as pool:
         for number in numbers:
             spec = FIGURES[number]
             trials = args.trials or spec.default_trials
@@ -289,6 +292,7 @@ def _settings(spec, trials, seed, pool, wall, drops) -> dict[str, Any]:
         "seed": seed,
         "trials": trials,
         "jobs": pool.jobs,
+        "backend": pool.backend,
         "rng": "drop (figure, x_index, trial): numpy SeedSequence([seed, figure, x_index, trial])",
         "x_name": spec.x_name,
         "x_label": spec.x_label,

@@ -35,7 +35,7 @@ from typing import Any
 from isac_gym.cli import UsageError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")
 _SET_SUFFIX = ".set.tmp"
 _COMMITTED = "COMMITTED"
 _LIMITERS: list = []
@@ -307,20 +307,34 @@ class JobPool:
     processes with one BLAS (and torch) thread each. A context manager; reuse one pool
     for several :meth:`map` calls to pay the start-up once.
 
-    ``backend``: ``"local"`` (processes on this machine); other backends may be added
-    behind the same :meth:`map`.
+    ``backend``: ``"local"`` (processes on this machine) or ``"ray"`` (Ray tasks on the
+    cluster at ``address``, an embedded local Ray when None; ``jobs`` is then unused:
+    Ray runs as many tasks at once as the cluster has CPUs). Results are the same.
     """
 
-    def __init__(self, jobs: int = 1, *, backend: str = "local", torch: bool = False):
+    def __init__(
+        self,
+        jobs: int = 1,
+        *,
+        backend: str = "local",
+        torch: bool = False,
+        address: str | None = None,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if int(jobs) < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs, self.backend, self.torch = int(jobs), backend, torch
+        self.address = address
         self._pool = None
         self._limiter = None
 
     def __enter__(self) -> JobPool:
+        if self.backend == "ray":
+            from isac_gym import ray_backend
+
+            ray_backend.init(self.address)  # start-up before the work (and its timing)
+            return self
         if self.jobs == 1:
             self._limiter = limit_threads(1, torch=self.torch)
             return self
@@ -362,6 +376,11 @@ class JobPool:
         return results
 
     def _completed(self, fn, tasks) -> Iterator[tuple[int, Any]]:
+        if self.backend == "ray":
+            from isac_gym import ray_backend
+
+            yield from enumerate(ray_backend.ray_map(fn, tasks, self.address))
+            return
         if self._pool is None:
             for index, task in enumerate(tasks):
                 yield index, fn(task)
@@ -386,18 +405,19 @@ def map_jobs(
     progress: bool | str = False,
     unit: str = "task",
     backend: str = "local",
+    address: str | None = None,
     torch: bool = False,
     pool: JobPool | None = None,
 ) -> list[Any]:
     """``[fn(task) for task in tasks]`` over ``jobs`` workers (:class:`JobPool`), with a
     tqdm bar when ``progress`` (a string is the bar's title). ``pool``: an open pool
-    to reuse (then ``jobs``, ``backend`` and ``torch`` are the pool's)."""
+    to reuse (then ``jobs``, ``backend``, ``address`` and ``torch`` are the pool's)."""
     from tqdm.auto import tqdm
 
     title = progress if isinstance(progress, str) else None
     with contextlib.ExitStack() as stack:
         if pool is None:
-            pool = stack.enter_context(JobPool(jobs, backend=backend, torch=torch))
+            pool = stack.enter_context(JobPool(jobs, backend=backend, torch=torch, address=address))
         bar = stack.enter_context(
             tqdm(total=len(tasks), desc=title, unit=unit, disable=not progress, file=sys.stderr)
         )

@@ -50,3 +50,15 @@ def tiny_snapshot(H, H_sense, **overrides) -> Snapshot:
     )
     fields.update(overrides)
     return Snapshot(**fields)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray (2 CPUs, no dashboard) for the whole test session; skipped without Ray."""
+    ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    if started:
+        ray.shutdown()

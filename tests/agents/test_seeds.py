@@ -1,0 +1,181 @@
+"""train.py --seeds N: bands over seeds, the sweep file, and 2 tiny seeds on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from agents import seeds, training
+
+T_975_1 = 12.7062  # Student t quantile, 1 degree of freedom (two seeds)
+HYPERPARAMS = """\
+isac_gym/ISCC-v0:
+  n_envs: 1
+  normalize: {norm_obs: true, norm_reward: true}
+  n_steps: 64
+  batch_size: 32
+  n_epochs: 1
+"""
+
+
+def _result(seed, eval_steps, eval_returns, train_steps=(), train_returns=(), steps=128):
+    return {
+        "seed": seed,
+        "num_timesteps": steps,
+        "eval_timesteps": list(eval_steps),
+        "eval_returns": list(eval_returns),
+        "train_timesteps": list(train_steps),
+        "train_returns": list(train_returns),
+    }
+
+
+def test_band_mean_std_and_student_t_interval():
+    stats = seeds.band(np.array([[0.0, 1.0, 5.0], [2.0, np.nan, 7.0]]))
+    np.testing.assert_array_equal(stats["seeds"], [2, 1, 2])
+    np.testing.assert_allclose(stats["mean"], [1.0, 1.0, 6.0])
+    np.testing.assert_allclose(stats["std"][[0, 2]], [math.sqrt(2), math.sqrt(2)])
+    half = T_975_1 * math.sqrt(2) / math.sqrt(2)
+    np.testing.assert_allclose(stats["low"][[0, 2]], [1 - half, 6 - half], rtol=1e-5)
+    np.testing.assert_allclose(stats["high"][[0, 2]], [1 + half, 6 + half], rtol=1e-5)
+    # one seed at a point: a mean, but no interval
+    assert math.isnan(stats["std"][1]) and math.isnan(stats["low"][1])
+
+
+def test_curves_align_evaluations_and_bin_training_episodes():
+    results = [
+        _result(0, [64, 128], [-10.0, -4.0], [30, 60, 100, 128], [-20, -18, -9, -7]),
+        _result(1, [64, 128], [-12.0, -6.0], [64, 65], [-16, -14]),
+    ]
+    rows = seeds.curves(results)
+    assert [(r["curve"], r["timesteps"]) for r in rows] == [
+        ("eval", 64),
+        ("eval", 128),
+        ("train", 64),
+        ("train", 128),
+    ]
+    assert rows[0]["mean"] == -11.0 and rows[1]["mean"] == -5.0
+    assert rows[1]["seed_0"] == -4.0 and rows[1]["seed_1"] == -6.0
+    # train: episodes ending in (0, 64] and (64, 128]; an episode ending at 64 is in the first
+    assert rows[2]["seed_0"] == -19.0 and rows[2]["seed_1"] == -16.0
+    assert rows[3]["seed_0"] == -8.0 and rows[3]["seed_1"] == -14.0
+    assert rows[3]["seeds"] == 2 and rows[3]["mean"] == -11.0
+
+
+def test_curves_without_evaluations_use_an_even_grid():
+    rows = seeds.curves([_result(0, [], [], [50, 100], [-3.0, -1.0], steps=100)])
+    assert [r["curve"] for r in rows] == ["train"] * 10
+    assert [r["timesteps"] for r in rows] == list(range(10, 101, 10))
+    assert rows[4]["seed_0"] == -3.0 and rows[9]["seed_0"] == -1.0
+    assert math.isnan(rows[0]["mean"]) and rows[0]["seeds"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("samples: 2\n", "needs a mapping 'space'"),
+        ("space: {lr: {normal: [0, 1]}}\n", "space.lr must be a value or one of"),
+        ("space: {lr: 0.1}\nsamples: 0\n", "samples must be an integer >= 1"),
+        ("space: {lr: 0.1}\nsearcher: grid\n", "searcher must be one of"),
+        ("space: {lr: 0.1}\ntrials: 3\n", "unknown keys ['trials']"),
+    ],
+)
+def test_sweep_file_errors_name_the_key(tmp_path, text, message):
+    path = tmp_path / "sweep.yml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        seeds.load_sweep(path)
+
+
+def test_sweep_file_defaults(tmp_path):
+    path = tmp_path / "sweep.yml"
+    path.write_text("space: {learning_rate: {loguniform: [1.0e-4, 1.0e-3]}, n_epochs: 1}\n")
+    sweep = seeds.load_sweep(path)
+    assert sweep["samples"] == 4 and sweep["searcher"] == "random" and sweep["seed"] == 0
+
+
+def _train_cli(out, hyperparams, *extra):
+    parser = training.add_arguments(argparse.ArgumentParser(prog="train.py"))
+    args = parser.parse_args(
+        [
+            *("--env", "isac_gym/ISCC-v0", "--algo", "ppo", "--timesteps", "128"),
+            *("--out", str(out), "--hyperparams", str(hyperparams)),
+            *("--env-kwargs", json.dumps({"oracle": "fast", "horizon": 16})),
+            *("--eval-freq", "64", "--eval-episodes", "1", "--checkpoint-freq", "128"),
+            "--no-progress",
+            *extra,
+        ]
+    )
+    return args.run(args, parser)
+
+
+def test_tune_needs_the_ray_backend(tmp_path, capsys):
+    (tmp_path / "hp.yml").write_text(HYPERPARAMS)
+    (tmp_path / "sweep.yml").write_text("space: {n_epochs: 1}\n")
+    with pytest.raises(SystemExit):
+        _train_cli(tmp_path / "out", tmp_path / "hp.yml", "--tune", str(tmp_path / "sweep.yml"))
+    assert "--tune: runs on Ray Tune, add --backend ray" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~15 s idle, ~40 s under load (torch in two Ray workers)
+def test_two_seeds_on_ray_write_curves_and_match_a_local_run(ray_local, tmp_path):
+    (tmp_path / "hp.yml").write_text(HYPERPARAMS)
+    out = tmp_path / "multi"
+    assert (
+        _train_cli(out, tmp_path / "hp.yml", "--seeds", "2", "--seed", "5", "--backend", "ray") == 0
+    )
+    with open(out / "curves.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["curve"], r["timesteps"]) for r in rows] == [
+        ("eval", "64"),
+        ("eval", "128"),
+        ("train", "64"),
+        ("train", "128"),
+    ]
+    assert all(r["seeds"] == "2" and r["seed_5"] and r["seed_6"] for r in rows)
+    assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
+    summary = json.loads((out / "seeds.json").read_text())
+    assert [s["seed"] for s in summary["seeds"]] == [5, 6] and summary["backend"] == "ray"
+    assert (out / "seed_6" / "model.zip").is_file()
+    # seed 6 trained again here, in this process: the same evaluation returns
+    local = seeds.train_seed((_settings(tmp_path / "hp.yml"), 6, str(tmp_path / "local6")))
+    assert [f"{value:.6g}" for value in local["eval_returns"]] == [
+        r["seed_6"] for r in rows if r["curve"] == "eval"
+    ]
+
+
+def _settings(hyperparams) -> dict:
+    return {
+        "env_id": "isac_gym/ISCC-v0",
+        "algo": "ppo",
+        "timesteps": 128,
+        "hyperparams": training.load_hyperparams("ppo", "isac_gym/ISCC-v0", hyperparams),
+        "env_kwargs": {"oracle": "fast", "horizon": 16},
+        "eval_freq": 64,
+        "eval_episodes": 1,
+        "checkpoint_freq": 128,
+    }
+
+
+@pytest.mark.slow
+def test_tune_sweep_writes_trials_best_first(ray_local, tmp_path):
+    (tmp_path / "hp.yml").write_text(HYPERPARAMS)
+    (tmp_path / "sweep.yml").write_text(
+        "space: {learning_rate: {loguniform: [1.0e-4, 1.0e-3]}, gamma: {choice: [0.9, 0.99]}}\n"
+        "samples: 2\nseed: 3\n"
+    )
+    out = tmp_path / "sweep"
+    extra = ("--backend", "ray", "--tune", str(tmp_path / "sweep.yml"))
+    assert _train_cli(out, tmp_path / "hp.yml", *extra) == 0
+    with open(out / "trials.csv", newline="") as handle:
+        trials = list(csv.DictReader(handle))
+    assert len(trials) == 2 and {"trial", "eval_return", "gamma", "learning_rate"} <= set(trials[0])
+    assert float(trials[0]["eval_return"]) >= float(trials[1]["eval_return"])
+    assert all(1e-4 <= float(t["learning_rate"]) <= 1e-3 for t in trials)
+    assert (out / "curves.csv").is_file() and (out / "curves.png").is_file()
+    best = out / "trials" / trials[0]["trial"] / "seed_0" / "model.zip"
+    assert best.is_file()
