@@ -109,7 +109,7 @@ def solve_record(snapshot: MIMOSnapshot, omega: float, scheme: str, seed: int) -
         seed=seed,
         status=info["status"],
         feasible=bool(ev.feasible),
-        ee=float(ev.ee),
+        ee=float(solution.ee),
         ee_comm=float(ev.ee_comm),
         ee_sense=float(ev.ee_sense),
         sum_se=float(ev.sum_se),
