@@ -99,7 +99,9 @@ def test_every_accepted_iterate_is_feasible_and_lam_is_its_true_ee():
 @pytest.mark.parametrize("omega", [1e-5, pytest.param(2e-3, marks=pytest.mark.slow)])
 def test_scheme_order_wherever_feasible(omega):
     snapshot = _snapshot(SMALL.replace(R_th=2.0, crb_max_theta=5e-3, crb_max_phi=5e-3), 3)
-    ee = {s: solve_mimo(snapshot, omega, s).ee for s in dinkelbach.SCHEMES}
+    solutions = {s: solve_mimo(snapshot, omega, s) for s in dinkelbach.SCHEMES}
+    assert solutions["proposed"].info["starts"] == ["equal_split", "equal_com"]
+    ee = {s: solution.ee for s, solution in solutions.items()}
     assert all(math.isfinite(v) for v in ee.values())
     assert ee["proposed"] >= ee["equal_com"] >= ee["equal_cs"]
 
