@@ -3,7 +3,7 @@
 Problem (26): maximise ``Phi = [(1-omega) R + omega (1/CRB_theta + 1/CRB_phi)] / P`` over
 the stream amplitudes (a, b) of :class:`isac_gym.mimo.MIMOAllocation`, subject to the SE
 floors (26b), the two CRB ceilings (26c)-(26d) and the power budget (26e). The spec
-(``../shared/docs/mimo_isac_model.md``, section 5) reconstructs the lost algorithm:
+(``docs/mimo_model.md``, section 5) reconstructs the lost algorithm:
 
 * **Dinkelbach, single loop (5.1).** At a feasible point x with ``lam = Phi(x)``, solve
   the convex inner approximation (75) of (27), ``max (1-omega) R + omega (..) - lam P``,
