@@ -496,8 +496,8 @@ def phase1(snapshot, constants, surrogate, point, omega, *, rounds, margin, eval
         judged = evaluate(snapshot, point, omega, constants)
         if strictly_feasible(snapshot, judged, z, margin):
             return point, judged, round_, "feasible"
-        if tau < 0 and tau <= best_tau + 1e-6 * max(1.0, abs(best_tau)):
-            return point, judged, round_, "infeasible"  # tau converged below 0
+        if tau < 0 and tau <= best_tau + 1e-4 * max(1.0, abs(best_tau)):
+            return point, judged, round_, "infeasible"  # tau stopped rising below 0
         best_tau = max(best_tau, tau)
     return point, judged, rounds, "infeasible"
 
