@@ -2,6 +2,7 @@
 """Evaluate isac-gym: reproduce the papers' figures, or compare policies on episodes.
 
     python evaluate.py paper --figure 2 [--trials T] [--jobs J] [--seed S] [--out DIR]
+    python evaluate.py paper-mimo --figure 2..7|all [--trials T] [--jobs J] [--seed S]
     python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR]
 
 Thin over library functions: ``experiments.paper`` (figures) and
@@ -16,12 +17,15 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from agents import evaluation
-    from experiments import paper
+    from experiments import mimo_figures, paper
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     paper.add_arguments(
         commands.add_parser("paper", help="reproduce a figure of the ISCC paper (Sec. VI)")
+    )
+    mimo_figures.add_arguments(
+        commands.add_parser("paper-mimo", help="reproduce a figure of the mMIMO ISAC paper")
     )
     evaluation.add_arguments(
         commands.add_parser("policies", help="compare policies on the same seeded episodes")
