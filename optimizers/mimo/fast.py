@@ -444,7 +444,7 @@ def centre(program: BarrierProgram, y, weight: float, tol: float, max_steps=_MAX
         slope = grad @ direction
         if -slope / 2.0 <= tol:
             return y, step
-        size = 1.0
+        size = _step_to_bounds(y[: program.nz], direction[: program.nz])
         while size > 1e-12:
             trial = y + size * direction
             if program.value(trial, weight) <= value + 0.25 * size * slope:
@@ -454,6 +454,14 @@ def centre(program: BarrierProgram, y, weight: float, tol: float, max_steps=_MAX
             return y, step
         y = trial
     return y, max_steps
+
+
+def _step_to_bounds(z, dz) -> float:
+    """The largest step <= 1 that keeps 1 % of every amplitude (x > 0 stays interior)."""
+    shrinking = dz < 0
+    if not np.any(shrinking):
+        return 1.0
+    return float(min(1.0, 0.99 * np.min(-z[shrinking] / dz[shrinking])))
 
 
 def strictly_feasible(snapshot: MIMOSnapshot, judged, z: np.ndarray, margin: float) -> bool:
