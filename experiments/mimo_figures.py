@@ -4,9 +4,10 @@
                                   [--out DIR] [--small]
 
 Each figure is a set of series (scheme, weight omega, configuration overrides) swept over
-an x-axis; every series solves the same drops at each x. A drop's randomness comes from
-``SeedSequence([seed, figure, x_index, trial])``, and results are gathered in task order,
-so the output is identical for every ``--jobs``. Writes atomically (temporary file +
+an x-axis. A drop's randomness comes from ``SeedSequence([seed, figure, trial])``: every
+series and every x of a figure see the same drop in trial t (paired curves; a sweep of
+N_x or N changes the array, so there the drop differs). Results are gathered in task
+order, so the output is identical for every ``--jobs``. Writes atomically (temporary file +
 ``os.replace``, the ISCC figures' helper):
 
 * ``DIR/mimo_figN.csv``: one row per (series, x): :data:`CSV_COLUMNS`, means over the
@@ -97,10 +98,10 @@ def _figures() -> dict[int, FigureSpec]:
 FIGURES = _figures()
 
 
-def drop_seed(seed: int, figure: int, x_index: int, trial: int):
+def drop_seed(seed: int, figure: int, trial: int):
     import numpy as np
 
-    return np.random.SeedSequence([seed, figure, x_index, trial])
+    return np.random.SeedSequence([seed, figure, trial])
 
 
 def _config(spec: FigureSpec, series: Series, x, small: bool):
@@ -129,7 +130,7 @@ def run_task(number: int, x_index: int, trial: int, seed: int, small: bool) -> l
     records = []
     for series in spec.series:
         config = _config(spec, series, x, small)
-        rng = np.random.default_rng(drop_seed(seed, number, x_index, trial))
+        rng = np.random.default_rng(drop_seed(seed, number, trial))
         snapshot = sample_snapshot(config, rng)
         omega = x if series.omega is None else series.omega
         solution = solve_mimo(snapshot, omega, series.scheme)
