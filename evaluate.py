@@ -2,6 +2,7 @@
 """Evaluate isac-gym: reproduce the papers' figures, or compare policies on episodes.
 
     python evaluate.py paper --figure 2 [--trials T] [--jobs J] [--seed S] [--out DIR]
+    python evaluate.py paper-mimo --figure 2..7|all [--trials T] [--jobs J] [--seed S]
     python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR]
 
 A thin wrapper of ``isac-evaluate`` (:func:`experiments.cli.evaluate_main`): figures in

@@ -4,7 +4,8 @@ argparse, ``main(argv=None) -> int``, user errors as one line with exit code 2
 
 * ``isac-train`` -- :func:`agents.training.main` (also ``python train.py``).
 * ``isac-evaluate`` -- :func:`evaluate_main`: ``paper`` (the ISCC paper's figures,
-  :mod:`experiments.paper`) and ``policies`` (:mod:`agents.evaluation`); also
+  :mod:`experiments.paper`), ``paper-mimo`` (the mMIMO paper's figures,
+  :mod:`experiments.mimo_figures`) and ``policies`` (:mod:`agents.evaluation`); also
   ``python evaluate.py``.
 * ``isac-bench`` -- :func:`bench_main`: ``solver`` (:mod:`experiments.solver_bench`),
   ``env`` (:mod:`experiments.env_bench`), ``mimo`` (:mod:`experiments.mimo_bench`);
@@ -27,9 +28,10 @@ BENCHES = {
 
 
 def evaluate_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """``isac-evaluate`` / ``evaluate.py``: the ``paper`` and ``policies`` commands."""
+    """``isac-evaluate`` / ``evaluate.py``: the ``paper``, ``paper-mimo`` and ``policies``
+    commands."""
     from agents import evaluation
-    from experiments import paper
+    from experiments import mimo_figures, paper
 
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -39,6 +41,9 @@ def evaluate_parser(prog: str | None = None) -> argparse.ArgumentParser:
     paper.add_arguments(
         commands.add_parser("paper", help="reproduce a figure of the ISCC paper (Sec. VI)")
     )
+    mimo_figures.add_arguments(
+        commands.add_parser("paper-mimo", help="reproduce a figure of the mMIMO ISAC paper")
+    )
     evaluation.add_arguments(
         commands.add_parser("policies", help="compare policies on the same seeded episodes")
     )
@@ -46,7 +51,7 @@ def evaluate_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """``isac-evaluate paper|policies ...``; the exit code."""
+    """``isac-evaluate paper|paper-mimo|policies ...``; the exit code."""
     from isac_gym.cli import run_main
 
     return run_main(evaluate_parser(prog), argv)

@@ -1,7 +1,7 @@
 """mMIMO-OFDM ISAC base station of Nguyen et al. (2025): configuration, scenario, true model.
 
 The paper's copy lost its formulas; the model follows the reconstructed specification
-``../shared/docs/mimo_isac_model.md`` (equation numbers are the paper's).
+``docs/mimo_model.md`` (equation numbers are the paper's).
 """
 
 from isac_gym.mimo.config import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig

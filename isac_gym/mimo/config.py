@@ -3,7 +3,7 @@
 All values are SI and linear (W, Hz, m, rad); decibel numbers appear only in
 :meth:`MIMOISACConfig.paper`, converted through :mod:`isac_gym.units`. Table I values are
 RECOVERED from the paper; the others are the ASSUMED defaults of section 6 of
-``../shared/docs/mimo_isac_model.md`` (the paper's copy lost them).
+``docs/mimo_model.md`` (the paper's copy lost them).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class MIMOISACConfig:
     noise_psd: float = 3.9810717055349565e-21  #: UE noise density [W/Hz]
     echo_noise_psd: float = 3.9810717055349565e-21  #: BS echo noise density [W/Hz]
     # --- geometry and propagation (ASSUMED; large-scale model RECOVERED) -------------
-    cell_radius: float = 250.0  #: users uniform (by area) in a disc around the BS [m]
+    #: users uniform (by area) in a disc around the BS [m]; 150 (was 250): docs/mimo_model.md 6.1
+    cell_radius: float = 150.0
     min_distance: float = 35.0  #: least BS-user distance [m]
     pathloss_exponent: float = 3.2  #: nu of the log-distance path loss
     shadowing_std_db: float = 7.0  #: log-normal shadowing standard deviation [dB]

@@ -1,6 +1,6 @@
 """True model of the mMIMO-OFDM ISAC base station: powers, SE, CRB, energy efficiency.
 
-Equation numbers are the paper's, written out in ``../shared/docs/mimo_isac_model.md``
+Equation numbers are the paper's, written out in ``docs/mimo_model.md``
 (the spec): precoders (1), (8)-(10); transmit power (11); total power (12); SINR and SE
 (15)-(16); CRB (18)-(25), Theorem 1; energy efficiencies (14), (17); problem (26).
 

@@ -1,6 +1,6 @@
 """One frame of the mMIMO-OFDM ISAC cell: users, channels and target in a ``MIMOSnapshot``.
 
-Spec ``../shared/docs/mimo_isac_model.md``, section 2:
+Spec ``docs/mimo_model.md``, section 2:
 
 * UPA steering vector of eq. (7), per subcarrier: ``a(theta, phi, f_n) = a_x kron a_y``,
   ``[a_x]_m = exp(j kappa_n m u_x)``, ``[a_y]_l = exp(j kappa_n l u_y)``, ``kappa_n = pi

@@ -3,7 +3,7 @@
 Problem (26): maximise ``Phi = [(1-omega) R + omega (1/CRB_theta + 1/CRB_phi)] / P`` over
 the stream amplitudes (a, b) of :class:`isac_gym.mimo.MIMOAllocation`, subject to the SE
 floors (26b), the two CRB ceilings (26c)-(26d) and the power budget (26e). The spec
-(``../shared/docs/mimo_isac_model.md``, section 5) reconstructs the lost algorithm:
+(``docs/mimo_model.md``, section 5) reconstructs the lost algorithm:
 
 * **Dinkelbach, single loop (5.1).** At a feasible point x with ``lam = Phi(x)``, solve
   the convex inner approximation (75) of (27), ``max (1-omega) R + omega (..) - lam P``,
@@ -62,8 +62,11 @@ from isac_gym.mimo import (
     transmit_power_closed_form,
 )
 from isac_gym.mimo.model import check_omega
+from optimizers.mimo import fast
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")
+METHODS = ("fast", "cvxpy")
+_DEFAULTS = {"fast": (1e-5, 300), "cvxpy": (1e-3, 200)}  # (tol, max_iterations)
 _OK = ("optimal", "optimal_inaccurate")
 _LN2 = np.log(2.0)
 
@@ -83,7 +86,9 @@ class MIMOSolution:
 
     @property
     def ee(self) -> float:
-        return self.evaluation.ee
+        """The objective (26a) of a feasible solution; nan when the solve found no
+        feasible point (the true-model value of that point is in ``evaluation.ee``)."""
+        return self.evaluation.ee if self.evaluation.feasible else float("nan")
 
     @property
     def feasible(self) -> bool:
@@ -102,43 +107,109 @@ def solve_mimo(
     omega: float,
     scheme: str = "proposed",
     *,
-    tol: float = 1e-3,
-    max_iterations: int = 200,
-    phase1_rounds: int = 30,
+    method: str = "cvxpy",
+    tol: float | None = None,
+    max_iterations: int | None = None,
+    phase1_rounds: int = 300,
     margin: float = 1e-4,
     start: MIMOAllocation | None = None,
+    warm_start: MIMOAllocation | None = None,
 ) -> MIMOSolution:
     """Maximise the weighted EE (26a) of one frame by Dinkelbach + SCA (module docstring).
 
-    ``scheme``: "proposed", "equal_com" or "equal_cs". ``start``: a feasible point to
-    start from (it must respect the scheme's equalities); default the equal split at
-    ``P_max / 2`` followed by phase I. An infeasible instance is reported in
-    ``info["status"]`` with the phase-I point, never raised.
+    ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "cvxpy" (the
+    CVXPY/Clarabel reference, default) or "fast" (the barrier Newton method of
+    :mod:`optimizers.mimo.fast`; not yet the default: it does not meet issue 15's speed
+    target, see BENCHMARKS.md). ``tol``: relative Phi gain that ends the loop (default
+    1e-3 for cvxpy, 1e-5 for fast); ``max_iterations`` (200 for cvxpy, 300 for fast).
+    ``start``: the one start point (it is projected on the scheme's equalities; phase I
+    runs if it is not feasible). ``warm_start``: a previous solution (e.g. of the last
+    frame), used as the only start when it is feasible for this frame, else ignored.
+    Without either, ``proposed`` runs two starts (the equal split at
+    ``P_max / 2``, and the EqualCom solution, which makes proposed >= EqualCom) and
+    keeps the better. An infeasible instance is reported in ``info["status"]`` with
+    ``ee = nan``, never raised. A failed Clarabel solve falls back to ``fast`` from the
+    last feasible point (``info["fallback"]``).
     """
     clock = time.perf_counter()
     omega = check_omega(omega)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    tol = _DEFAULTS[method][0] if tol is None else tol
+    max_iterations = _DEFAULTS[method][1] if max_iterations is None else max_iterations
     if not (tol > 0 and max_iterations >= 1 and phase1_rounds >= 0 and 0 <= margin < 1):
         raise ValueError(
             "tol must be > 0, max_iterations >= 1, phase1_rounds >= 0, margin in [0, 1)"
         )
     constants = stream_constants(snapshot)
-    program = _SurrogateProgram(snapshot, constants, scheme, margin)
-    if start is None:
-        start = equal_split(snapshot, constants, snapshot.P_max / 2)
-    point = start
-    judged = evaluate(snapshot, point, omega, constants)
-    info = dict(scheme=scheme, phase1_iterations=0, iterations=0)
+    settings = dict(
+        tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
+    )
+    starts = _starts(snapshot, constants, omega, scheme, method, start, warm_start, settings)
+    best = None
+    for name, point in starts:
+        point, judged, info = _SOLVERS[method](snapshot, constants, omega, scheme, point, settings)
+        info["start"] = name
+        if best is None or _better(judged, best[1]):
+            best = (point, judged, info)
+    point, judged, info = best
+    info.update(scheme=scheme, method=method, starts=[name for name, _ in starts])
+    info["wall_time_s"] = time.perf_counter() - clock
+    return MIMOSolution(point, judged, info)
 
+
+def _better(judged: MIMOEvaluation, incumbent: MIMOEvaluation) -> bool:
+    if judged.feasible != incumbent.feasible:
+        return judged.feasible
+    return judged.ee > incumbent.ee
+
+
+def _starts(snapshot, constants, omega, scheme, method, start, warm_start, settings):
+    """The named start points of one solve (see solve_mimo)."""
+    if start is not None:
+        return [("given", start)]
+    if warm_start is not None:
+        warm_start.check(snapshot)
+        if evaluate(snapshot, warm_start, omega, constants).feasible:
+            return [("warm", warm_start)]
+    split = equal_split(snapshot, constants, snapshot.P_max / 2)
+    if scheme != "proposed":
+        return [("equal_split", split)]
+    point, judged, _ = _SOLVERS[method](snapshot, constants, omega, "equal_com", split, settings)
+    starts = [("equal_split", split)]
+    if judged.feasible:
+        starts.append(("equal_com", point))
+    return starts
+
+
+def _solve_fast(snapshot, constants, omega, scheme, point, settings):
+    point, judged, info = fast.solve_fast(
+        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
+    )
+    if info["status"] == "rate_weight_negative":  # c_R < 0 (omega near 1): the reference
+        point, judged, info = _solve_cvxpy(snapshot, constants, omega, scheme, point, settings)
+        info["fallback"] = "cvxpy"
+    return point, judged, info
+
+
+def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings):
+    """Phase I and the Dinkelbach loop with CVXPY/Clarabel: (point, judged, info)."""
+    tol, max_iterations = settings["tol"], settings["max_iterations"]
+    program = _SurrogateProgram(snapshot, constants, scheme, settings["margin"])
+    judged = evaluate(snapshot, point, omega, constants)
+    info = dict(phase1_iterations=0, iterations=0, ee_trace=[])
     if not judged.feasible:
         point, judged, rounds, status = _phase1(
-            snapshot, constants, program, point, judged, omega, phase1_rounds
+            snapshot, constants, program, point, judged, omega, settings["phase1_rounds"]
         )
         info["phase1_iterations"] = rounds
         if not judged.feasible:
-            info.update(status=status, ee_trace=[], wall_time_s=time.perf_counter() - clock)
-            return MIMOSolution(point, judged, info)
+            info["status"] = status
+            if status.startswith("solver_failed"):
+                return _fast_fallback(snapshot, constants, omega, scheme, point, settings, info)
+            return point, judged, info
 
     lam = judged.ee
     trace = [lam]
@@ -160,8 +231,22 @@ def solve_mimo(
         if converged:
             status = "converged"
             break
-    info.update(status=status, ee_trace=trace, wall_time_s=time.perf_counter() - clock)
-    return MIMOSolution(point, judged, info)
+    info.update(status=status, ee_trace=trace)
+    if status.startswith("solver_failed"):
+        return _fast_fallback(snapshot, constants, omega, scheme, point, settings, info)
+    return point, judged, info
+
+
+def _fast_fallback(snapshot, constants, omega, scheme, point, settings, info):
+    """Clarabel failed: continue with the fast method from the last point."""
+    new_point, judged, new_info = fast.solve_fast(
+        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
+    )
+    new_info.update(fallback="fast", reference_status=info["status"])
+    return new_point, judged, new_info
+
+
+_SOLVERS = {"fast": _solve_fast, "cvxpy": _solve_cvxpy}
 
 
 def _phase1(snapshot, constants, program, point, judged, omega, rounds):

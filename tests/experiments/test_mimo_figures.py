@@ -1,0 +1,63 @@
+"""The mMIMO figure CLI (evaluate.py paper-mimo, experiments.mimo_figures)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+import evaluate
+from experiments import mimo_figures
+from experiments.mimo_figures import CSV_COLUMNS, FIGURES, aggregate
+
+
+def _record(ee, feasible=True, trace=(1.0, 2.0)):
+    keys = CSV_COLUMNS[4:]
+    return dict({k: ee for k in keys}, feasible=feasible, trace=list(trace))
+
+
+def test_aggregate_averages_feasible_drops_only():
+    spec = FIGURES[2]
+    results = {(0, 0): [_record(2.0)], (0, 1): [_record(4.0)], (0, 2): [_record(99.0, False)]}
+    results.update({(x, 0): [_record(1.0)] for x in range(1, len(spec.x_values))})
+    rows = aggregate(spec, results)
+    first = rows[0]
+    assert first["trials"] == 3 and first["feasible_trials"] == 2
+    assert first["ee"] == pytest.approx(3.0)  # the infeasible 99 is counted, not averaged
+
+
+def test_convergence_rows_hold_the_last_value():
+    spec = FIGURES[3]
+    results = {(0, 0): [_record(1.0, trace=(1.0, 3.0))] * len(spec.series)}
+    rows = [r for r in aggregate(spec, results) if r["series"] == spec.series[0].label]
+    assert [r["ee"] for r in rows[:3]] == [1.0, 3.0, 3.0]
+    assert len(rows) == mimo_figures.ITERATIONS
+
+
+def test_bad_figure_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as raised:
+        evaluate.main(["paper-mimo", "--figure", "9"])
+    assert raised.value.code == 2 and "figure" in capsys.readouterr().err
+
+
+def _run(tmp_path, jobs):
+    out = tmp_path / f"jobs{jobs}"
+    argv = ["paper-mimo", "--figure", "2", "--trials", "1", "--small", "--jobs", str(jobs)]
+    assert evaluate.main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_cli_writes_csv_png_json_and_jobs_do_not_change_results(tmp_path):
+    one, two = _run(tmp_path, 1), _run(tmp_path, 2)
+    for name in ("mimo_fig2.csv", "mimo_fig2.png", "mimo_fig2.json"):
+        assert (one / name).stat().st_size > 0
+    with open(one / "mimo_fig2.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(FIGURES[2].x_values)
+    assert any(r["ee"] and math.isfinite(float(r["ee"])) for r in rows)
+    assert (one / "mimo_fig2.csv").read_text() == (two / "mimo_fig2.csv").read_text()
+    settings = json.loads((one / "mimo_fig2.json").read_text())
+    assert settings["trials"] == 1 and settings["figure"] == 2
