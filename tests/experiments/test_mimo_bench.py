@@ -8,7 +8,6 @@ import math
 import pytest
 
 from experiments.mimo_bench import CSV_COLUMNS, main
-from optimizers.mimo.dinkelbach import SCHEMES
 
 
 def test_small_run_writes_csv(tmp_path, capsys):
