@@ -1,0 +1,139 @@
+"""ISCC-v0's step against hand formulas: raw observation, battery cap, AP backlog with the
+offloaded cycles, and every reward component (including the outage term)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import isac_gym  # noqa: F401 - registers the environments
+from isac_gym.iscc.scenario import pathloss_gain
+
+ENV_ID = "isac_gym/ISCC-v0"
+FAST = {"oracle": "fast", "horizon": 6}
+
+
+def make(**kwargs):
+    return gym.make(ENV_ID, **{**FAST, **kwargs}).unwrapped
+
+
+def expected_observation(env, battery, harvest, task, backlog, t):
+    """The Observation Space table written out, feature by feature: 2 (x - lo) / span - 1."""
+    cfg, cell, K = env.config, env.config.cell, env.K
+    dh2 = (cell.h_a - cell.h_u) ** 2
+    far = 10 * np.log10(pathloss_gain(cell, np.array([np.sqrt(cell.r_0**2 + dh2)])))[0]
+    near_distance = np.sqrt(cell.min_ue_ap_distance**2 + dh2)
+    near = 10 * np.log10(pathloss_gain(cell, np.array([near_distance])))[0]
+    channel = 10 * np.log10(env._snapshot.path_gain)
+    parts = [
+        2 * battery / cfg.b_max - 1,
+        2 * harvest / (2 * cfg.harvest_quantum * cfg.harvest_rate_on) - 1,
+        np.where(task, 2 * env._tasks["Q"] / cfg.task_bits[1] - 1, -1.0),
+        2 * env._tasks["tau"] / cfg.slot_duration - 1,
+        2 * env._cpu / cfg.cpu_capacity[1] - 1,
+        2 * (channel - far) / (near - far) - 1,
+        [backlog / (cell.C_ap * cfg.slot_duration) - 1],  # range [0, 2 C^ap T]
+        [2 * t / cfg.horizon - 1],
+    ]
+    assert len(parts[0]) == K
+    return np.clip(np.hstack(parts), -1, 1)
+
+
+def test_raw_observation_matches_the_documented_scales():
+    env = make(task_probability=0.5, task_bits=(0.5e6, 1e6), b_init=(0.2, 0.9))
+    obs, info = env.reset(seed=3)
+    expected = expected_observation(env, info["battery"], np.zeros(env.K), info["task"], 0.0, 0)
+    np.testing.assert_allclose(obs, expected, atol=2e-7)
+    assert -1 < obs[0] < 1  # the battery is not clipped: the scale is really tested
+    for t in range(1, 4):
+        task = env._task.copy()
+        obs, _, _, _, info = env.step(np.zeros(env.K, np.float32))
+        expected = expected_observation(
+            env, info["battery"], info["harvest"], env._task, info["backlog"], t
+        )
+        np.testing.assert_allclose(obs, expected, atol=2e-7)
+        assert task.size == env.K
+
+
+def test_battery_is_capped_at_b_max_when_full_with_a_large_harvest():
+    # Poisson(25) quanta of 0.1 J in both states: e >= 1 J besides a 1e-14 chance
+    env = make(b_init=(1.0, 1.0), harvest_quantum=0.1, harvest_rate_on=25.0, harvest_rate_off=25.0)
+    cfg = env.config
+    env.reset(seed=1)
+    for _ in range(3):
+        *_, info = env.step(np.zeros(env.K, np.float32))
+        uncapped = (
+            (1 - cfg.leakage) * info["battery_before"]
+            - info["energy_ue"]
+            + cfg.charge_efficiency * info["harvest"]
+        )
+        assert np.all(uncapped > cfg.b_max + 0.5)  # the cap binds, by a wide margin
+        np.testing.assert_array_equal(info["battery"], cfg.b_max)
+
+
+def test_backlog_grows_by_the_offloaded_cycles():
+    env = make(task_probability=1.0, background_load=(0.9, 0.9))  # the queue never empties
+    env.reset(seed=0)
+    capacity = env.config.cell.C_ap * env.config.slot_duration
+    offloaded_total = 0.0
+    for _ in range(4):
+        backlog, arrivals = env._backlog, env._arrivals
+        cycles = env._snapshot.varpi * env._tasks["Q"]
+        *_, info = env.step(np.zeros(env.K, np.float32))
+        offloaded = float(np.sum(info["alpha"] * cycles))
+        offloaded_total += offloaded
+        expected = backlog + arrivals + offloaded - capacity
+        assert expected > 0  # max(0, .) is not active: the sum itself is checked
+        assert info["backlog"] == pytest.approx(expected, rel=1e-12)
+    # offloading is a visible share of the queue: about 0.15 C^ap T per slot
+    assert offloaded_total > 0.4 * capacity
+
+
+def check_reward_components(env, info, reward):
+    cfg = env.config
+    rewards = info["rewards"]
+    energy = (info["energy_ue"].sum() + cfg.mu * info["energy_ap"].sum()) / cfg.e_ref
+    assert rewards["energy"] == pytest.approx(-energy, rel=1e-12)
+    dropped = int(np.sum(info["task"] & ~info["success"]))
+    assert rewards["drop"] == -cfg.drop_penalty * dropped
+    outages = int(np.sum(info["battery"] < cfg.b_min + cfg.outage_margin))
+    assert rewards["outage"] == -cfg.outage_penalty * outages
+    assert reward == pytest.approx(sum(rewards.values()), rel=1e-12)
+    return outages, dropped
+
+
+def test_reward_components_against_hand_formulas_with_outages():
+    # batteries start around the outage line b_min + margin = 0.07 J and hardly charge
+    env = make(
+        b_init=(0.05, 0.1),
+        harvest_quantum=1e-6,
+        outage_penalty=3.0,
+        drop_penalty=0.5,
+        horizon=5,
+        terminal_battery_price=2.0,
+    )
+    cfg = env.config
+    totals = np.zeros(2, int)
+    for seed in range(3):
+        _, info0 = env.reset(seed=seed)
+        start = info0["battery"]
+        truncated = False
+        while not truncated:
+            _, reward, _, truncated, info = env.step(np.zeros(env.K, np.float32))
+            totals += check_reward_components(env, info, reward)
+            if not truncated:
+                assert info["rewards"]["terminal"] == 0.0
+        drained = np.maximum(start - info["battery"], 0).sum()
+        assert drained > 0
+        terminal = -cfg.terminal_battery_price * drained / cfg.e_ref
+        assert info["rewards"]["terminal"] == pytest.approx(terminal, rel=1e-12)
+    assert totals[0] > 0 and totals[1] > 0  # outages and drops both occurred
+
+
+def test_outage_is_strictly_below_the_margin():
+    env = make(b_init=(0.3, 0.3), harvest_quantum=1e-9, leakage=0.0)
+    cfg = env.config
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(env.K, np.float32))
+    line = cfg.b_min + cfg.outage_margin
+    np.testing.assert_array_equal(info["outage"], info["battery"] < line)
+    assert not info["outage"].any() and info["rewards"]["outage"] == 0.0
