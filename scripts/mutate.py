@@ -51,7 +51,11 @@ class Group:
 GROUPS: dict[str, Group] = {
     "iscc_model": Group(
         "isac_gym/iscc/model.py",
-        ["tests/physics/test_model.py", "tests/physics/test_constraint_boundaries.py"],
+        [
+            "tests/physics/test_model.py",
+            "tests/physics/test_model_contracts.py",
+            "tests/physics/test_constraint_boundaries.py",
+        ],
     ),
     "dynamics": Group(
         "isac_gym/iscc/dynamics.py",

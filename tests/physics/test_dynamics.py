@@ -127,3 +127,57 @@ def test_in_cell_limits():
     at_target = np.asarray(cfg.target_position, float)
     for point in (too_close, too_far, outside_sector, at_target):
         assert not dyn.in_cell(cfg, point[None, :])[0], point
+
+
+def test_in_cell_boundaries_are_inside():
+    # AP off the origin (so the offset's sign matters), a 45 degree sector
+    cfg = ISCCConfig.paper(
+        K=1, ap_position=(5.0, 0.0), target_position=(55.0, 0.0), sector_half_width=np.pi / 4
+    )
+    ap = np.array([5.0, 0.0])
+    on_bounds = {
+        "outer radius": ap + [cfg.r_0, 0.0],  # radius exactly r_0
+        "inner radius": ap + [cfg.min_ue_ap_distance, 0.0],
+        "sector edge": ap + [30.0, 30.0],  # arctan2(30, 30) == pi / 4 exactly
+        "target distance": np.array([55.0 - cfg.min_ue_target_distance, 0.0]),
+    }
+    for name, point in on_bounds.items():
+        assert dyn.in_cell(cfg, point[None, :])[0], name
+    outside = {
+        "outer radius": ap + [np.nextafter(cfg.r_0, np.inf), 0.0],
+        "inner radius": ap + [np.nextafter(cfg.min_ue_ap_distance, 0.0), 0.0],
+        "sector edge": ap + [30.0, np.nextafter(30.0, np.inf)],
+        "target distance": np.array([np.nextafter(50.0, np.inf), 0.0]),
+    }
+    for name, point in outside.items():
+        assert not dyn.in_cell(cfg, point[None, :])[0], name
+
+
+def test_switch_markov_at_exactly_one_over_sojourn_does_not_flip():
+    draws = FixedDraws(random=[0.25])
+    assert dyn.switch_markov(np.array([True]), draws, 4.0)[0]
+
+
+def test_random_draws_are_per_ue_and_consumed_only_when_needed():
+    # the maps reproduced by hand from a twin generator: one draw per UE (and axis)
+    state = np.array([True, False, True, False, True, False])
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    expected = state ^ (twin.random(6) < 0.5)
+    np.testing.assert_array_equal(dyn.switch_markov(state, rng, 2.0), expected)
+    cfg = ISCCConfig.paper(K=3)
+    position = np.asarray(cfg.ap_position) + np.array([[30.0, 0.0], [30.0, 5.0], [30.0, -5.0]])
+    velocity = np.zeros((3, 2))
+    new_pos, new_vel = dyn.gauss_markov_step(
+        cfg, position, velocity, rng, memory=0.0, speed=0.5, dt=2.0
+    )
+    noise = twin.standard_normal((3, 2))
+    np.testing.assert_allclose(new_vel, 0.5 * noise, rtol=1e-15)
+    np.testing.assert_allclose(new_pos, position + 2.0 * 0.5 * noise, rtol=1e-15)  # p + v dt
+    # a zero background load draws nothing: the stream stays aligned
+    assert dyn.background_arrivals(True, rng, capacity_cycles=10.0, load=(0.2, 0.0)) == 0.0
+    assert rng.random() == twin.random()
+
+
+def test_background_arrivals_below_one_cycle_mean():
+    draws = FixedDraws(gamma=1.5)  # mean 0.5 * 1 = 0.5 cycles, still drawn
+    assert dyn.background_arrivals(True, draws, capacity_cycles=1.0, load=(0.0, 0.5)) == 0.75
