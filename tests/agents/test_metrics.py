@@ -6,8 +6,10 @@ counts over episodes (it does not average per-episode ratios).
 """
 
 import math
+import time
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 from agents import evaluation
@@ -123,3 +125,113 @@ def test_ci95_against_the_t_table(values):
     expected = 4.302653 * math.sqrt(7 / 3) / math.sqrt(3) if len(values) == 3 else 0.0
     assert evaluation.ci95(values) == pytest.approx(expected, rel=1e-6, abs=1e-15)
     assert evaluation.ci95([*values, math.nan]) == evaluation.ci95(values)  # NaN skipped
+
+
+class ScriptedEnv:
+    """Returns prescribed steps; infos use 0/1 integer lists (as a vector env may)."""
+
+    def __init__(self, steps):
+        self.steps, self.reset_seeds, self.actions = steps, [], []
+
+    def reset(self, seed=None):
+        self.reset_seeds.append(seed)
+        self.t = 0
+        return "obs0", {}
+
+    def step(self, action):
+        self.actions.append(action)
+        reward, info = self.steps[self.t]
+        self.t += 1
+        return f"obs{self.t}", reward, False, self.t == len(self.steps), info
+
+
+class ScriptedPolicy:
+    name, action_mode = "scripted", "allocation"
+
+    def __init__(self):
+        self.calls, self.reset_seeds = [], []
+
+    def reset(self, seed=None):
+        self.reset_seeds.append(seed)
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        self.calls.append((obs, state, episode_start.copy(), deterministic))
+        time.sleep(0.005)
+        return f"action-{obs}", len(self.calls)
+
+
+STEPS = [
+    (-1.0, dict(task=[1, 0, 1], success=[1, 0, 0], outage=[0, 1, 0], energy_cost=0.5,
+                weighted_cost=0.25, oracle_time_s=0.01, drops={"battery": 1},
+                alpha=[0.2, 0.9, 0.4], beta=[1.0, 2.0, 3.0], battery=[0.5, 0.4, 0.3])),
+    (-2.5, dict(task=[0, 1, 1], success=[0, 1, 1], outage=[1, 1, 0], energy_cost=1.5,
+                weighted_cost=0.75, oracle_time_s=0.03, drops={"deadline": 2},
+                alpha=[0.7, 0.6, 0.5], battery=[0.6, 0.5, 0.4])),
+    (0.5, dict(battery=[0.7, 0.6, 0.5])),  # no task, cost or drop keys: counted as zero
+]  # fmt: skip
+
+
+def test_run_episode_on_a_scripted_env_by_hand():
+    env, policy = ScriptedEnv(STEPS), ScriptedPolicy()
+    result, series = evaluation.run_episode(env, policy, seed=11, episode=3, trace=True)
+    assert env.reset_seeds == [11] and policy.reset_seeds == [11]
+    # predict: the previous obs and state; episode_start True once, then False
+    assert [(obs, state) for obs, state, _, _ in policy.calls] == [
+        ("obs0", None),
+        ("obs1", 1),
+        ("obs2", 2),
+    ]
+    for i, (_, _, start, deterministic) in enumerate(policy.calls):
+        assert start.dtype == bool and start.shape == (1,) and start[0] == (i == 0)
+        assert deterministic is True
+    assert env.actions == ["action-obs0", "action-obs1", "action-obs2"]
+    assert (result.policy, result.episode, result.seed) == ("scripted", 3, 11)
+    assert result.action_mode == "allocation" and result.slots == 3
+    assert result.episode_return == -3.0
+    assert (result.energy_cost, result.weighted_cost) == (2.0, 1.0)
+    assert result.oracle_s == pytest.approx(0.04, rel=1e-12)
+    assert 3 * 0.005 <= result.predict_s < 1.0  # three sleeps of 5 ms, summed
+    # tasks: [1, 0, 1] + [0, 1, 1] = 4; successes among them: 1 + 2 = 3
+    assert (result.tasks, result.successes) == (4, 3)
+    assert (result.ue_slots, result.outages) == (6, 3)
+    assert result.drops == {"battery": 1, "ap_capacity": 0, "deadline": 2}
+    assert result.alpha_sum == pytest.approx(0.2 + 0.4 + 0.6 + 0.5) and result.alpha_count == 4
+    assert series["battery"] == [[0.5, 0.4, 0.3], [0.6, 0.5, 0.4], [0.7, 0.6, 0.5]]
+    assert series["alpha"][:2] == [[0.2, 0.9, 0.4], [0.7, 0.6, 0.5]]
+    assert np.isnan(series["alpha"][2]) and np.isnan(series["beta"][1])
+    assert series["beta"][0] == [1.0, 2.0, 3.0] and series["reward"] == [-1.0, -2.5, 0.5]
+    assert series["action_mode"] == "allocation"
+    assert evaluation.run_episode(ScriptedEnv(STEPS), ScriptedPolicy(), seed=0)[1] is None
+
+
+def test_episode_result_row_names_every_column():
+    result = episode("p", 4, 3, 1, slots=2, ue_slots=8, predict_s=0.004, oracle_s=0.01,
+                     episode_return=-1.5, energy_cost=2.0, weighted_cost=1.0)  # fmt: skip
+    result.episode, result.seed = 2, 9
+    assert result.row() == {
+        "policy": "p",
+        "episode": 2,
+        "seed": 9,
+        "action_mode": "beta",
+        "return": -1.5,
+        "energy_cost": 2.0,
+        "weighted_cost": 1.0,
+        "success_rate": 0.75,
+        "outage_rate": 0.125,
+        "tasks": 4,
+        "successes": 3,
+        "decision_ms": pytest.approx(2.0),
+        "oracle_ms": pytest.approx(5.0),
+        "drops_battery": 0,
+        "drops_ap_capacity": 0,
+        "drops_deadline": 0,
+    }
+
+
+def test_summarize_single_slot_missing_causes_and_no_oracle():
+    result = episode("p", 1, 1, 0, slots=1, ue_slots=3, predict_s=0.002, oracle_s=0.004)
+    result.drops = {"battery": 2}  # the other causes absent: zero
+    (row,) = evaluation.summarize([result])
+    assert row["decision_ms"] == pytest.approx(2.0) and row["oracle_ms"] == pytest.approx(4.0)
+    assert (row["drops_battery"], row["drops_ap_capacity"], row["drops_deadline"]) == (2, 0, 0)
+    assert row["oracle"] == ""
