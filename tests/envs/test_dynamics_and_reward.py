@@ -137,3 +137,91 @@ def test_outage_is_strictly_below_the_margin():
     line = cfg.b_min + cfg.outage_margin
     np.testing.assert_array_equal(info["outage"], info["battery"] < line)
     assert not info["outage"].any() and info["rewards"]["outage"] == 0.0
+
+
+def test_observation_clips_and_decodes_with_a_two_second_slot():
+    # T = 2 s and a saturated AP: the backlog passes 2 C^ap T, its feature clips at 1
+    env = make(slot_duration=2.0, background_load=(0.9, 0.9), horizon=12, task_probability=1.0)
+    cfg, cell = env.config, env.config.cell
+    env.reset(seed=0)
+    clipped = False
+    for t in range(1, 12):
+        obs, _, _, _, info = env.step(np.zeros(env.K, np.float32))
+        expected = expected_observation(
+            env, info["battery"], info["harvest"], env._task, info["backlog"], t
+        )
+        np.testing.assert_allclose(obs, expected, atol=2e-7)
+        clipped |= info["backlog"] > 2 * cell.C_ap * cfg.slot_duration
+        decoded = env.decode_observation(obs)
+        assert decoded["battery"].dtype == np.float64
+        np.testing.assert_allclose(decoded["battery"], info["battery"], atol=1e-7)
+        gain_db = 10 * np.log10(env._snapshot.path_gain)
+        np.testing.assert_allclose(decoded["channel"], gain_db, atol=1e-4)
+        assert decoded["slot"] == pytest.approx(t / cfg.horizon, abs=1e-7)
+        backlog = min(info["backlog"], 2 * cell.C_ap * cfg.slot_duration)
+        assert decoded["backlog"] == pytest.approx(backlog, rel=1e-6)
+        reserved = min(cfg.reserve_max, backlog / (cell.C_ap * cfg.slot_duration))
+        assert decoded["ap_reserved"] == pytest.approx(reserved, rel=1e-6)
+    assert clipped
+
+
+def test_step_info_against_hand_formulas_and_the_reserved_ap():
+    # a saturated AP reserves r C^ap = 0.8 C^ap; the UEs share what is left, and it binds
+    env = make(background_load=(0.9, 0.9), horizon=8, task_probability=1.0)
+    cfg, cell = env.config, env.config.cell
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    binding = 0
+    for _ in range(7):
+        backlog, Q, varpi = env._backlog, env._tasks["Q"].copy(), env._snapshot.varpi
+        action = rng.uniform(-1, 1, env.K).astype(np.float32)
+        *_, info = env.step(action)
+        lo, hi = cfg.log10_beta_range
+        np.testing.assert_allclose(
+            info["beta"], 10 ** (lo + (action.astype(float) + 1) * (hi - lo) / 2)
+        )
+        total = info["energy_ue"].sum() + info["energy_ap"].sum()
+        assert info["energy_cost"] == pytest.approx(total, rel=1e-12)
+        reserve = min(cfg.reserve_max * cell.C_ap, backlog / cfg.slot_duration)
+        assert info["ap_reserved"] == pytest.approx(reserve / cell.C_ap, rel=1e-12)
+        assert info["oracle_time_s"] >= 0 and info["oracle_iterations"] >= 0
+        # f_ap from (15): E^ap = xi_ap f_ap^2 varpi alpha Q
+        alpha = info["alpha"]
+        served = alpha > 0
+        f_ap = np.sqrt(info["energy_ap"][served] / (cell.xi_ap * (varpi * alpha * Q)[served]))
+        assert f_ap.sum() <= (cell.C_ap - reserve) * (1 + 1e-6)
+        binding += f_ap.sum() > 0.99 * (cell.C_ap - reserve)
+        np.testing.assert_array_equal(env._last["alpha"], alpha)  # what render draws
+        np.testing.assert_array_equal(env._last["success"], info["success"])
+    assert binding >= 2
+
+
+def test_outage_line_itself_is_not_an_outage():
+    line = 0.05 + 0.02  # b_min + outage_margin as the env computes it
+    env = make(
+        b_init=(line, line),
+        task_probability=0.0,
+        leakage=0.0,
+        harvest_rate_on=0.0,
+        harvest_rate_off=0.0,
+    )
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(env.K, np.float32))
+    np.testing.assert_array_equal(info["battery"], line)
+    assert not info["outage"].any()
+
+
+def test_load_state_switches_every_slot_with_sojourn_one():
+    env = make(background_load=(0.0, 0.9), load_sojourn=1.0, task_probability=0.0, horizon=8)
+    env.reset(seed=0)
+    zero = []
+    for _ in range(7):
+        zero.append(env._arrivals == 0.0)
+        env.step(np.zeros(env.K, np.float32))
+    assert zero[1:] == [not z for z in zero[:-1]]  # alternates: low, high, low, ...
+
+
+def test_step_before_reset_names_the_fix():
+    env = make()
+    with pytest.raises(RuntimeError, match=r"^call reset\(\) before step\(\)"):
+        env.step(np.zeros(env.K, np.float32))
