@@ -82,7 +82,10 @@ GROUPS: dict[str, Group] = {
             "*x_ci95__mutmut_*",
         ],
     ),  # fmt: skip
-    "mimo_model": Group("isac_gym/mimo/model.py", ["tests/physics/test_mimo_model.py"]),
+    "mimo_model": Group(
+        "isac_gym/mimo/model.py",
+        ["tests/physics/test_mimo_model.py", "tests/physics/test_mimo_contracts.py"],
+    ),
     "dinkelbach": Group(
         "optimizers/mimo/dinkelbach.py",
         ["tests/solvers/test_dinkelbach.py", "tests/solvers/test_dinkelbach_parameter.py"],
