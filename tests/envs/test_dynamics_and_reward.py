@@ -225,3 +225,17 @@ def test_step_before_reset_names_the_fix():
     env = make()
     with pytest.raises(RuntimeError, match=r"^call reset\(\) before step\(\)"):
         env.step(np.zeros(env.K, np.float32))
+
+
+def test_out_of_range_allocation_actions_are_clipped():
+    # allocation mode: alpha = (a + 1) / 2 with a clipped to [-1, 1] first
+    results = []
+    for action in (3.0, 1.0, -1.0, -3.0):
+        env = make(action_mode="allocation", task_probability=1.0)
+        env.reset(seed=4)
+        *_, info = env.step(np.full(env.K, action, np.float32))
+        results.append(info)
+    for clipped, inside in ((results[0], results[1]), (results[3], results[2])):
+        np.testing.assert_array_equal(clipped["alpha"], inside["alpha"])
+        np.testing.assert_array_equal(clipped["success"], inside["success"])
+    assert results[1]["success"].any()  # alpha = 1 serves someone: the case is live
