@@ -161,13 +161,14 @@ class ScriptedPolicy:
 
 
 STEPS = [
-    (-1.0, dict(task=[1, 0, 1], success=[1, 0, 0], outage=[0, 1, 0], energy_cost=0.5,
+    (-1.0, dict(task=[1, 0, 1], success=[0, 0, 1], outage=[0, 1, 0], energy_cost=0.5,
                 weighted_cost=0.25, oracle_time_s=0.01, drops={"battery": 1},
                 alpha=[0.2, 0.9, 0.4], beta=[1.0, 2.0, 3.0], battery=[0.5, 0.4, 0.3])),
     (-2.5, dict(task=[0, 1, 1], success=[0, 1, 1], outage=[1, 1, 0], energy_cost=1.5,
                 weighted_cost=0.75, oracle_time_s=0.03, drops={"deadline": 2},
                 alpha=[0.7, 0.6, 0.5], battery=[0.6, 0.5, 0.4])),
-    (0.5, dict(battery=[0.7, 0.6, 0.5])),  # no task, cost or drop keys: counted as zero
+    # no success, alpha or cost keys: nothing counted; a drop cause the list lacks
+    (0.5, dict(battery=[0.7, 0.6, 0.5], task=[1, 1, 1], drops={"other": 2})),
 ]  # fmt: skip
 
 
@@ -191,17 +192,19 @@ def test_run_episode_on_a_scripted_env_by_hand():
     assert (result.energy_cost, result.weighted_cost) == (2.0, 1.0)
     assert result.oracle_s == pytest.approx(0.04, rel=1e-12)
     assert 3 * 0.005 <= result.predict_s < 1.0  # three sleeps of 5 ms, summed
-    # tasks: [1, 0, 1] + [0, 1, 1] = 4; successes among them: 1 + 2 = 3
+    # tasks: [1, 0, 1] + [0, 1, 1] = 4 (step 3 has no success: not counted); successes
+    # among them: 1 + 2 = 3 (0/1 lists are masks, not indices)
     assert (result.tasks, result.successes) == (4, 3)
     assert (result.ue_slots, result.outages) == (6, 3)
-    assert result.drops == {"battery": 1, "ap_capacity": 0, "deadline": 2}
+    assert result.drops == {"battery": 1, "ap_capacity": 0, "deadline": 2, "other": 2}
     assert result.alpha_sum == pytest.approx(0.2 + 0.4 + 0.6 + 0.5) and result.alpha_count == 4
     assert series["battery"] == [[0.5, 0.4, 0.3], [0.6, 0.5, 0.4], [0.7, 0.6, 0.5]]
     assert series["alpha"][:2] == [[0.2, 0.9, 0.4], [0.7, 0.6, 0.5]]
     assert np.isnan(series["alpha"][2]) and np.isnan(series["beta"][1])
     assert series["beta"][0] == [1.0, 2.0, 3.0] and series["reward"] == [-1.0, -2.5, 0.5]
     assert series["action_mode"] == "allocation"
-    assert evaluation.run_episode(ScriptedEnv(STEPS), ScriptedPolicy(), seed=0)[1] is None
+    plain, no_series = evaluation.run_episode(ScriptedEnv(STEPS), ScriptedPolicy(), seed=0)
+    assert no_series is None and plain.episode == 0
 
 
 def test_episode_result_row_names_every_column():
