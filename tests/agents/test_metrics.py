@@ -165,10 +165,10 @@ STEPS = [
                 weighted_cost=0.25, oracle_time_s=0.01, drops={"battery": 1},
                 alpha=[0.2, 0.9, 0.4], beta=[1.0, 2.0, 3.0], battery=[0.5, 0.4, 0.3])),
     (-2.5, dict(task=[0, 1, 1], success=[0, 1, 1], outage=[1, 1, 0], energy_cost=1.5,
-                weighted_cost=0.75, oracle_time_s=0.03, drops={"deadline": 2},
+                weighted_cost=0.75, oracle_time_s=0.03, drops={"deadline": 2, "other": 2},
                 alpha=[0.7, 0.6, 0.5], battery=[0.6, 0.5, 0.4])),
-    # no success, alpha or cost keys: nothing counted; a drop cause the list lacks
-    (0.5, dict(battery=[0.7, 0.6, 0.5], task=[1, 1, 1], drops={"other": 2})),
+    # no success, alpha, cost or drop keys: nothing counted
+    (0.5, dict(battery=[0.7, 0.6, 0.5], task=[1, 1, 1])),
 ]  # fmt: skip
 
 
