@@ -239,3 +239,13 @@ def test_out_of_range_allocation_actions_are_clipped():
         np.testing.assert_array_equal(clipped["alpha"], inside["alpha"])
         np.testing.assert_array_equal(clipped["success"], inside["success"])
     assert results[1]["success"].any()  # alpha = 1 serves someone: the case is live
+
+
+def test_decode_reserved_fraction_below_its_cap():
+    env = make(slot_duration=2.0)  # reserve_max = 0.8
+    obs = np.zeros(env.observation_space.shape, np.float32)
+    obs[env.observation_index["backlog"]] = -0.75  # Z = 0.25 * 2 C^ap T / 2 = 0.25 C^ap T
+    decoded = env.decode_observation(obs)
+    capacity = env.config.cell.C_ap * env.config.slot_duration
+    assert decoded["backlog"] == pytest.approx(0.25 * capacity, rel=1e-12)
+    assert decoded["ap_reserved"] == pytest.approx(0.25, rel=1e-12)
