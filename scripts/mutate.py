@@ -7,6 +7,7 @@ with the ``[tool.mutmut]`` options of ``pyproject.toml`` plus the group's module
 tests. Usage::
 
     python scripts/mutate.py [GROUP ...] [--max-children N] [--time-limit S]
+    python scripts/mutate.py dinkelbach --functions "*_phase1__mutmut_*"  # a subset
 
 Prints, per group, the counts and the surviving mutants (``mutmut show NAME`` in the
 group's directory prints a diff) and writes ``build/mutate/<group>.json``. Not run in
@@ -24,7 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,11 @@ GROUPS: dict[str, Group] = {
     ),
     "dinkelbach": Group(
         "optimizers/mimo/dinkelbach.py",
-        ["tests/solvers/test_dinkelbach.py", "tests/solvers/test_dinkelbach_parameter.py"],
+        [
+            "tests/solvers/test_dinkelbach.py",
+            "tests/solvers/test_dinkelbach_parameter.py",
+            "tests/solvers/test_dinkelbach_majorant.py",
+        ],
     ),
 }
 
@@ -167,10 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("groups", nargs="*", help=f"default: all of {', '.join(GROUPS)}")
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutants")
     parser.add_argument("--time-limit", type=float, default=3600.0, help="seconds per group")
+    parser.add_argument(
+        "--functions", nargs="+", help="mutant name globs instead of the group's (one group)"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
+    if args.functions:
+        if len(args.groups) != 1:
+            parser.error("--functions needs exactly one group")
+        GROUPS[args.groups[0]] = replace(GROUPS[args.groups[0]], functions=args.functions)
     for name in args.groups or list(GROUPS):
         result = run_group(name, args.max_children, args.time_limit)
         (WORK / f"{name}.json").write_text(json.dumps(result, indent=2))
