@@ -1,6 +1,7 @@
 # Two commands set up a fresh machine and do everything:
 #   make run   - install, then run the main job
 #   make test  - install, then run the default test suite
+#   make mutate - mutation testing of the critical-path modules (hours; not in CI)
 # The ray extra is installed too, so that the tests exercise --backend ray.
 # torch is pinned to the local CPU build *before* the package, because an unpinned
 # torch pulls a multi-GB CUDA build.
@@ -9,7 +10,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint mutate clean
 
 install: $(STAMP)
 
@@ -26,8 +27,15 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# mutmut on the critical-path modules, each against its own tests, at low priority;
+# GROUPS="iscc_model dynamics" runs a subset, MUTATE_LIMIT caps each group [s].
+GROUPS ?=
+MUTATE_LIMIT ?= 3600
+mutate: install
+	nice -n 10 $(BIN)/python scripts/mutate.py $(GROUPS) --time-limit $(MUTATE_LIMIT)
+
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build mutants *.egg-info

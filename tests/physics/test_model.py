@@ -16,12 +16,14 @@ from isac_gym.iscc.model import FEASIBILITY_RTOL, constraint_checks
 def tiny_k1():
     snap = tiny_snapshot(H=[np.eye(2)], H_sense=[[[1.0, 2.0]]])
     alloc = Allocation(
-        alpha=[0.5], f_u=[1.5], f_ap=[3.0], f=[[1, 0]], u=[[0, 1]], w=[[1, 1]], w_tilde=[[1]]
+        alpha=[0.25], f_u=[1.5], f_ap=[3.0], f=[[1, 0]], u=[[0, 1]], w=[[1, 1]], w_tilde=[[1]]
     )
     return snap, alloc
 
 
 def test_hand_computed_single_ue():
+    # alpha = 0.25 (not 0.5), so a swap of alpha and 1 - alpha shows; Q = 2:
+    # offloaded alpha Q = 0.5 bit, local (1 - alpha) Q = 1.5 bit
     snap, alloc = tiny_k1()
     ev = evaluate(snap, alloc, beta=0.5)
     # (7): |w^H H f|^2 = 1, sensing leakage |w^H H u|^2 = 1, noise 0.5 * ||w||^2 = 1
@@ -30,16 +32,16 @@ def test_hand_computed_single_ue():
     assert ev.sinr_s[0] == pytest.approx(4 / 1.5)
     rate = 1e6 * np.log2(1.5)
     assert ev.rate[0] == pytest.approx(rate)  # (9)
-    assert ev.t_local[0] == pytest.approx(3 * 1 / 1.5)  # (10): varpi (1-a) Q / f_u
-    assert ev.t_com[0] == pytest.approx(1 / rate)  # (11)
-    assert ev.t_proc[0] == pytest.approx(3 * 1 / 3.0)
-    assert ev.latency[0] == pytest.approx(2.0)  # (12)
+    assert ev.t_local[0] == pytest.approx(3 * 1.5 / 1.5)  # (10): varpi (1-a) Q / f_u
+    assert ev.t_com[0] == pytest.approx(0.5 / rate)  # (11): a Q / R
+    assert ev.t_proc[0] == pytest.approx(3 * 0.5 / 3.0)  # (11): varpi a Q / f_ap
+    assert ev.latency[0] == pytest.approx(3.0)  # (12)
     assert ev.power[0] == pytest.approx(2.0)  # (2)
-    assert ev.energy_isac[0] == pytest.approx(2.0 / rate)  # (13)
-    assert ev.energy_local[0] == pytest.approx(0.2 * 1.5**2 * 3 * 1)  # (14)
-    assert ev.energy_ap[0] == pytest.approx(0.1 * 3.0**2 * 3 * 1)  # (15)
-    assert ev.energy_ue[0] == pytest.approx(2.0 / rate + 1.35)  # (16)
-    assert ev.cost == pytest.approx(2.0 / rate + 1.35 + 0.5 * 2.7)  # (17a)
+    assert ev.energy_isac[0] == pytest.approx(2.0 * 0.5 / rate)  # (13)
+    assert ev.energy_local[0] == pytest.approx(0.2 * 1.5**2 * 3 * 1.5)  # (14): 2.025
+    assert ev.energy_ap[0] == pytest.approx(0.1 * 3.0**2 * 3 * 0.5)  # (15): 1.35
+    assert ev.energy_ue[0] == pytest.approx(1.0 / rate + 2.025)  # (16)
+    assert ev.cost == pytest.approx(1.0 / rate + 2.025 + 0.5 * 1.35)  # (17a)
     assert ev.cost_of([0]) == ev.cost and ev.cost_of(np.zeros(1, bool)) == 0.0
     assert ev.feasible[0]
 
@@ -196,9 +198,9 @@ def test_constraint_checks_name_the_violations():
 
 def test_tolerance_accepts_an_allocation_on_its_bound_and_no_more():
     snap, alloc = tiny_k1()
-    on_bound = alloc.replace(f_u=[0.3])  # t_local = 3 / 0.3 = 10 = tau
+    on_bound = alloc.replace(f_u=[0.45])  # t_local = 3 * 1.5 / 0.45 = 10 = tau
     assert evaluate(snap, on_bound, 1.0).feasible[0]
-    assert not evaluate(snap, alloc.replace(f_u=[0.3 * (1 - 1e-4)]), 1.0).feasible[0]
+    assert not evaluate(snap, alloc.replace(f_u=[0.45 * (1 - 1e-4)]), 1.0).feasible[0]
 
 
 def test_zero_rate_with_offloading_is_infinite_not_nan():

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from independent_check import feasible_per_ue
 
 from isac_gym.demo import simple_allocation
 from isac_gym.iscc import ISCCConfig, evaluate, sample_snapshot
@@ -30,10 +31,8 @@ def test_feasibility_and_finite(snapshots, solutions):
         ev = evaluate(snap, alloc, BETA)
         for name in ("alpha", "f_u", "f_ap", "f", "u", "w", "w_tilde"):
             assert np.all(np.isfinite(getattr(alloc, name))), name
-        # "feasible" means every check of evaluate holds, and info agrees with evaluate
-        assert np.array_equal(info["feasible"], ev.feasible)
-        for k in np.flatnonzero(ev.feasible):
-            assert all(ev.checks[c][k] for c in ev.checks)
+        # the solver's verdict against a judge that shares no code with evaluate
+        np.testing.assert_array_equal(info["feasible"], feasible_per_ue(snap, alloc))
         feasible.append(ev.feasible)
         assert info["inner_iterations"] >= info["outer_iterations"] >= 1
         assert np.isfinite(info["primal_residual"]) and np.isfinite(info["dual_residual"])
@@ -56,7 +55,7 @@ def test_objective_trace_monotone(snapshots, solutions):
         trace = np.asarray(info["objective_trace"])
         assert trace.size == info["outer_iterations"]
         # non-increasing (lexicographic acceptance; see deviation 9 of the module docstring)
-        assert np.all(np.diff(trace) <= 1e-6 * trace[:-1])
+        assert np.all(np.diff(trace) <= 0)  # exactly: a 3.9e-7 regression must fail
 
 
 def test_polish_not_worse(snapshots):
@@ -160,7 +159,7 @@ def test_ap_capacity_coupling_enforced():
     assert np.sum(alloc.f_ap) <= snap.C_ap * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("alpha0", [0.6, 0.95])
+@pytest.mark.parametrize("alpha0", [0.6])  # 0.95: tests/solvers/test_admm_acceptance.py
 def test_admm_moves_alpha_from_a_poor_start(snapshots, alpha0):
     # the ADMM itself (no polish) must find alpha ~ 0.76 from a poor warm start
     snap = snapshots[1]

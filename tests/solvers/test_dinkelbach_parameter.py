@@ -1,0 +1,38 @@
+"""The Dinkelbach parameter: every step is priced at lam = Phi(point), the true weighted
+EE (26a) of the point the step starts from (single-loop Dinkelbach, spec 5.1).
+
+Taking lam from the surrogate's value instead still converges (monotone, feasible), only
+to a different point in more iterations, so the loop tests cannot see it; this one reads
+the (point, lam) pair handed to each step and judges it with the true model.
+"""
+
+import numpy as np
+import pytest
+
+from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_constants
+from optimizers.mimo import dinkelbach
+from optimizers.mimo.dinkelbach import solve_mimo
+
+SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+
+
+@pytest.mark.parametrize("omega", [1e-5, 1.0])
+def test_each_step_is_priced_at_the_true_ee_of_its_point(monkeypatch, omega):
+    snapshot = sample_snapshot(SMALL, np.random.default_rng(0))
+    constants = stream_constants(snapshot)
+    calls = []
+    original = dinkelbach._SurrogateProgram.dinkelbach_step
+
+    def recording_step(self, point, lam, omega_):
+        calls.append((point, lam))
+        return original(self, point, lam, omega_)
+
+    monkeypatch.setattr(dinkelbach._SurrogateProgram, "dinkelbach_step", recording_step)
+    solution = solve_mimo(snapshot, omega)
+    assert solution.feasible and len(calls) >= 3
+    for point, lam in calls:
+        assert lam == pytest.approx(evaluate(snapshot, point, omega, constants).ee, rel=1e-12)
+    # the trace is the sequence of those prices, then the EE of the returned point
+    trace = solution.info["ee_trace"]
+    np.testing.assert_allclose(trace[: len(calls)], [lam for _, lam in calls], rtol=1e-12)
+    assert trace[-1] == pytest.approx(solution.ee, rel=1e-12)
