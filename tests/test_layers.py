@@ -144,3 +144,22 @@ def test_no_file_refers_outside_the_repository():
         if marker in path.read_text(errors="ignore")
     ]
     assert offenders == []
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})"
+        for path in source_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert long == []
+
+
+def test_ruff_passes_with_the_complexity_check():
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.is_file():
+        pytest.skip("ruff is not installed next to this Python (pip install -e '.[dev]')")
+    out = subprocess.run([str(ruff), "check", "."], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
