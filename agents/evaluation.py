@@ -642,7 +642,7 @@ def _probe(env_id: str, spec: str, env_kwargs: dict) -> Any:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of ``evaluate.py policies``."""
-    from isac_gym.runs import prepare_output
+    from isac_gym.runs import prepare_output, write_manifest
 
     specs = _check_specs(args.policies)
     ray_backend.check_arguments(args, parser)
@@ -684,6 +684,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "wall_time_s": round(wall, 2),
     }
     paths = write_outputs(args.out, rows, results, traces, settings)
+    write_manifest(args.out, settings["command"], wall_time_s=settings["wall_time_s"])
     print(format_table(rows))
     warning = ci_warning(args.episodes)
     if warning:

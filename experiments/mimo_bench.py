@@ -30,8 +30,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from experiments.solver_bench import machine_description
 from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig, MIMOSnapshot, sample_snapshot
+from isac_gym.runs import machine_description
 from optimizers.mimo.dinkelbach import METHODS, SCHEMES, solve_mimo
 
 CSV_COLUMNS = (

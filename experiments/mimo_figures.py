@@ -256,7 +256,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
-    from isac_gym.runs import JobPool, prepare_output
+    from isac_gym.runs import JobPool, prepare_output, write_manifest
 
     ray_backend.check_arguments(args, parser)
     out = Path(args.out)
@@ -265,4 +265,5 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
     with JobPool(args.jobs, backend=args.backend, address=args.ray_address) as pool:
         for number in numbers:
             run_figure(number, args.trials, args.seed, pool, out, args.small, not args.no_progress)
+    write_manifest(out, shlex.join(sys.argv))
     return 0

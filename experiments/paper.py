@@ -125,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the requested figure(s), write CSV/PNG/JSON, print the paths; exit code 0."""
-    from isac_gym.runs import JobPool, prepare_output
+    from isac_gym.runs import JobPool, prepare_output, write_manifest
 
     ray_backend.check_arguments(args, parser)
     prepare_output(args.out)
@@ -140,6 +140,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 spec, trials, args.seed, pool, args.out, progress=not args.no_progress
             )
     total = time.perf_counter() - start
+    write_manifest(args.out, shlex.join(sys.argv), wall_time_s=round(total, 1))
     print(f"Done in {total:.1f} s. Results:")
     for path in written:
         print(f"  {path}")

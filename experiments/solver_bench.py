@@ -36,13 +36,13 @@ import argparse
 import contextlib
 import csv
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 from isac_gym.iscc import ISCCConfig, sample_snapshot
+from isac_gym.runs import machine_description
 from optimizers.iscc.batch import solve_batch
 from optimizers.iscc.solve import METHODS, solve
 
@@ -60,25 +60,6 @@ def config_for(K: int) -> ISCCConfig:
     if K == 10:
         return ISCCConfig.paper(K=10, tau=0.5, C_ap=20e9)
     return ISCCConfig.paper(K=K)
-
-
-def machine_description() -> str:
-    """CPU model, core count, numpy version and BLAS (for the record in BENCHMARKS.md)."""
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    blas = "unknown BLAS"
-    with contextlib.suppress(Exception):
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{info.get('name', '?')} {info.get('version', '')}".strip()
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, BLAS {blas}"
-    )
 
 
 def _single_thread_blas():

@@ -278,6 +278,64 @@ def _quote(text: str) -> str:
 # ----------------------------------------------------------------------------- threads
 
 
+def machine_description() -> str:
+    """CPU model, core count, numpy version and BLAS (for benchmarks and manifests)."""
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    blas = "unknown BLAS"
+    with contextlib.suppress(Exception):
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{info.get('name', '?')} {info.get('version', '')}".strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, BLAS {blas}"
+    )
+
+
+def write_manifest(folder: str | Path, command: str, **extra: Any) -> Path:
+    """``folder/manifest.json``: how a result folder was made, so that it can be dated
+    and re-made: the ``command``, the git ``commit`` of the code (``+dirty`` with local
+    changes; ``unknown`` outside a checkout), the UTC ``date``, the ``machine`` and its
+    load average, and ``extra`` (e.g. the wall time)."""
+    import datetime
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    manifest = {
+        "command": command,
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        **extra,
+    }
+    text = json.dumps(to_jsonable(manifest), indent=2) + "\n"
+    return atomic_write_text(Path(folder) / "manifest.json", text)
+
+
 def limit_threads(threads: int = 1, *, torch: bool = False):
     """Use ``threads`` BLAS threads in this process (and ``threads`` torch threads when
     ``torch``); child processes inherit ``OMP/OPENBLAS/MKL_NUM_THREADS`` (set only

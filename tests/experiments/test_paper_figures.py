@@ -71,7 +71,10 @@ def test_smoke_fig2_writes_csv_png_json(fig2_jobs1):
     assert settings["config_overrides_per_x"][0] == {"Q": 1e6, "beta": 0.1, "tau": 0.2}
     assert settings["wall_time_s"] > 0 and "evaluate.py" in settings["command"]
     # atomic writes leave no temporary files behind
-    assert sorted(p.name for p in fig2_jobs1.iterdir()) == ["fig2.csv", "fig2.json", "fig2.png"]
+    names = sorted(p.name for p in fig2_jobs1.iterdir())
+    assert names == ["fig2.csv", "fig2.json", "fig2.png", "manifest.json"]
+    manifest = json.loads((fig2_jobs1 / "manifest.json").read_text())
+    assert manifest["command"] and manifest["commit"] and manifest["date"] and manifest["machine"]
 
 
 def test_jobs_do_not_change_the_csv(fig2_jobs1, tmp_path):

@@ -53,7 +53,7 @@ def test_kill_during_the_png_keeps_the_old_set_and_the_next_run_cleans(tmp_path)
     assert any(p.name.startswith(".") for p in tmp_path.iterdir())  # the kill's leftovers
     again = _paper(tmp_path, "--seed", "7")
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted((*names, "manifest.json"))
     assert (tmp_path / "fig2.csv").read_bytes() != old["fig2.csv"]  # seed 7's set
 
 
