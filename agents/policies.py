@@ -2,8 +2,9 @@
 
 Every policy answers ``predict(obs, state=None, episode_start=None, deterministic=True)
 -> (action, state)`` for one observation (shape ``(6K+2,)``) or a batch (``(n, 6K+2)``),
-and declares the ``action_mode`` of the environment it needs (``"beta"`` or
-``"allocation"``), so that one evaluation loop (``agents.evaluation``) runs them all.
+and declares the ``action_mode`` of the environment it needs (``"beta"``,
+``"allocation"`` or ``"beta_budget"``), so that one evaluation loop
+(``agents.evaluation``) runs them all.
 
 Specs understood by :func:`make_policy` (case-insensitive names):
 
@@ -11,6 +12,10 @@ Specs understood by :func:`make_policy` (case-insensitive names):
   operator price: the per-slot myopic optimum). ``fixed-beta:1`` is CTEM.
 * ``heuristic`` -- the paper's footnote 7 (see :class:`HeuristicPolicy`).
 * ``lyapunov`` -- drift-plus-penalty on a virtual battery queue (:class:`LyapunovPolicy`).
+* ``lyapunov-budget`` -- drift-plus-penalty choosing beta_k and the energy budget
+  (``beta_budget`` mode, :class:`LyapunovBudgetPolicy`).
+* ``threshold-budget`` -- battery-threshold heuristic for beta_k and the budget
+  (``beta_budget`` mode, :class:`ThresholdBudgetPolicy`).
 * ``random`` -- uniform actions in beta mode (log-uniform beta in [0.01, 100]).
 * ``fl`` / ``fo`` / ``ho`` -- fixed offloading alpha = 0 / 1 / 0.5 (allocation mode).
 * ``ppo:PATH`` / ``sac:PATH`` / ``td3:PATH`` -- a saved SB3 model (``model.zip``); the
@@ -33,7 +38,18 @@ import numpy as np
 
 from optimizers.iscc.solve import _FIXED_ALPHA
 
-NON_LEARNED = ("fixed-beta:B", "heuristic", "lyapunov", "random", "fl", "fo", "ho")
+NON_LEARNED = (
+    "fixed-beta:B",
+    "heuristic",
+    "lyapunov",
+    "lyapunov-budget",
+    "threshold-budget",
+    "random",
+    "fl",
+    "fo",
+    "ho",
+)
+_NO_ARGUMENT = ("heuristic", "lyapunov", "lyapunov-budget", "threshold-budget", "random")
 LEARNED = ("ppo:PATH", "sac:PATH", "td3:PATH")
 VALID_SPECS = NON_LEARNED + LEARNED
 
@@ -54,7 +70,7 @@ class Policy:
     def __init__(self, env: Any) -> None:
         base = env.unwrapped
         self.config = getattr(base, "config", None)
-        self.K = int(env.action_space.shape[0])
+        self.K = int(getattr(self.config, "K", env.action_space.shape[0]))
         self.env = base
         self.action_space = env.action_space
         self.observation_space = env.observation_space
@@ -134,7 +150,7 @@ class RandomPolicy(Policy):
             self.rng = np.random.default_rng(seed)
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, self.K)
+        return self.rng.uniform(-1.0, 1.0, self.action_space.shape[0])
 
 
 def _load_penalty(decoded: dict) -> float:
@@ -256,6 +272,165 @@ LYAPUNOV_DEFAULTS = LyapunovParams()
 
 
 # ---------------------------------------------------------------------------------------
+# beta_budget mode: beta_k and the per-slot energy budget
+# ---------------------------------------------------------------------------------------
+def _energy_above(decoded: dict, config: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(U, U_safe)``: the energy above ``b_min`` and above the outage threshold [J].
+
+    ``U = ((1 - leak) B - b_min)^+`` is what a budget fraction of 1 lets a UE spend;
+    ``U_safe = ((1 - leak) B - b_out)^+`` what it may spend without ending in outage
+    (harvest arrives after the slot), ``b_out = b_min + outage_margin``.
+    """
+    kept = (1.0 - float(config.leakage)) * np.asarray(decoded["battery"], float)
+    usable = np.maximum(kept - float(config.b_min), 0.0)
+    safe = np.maximum(kept - float(config.b_min) - float(config.outage_margin), 0.0)
+    return usable, safe
+
+
+def _safe_fraction(usable: np.ndarray, safe: np.ndarray) -> np.ndarray:
+    """The budget fraction ``U_safe / U`` that spends all but the outage margin."""
+    return np.divide(safe, usable, out=np.zeros_like(usable), where=usable > 0)
+
+
+class _BudgetPolicy(Policy):
+    """Base of the ``beta_budget`` policies: action = [beta action, budget action]."""
+
+    action_mode = "beta_budget"
+
+    def decide(self, decoded: dict) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """``(beta_k, f_k)`` for the decoded observation."""
+        raise NotImplementedError
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        beta, fraction = self.decide(self.env.decode_observation(obs))
+        fraction_action = 2.0 * np.clip(fraction, 0.0, 1.0) - 1.0
+        return np.concatenate([self._beta_action(beta), fraction_action])
+
+
+@dataclass(frozen=True)
+class LyapunovBudgetParams:
+    """Constants of :class:`LyapunovBudgetPolicy` (J unless noted; see ``agents.tuning``)."""
+
+    V: float = 0.1  #: penalty weight [J]
+    theta: float = 0.85  #: battery target of the perturbed queue, as a fraction of b_max
+    gamma_z: float = 0.0  #: weight of the AP-congestion queue Z_hat [J]
+    eps: float = 1e-3  #: floor of the denominator of beta [J]
+    rho: float = 1.0  #: outage slots a dip into the reserve is charged (>= 0)
+
+
+class LyapunovBudgetPolicy(_BudgetPolicy):
+    """Drift-plus-penalty (LODCO) choosing beta_k and the energy budget of every UE.
+
+    Virtual queue and drift. As in LODCO (Mao et al., 2016), the battery B_k is a queue
+    perturbed by theta_k = theta b_max, with L = 1/2 sum_k (B_k - theta_k)^2. Since
+    ``B_k(t+1) = (1 - leak) B_k - E_k^u + eta e_k`` (eq. of
+    :func:`isac_gym.iscc.dynamics.battery_update`, the cap b_max ignored), the one-slot
+    drift is at most ``C - sum_k (B_k - theta_k) E_k^u`` with C independent of the
+    decisions (the harvest is exogenous). The per-slot penalty is the reward's cost
+    in J, ``sum_k E_k^u + mu E_k^ap + e_ref (P_drop drop_k + P_out out_k)``. The policy
+    minimises drift + V penalty, i.e. per UE (adding gamma_Z Z_hat E^ap for the AP
+    queue, Z_hat = Z / (C^ap T))
+
+        c_k E_k^u + (V mu + gamma_Z Z_hat) E_k^ap + V e_ref (P_drop drop_k + P_out out_k),
+        c_k = V + theta_k - B_k.
+
+    beta_k. For given drops and outages this is the oracle's weighted objective up to
+    the factor c_k > 0, so ``beta_k = clip([V mu + gamma_Z Z_hat] / max(eps, c_k),
+    1e-3, 1e3)`` (as :class:`LyapunovPolicy`; then clipped to the env's range).
+
+    Budget, closed form. The budget b_k only constrains E_k^u <= b_k, so the minimum over
+    E is non-increasing in b_k while b_k <= U_safe = ((1 - leak) B_k - b_out)^+ (no
+    outage possible): the best budget is at least U_safe. Raising it to the whole
+    U = ((1 - leak) B_k - b_min)^+ (fraction 1) can only help by saving a task the
+    oracle would otherwise drop (a gain V e_ref P_drop), at the price of an outage
+    (V e_ref P_out, counted rho times since a drained battery stays in outage for some
+    slots) and of at most U - U_safe more energy at the queue price c_k. So
+
+        f_k = 1             if V e_ref (P_drop - rho P_out) > max(c_k, 0) (U - U_safe),
+        f_k = U_safe / U    otherwise,
+
+    a threshold on the perturbed queue: the UE dips into its reserve only when its
+    battery is high enough (c_k small), never when dropping is cheaper than an outage.
+
+    Constants: :data:`LYAPUNOV_BUDGET_DEFAULTS` (V, theta, gamma_Z, eps as tuned for
+    :class:`LyapunovPolicy`; rho = 1). TUNING_NOTE
+    """
+
+    def __init__(self, env: Any, params: LyapunovBudgetParams | None = None) -> None:
+        super().__init__(env)
+        self.params = params or LYAPUNOV_BUDGET_DEFAULTS
+        if self.params.rho < 0:
+            raise ValueError(f"rho must be >= 0, got {self.params.rho!r}")
+        self.name = "lyapunov-budget"
+
+    def queue_price(self, decoded: dict) -> np.ndarray:
+        """``c_k = V + theta_k - B_k`` [J], the price of UE energy in the drift bound."""
+        theta = self.params.theta * float(self.config.b_max)
+        return self.params.V + theta - np.asarray(decoded["battery"], float)
+
+    def decide(self, decoded: dict) -> tuple[np.ndarray, np.ndarray]:
+        p, cfg = self.params, self.config
+        price = self.queue_price(decoded)
+        numerator = p.V * float(cfg.mu) + p.gamma_z * _ap_queue(decoded, cfg)
+        beta = np.clip(numerator / np.maximum(p.eps, price), 1e-3, 1e3)
+        usable, safe = _energy_above(decoded, cfg)
+        gain = p.V * cfg.e_ref * (cfg.drop_penalty - p.rho * cfg.outage_penalty)
+        dip = gain > np.maximum(price, 0.0) * (usable - safe)
+        return beta, np.where(dip, 1.0, _safe_fraction(usable, safe))
+
+
+@dataclass(frozen=True)
+class ThresholdBudgetParams:
+    """Constants of :class:`ThresholdBudgetPolicy` (see ``agents.tuning``)."""
+
+    threshold: float = 0.2  #: battery level s_k below which the UE saves energy
+    beta_low: float = 0.01  #: beta at an empty battery (as HeuristicPolicy)
+    beta_high: float = 0.3  #: beta at a full battery (as HeuristicPolicy)
+    low_budget: float = 1.0  #: below the threshold: the fraction of U_safe the UE may spend
+
+
+class ThresholdBudgetPolicy(_BudgetPolicy):
+    """Battery-threshold heuristic for beta_k and the energy budget.
+
+    beta_k as :class:`HeuristicPolicy` without the load term,
+    ``beta_low (beta_high / beta_low) ** s_k`` with the battery level
+    ``s_k = (B_k - b_min) / (b_max - b_min)`` clipped to [0, 1]. Budget: above the
+    threshold (``s_k >= threshold``) the UE may spend all but the outage margin
+    (``f_k = U_safe / U``, never an outage); below it only ``low_budget`` of that
+    (``f_k = low_budget U_safe / U``): it rations the battery, dropping expensive tasks
+    to keep energy for later ones. It never dips into the reserve (that choice is the
+    Lyapunov policy's).
+
+    Constants: :data:`THRESHOLD_BUDGET_DEFAULTS`. TUNING_NOTE
+    """
+
+    def __init__(self, env: Any, params: ThresholdBudgetParams | None = None) -> None:
+        super().__init__(env)
+        self.params = params or THRESHOLD_BUDGET_DEFAULTS
+        if not 0.0 <= self.params.low_budget <= 1.0:
+            raise ValueError(f"low_budget must be in [0, 1], got {self.params.low_budget!r}")
+        self.name = "threshold-budget"
+
+    def decide(self, decoded: dict) -> tuple[np.ndarray, np.ndarray]:
+        p, cfg = self.params, self.config
+        span = max(float(cfg.b_max) - float(cfg.b_min), 1e-12)
+        level = np.clip((np.asarray(decoded["battery"], float) - cfg.b_min) / span, 0.0, 1.0)
+        beta = p.beta_low * (p.beta_high / p.beta_low) ** level
+        usable, safe = _energy_above(decoded, cfg)
+        scale = np.where(level >= p.threshold, 1.0, p.low_budget)
+        return beta, scale * _safe_fraction(usable, safe)
+
+
+#: Tuned constants of the beta_budget policies (``agents.tuning``; validation seeds).
+LYAPUNOV_BUDGET_DEFAULTS = LyapunovBudgetParams()
+THRESHOLD_BUDGET_DEFAULTS = ThresholdBudgetParams()
+_BUDGET_POLICIES = {
+    "lyapunov-budget": LyapunovBudgetPolicy,
+    "threshold-budget": ThresholdBudgetPolicy,
+}
+
+
+# ---------------------------------------------------------------------------------------
 # SB3 models
 # ---------------------------------------------------------------------------------------
 def _find_next_to(model_path: Path, name: str) -> Path | None:
@@ -347,7 +522,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"fixed-beta:{argument}: beta must be positive and finite")
         return kind, argument
-    if kind in ("heuristic", "lyapunov", "random", "fl", "fo", "ho"):
+    if kind in (*_NO_ARGUMENT, "fl", "fo", "ho"):
         if argument and not (kind == "random" and argument.isdigit()):
             raise ValueError(f"{kind} takes no argument, got {spec!r}; valid: {_valid_list()}")
         return kind, argument or None
@@ -372,6 +547,8 @@ def make_policy(spec: str, env: Any) -> Policy:
         return HeuristicPolicy(env)
     if kind == "lyapunov":
         return LyapunovPolicy(env)
+    if kind in _BUDGET_POLICIES:
+        return _BUDGET_POLICIES[kind](env)
     if kind == "random":
         return RandomPolicy(env, seed=int(argument) if argument else None)
     if kind in _BASELINE_ACTIONS:
@@ -387,8 +564,14 @@ __all__ = [
     "FixedOffloadingPolicy",
     "HeuristicParams",
     "HeuristicPolicy",
+    "LYAPUNOV_BUDGET_DEFAULTS",
+    "THRESHOLD_BUDGET_DEFAULTS",
+    "LyapunovBudgetParams",
+    "LyapunovBudgetPolicy",
     "LyapunovParams",
     "LyapunovPolicy",
+    "ThresholdBudgetParams",
+    "ThresholdBudgetPolicy",
     "Policy",
     "RandomPolicy",
     "SB3Policy",
