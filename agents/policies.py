@@ -274,17 +274,22 @@ LYAPUNOV_DEFAULTS = LyapunovParams()
 # ---------------------------------------------------------------------------------------
 # beta_budget mode: beta_k and the per-slot energy budget
 # ---------------------------------------------------------------------------------------
+#: [J] kept above the outage threshold by "safe" budgets: the float32 observation rounds
+#: the battery by up to ~1e-7 J, which must not end a slot a hair below the threshold
+_SAFETY = 1e-6
+
+
 def _energy_above(decoded: dict, config: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(U, U_safe)``: the energy above ``b_min`` and above the outage threshold [J].
 
     ``U = ((1 - leak) B - b_min)^+`` is what a budget fraction of 1 lets a UE spend;
-    ``U_safe = ((1 - leak) B - b_out)^+`` what it may spend without ending in outage
-    (harvest arrives after the slot), ``b_out = b_min + outage_margin``.
+    ``U_safe = ((1 - leak) B - b_out - 1e-6)^+`` what it may spend without ending in
+    outage (harvest arrives after the slot), ``b_out = b_min + outage_margin``.
     """
     kept = (1.0 - float(config.leakage)) * np.asarray(decoded["battery"], float)
     usable = np.maximum(kept - float(config.b_min), 0.0)
-    safe = np.maximum(kept - float(config.b_min) - float(config.outage_margin), 0.0)
-    return usable, safe
+    threshold = float(config.b_min) + float(config.outage_margin) + _SAFETY
+    return usable, np.maximum(kept - threshold, 0.0)
 
 
 def _safe_fraction(usable: np.ndarray, safe: np.ndarray) -> np.ndarray:

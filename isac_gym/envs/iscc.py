@@ -24,6 +24,7 @@ from isac_gym.envs.allocation import (
 )
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.iscc import dynamics
+from isac_gym.iscc.model import ENERGY_ATOL, FEASIBILITY_RTOL
 from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
 
 #: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
@@ -98,8 +99,11 @@ class ISCCEnv(gym.Env):
     one dips into the margin ``[b_min, b_out)`` and pays the outage penalty. So whether
     to spend into the reserve (e.g. to save a task worth ``drop_penalty``) is the agent's
     decision, not an accident of the two constants; ``b_min`` stays the physical floor
-    in every mode. (Before ``beta_budget`` existed the oracle's floor was ``b_min``, so
-    it could spend into outage by itself.)
+    in every mode. The oracle solves under the budget less its feasibility tolerance
+    (``budget / (1 + 1e-6) - 1e-12``, ``info["energy_budget"]``), so ``E_k^u <= budget_k``
+    holds exactly and float rounding never ends a slot a hair below ``b_out``. (Before
+    ``beta_budget`` existed the oracle's floor was ``b_min``, so it could spend into
+    outage by itself.)
 
     All exogenous randomness (tasks, harvesting, mobility, fading, background load) is
     drawn from streams seeded at ``reset`` and independent of the actions: the same
@@ -371,6 +375,9 @@ class ISCCEnv(gym.Env):
             budget = dynamics.usable_energy(
                 self._battery, b_min=cfg.outage_threshold, leakage=cfg.leakage
             )
+        # the oracle's energy check allows E <= budget (1 + rtol) + atol: solve under a
+        # budget that much smaller, so that E^u <= budget holds exactly
+        budget = np.maximum(budget / (1.0 + FEASIBILITY_RTOL) - ENERGY_ATOL, 0.0)
         reserve = dynamics.reserved_capacity(
             self._backlog,
             C_ap=cfg.cell.C_ap,

@@ -62,8 +62,9 @@ def test_ue_energy_respects_the_budget_fraction_of_the_usable_battery():
             _, _, _, _, info = env.step(action)
             usable = np.maximum((1 - cfg.leakage) * info["battery_before"] - cfg.b_min, 0.0)
             fraction = (action[K:].astype(float) + 1.0) / 2.0
-            np.testing.assert_allclose(info["energy_budget"], fraction * usable, rtol=1e-12)
-            assert (info["energy_ue"] <= info["energy_budget"] * (1 + 1e-9)).all()
+            budget = fraction * usable  # the oracle solves under budget less 1e-6 relative
+            np.testing.assert_allclose(info["energy_budget"], budget, rtol=2e-6, atol=2e-12)
+            assert (info["energy_ue"] <= budget).all()
             slots += int((info["energy_ue"] > 0.5 * info["energy_budget"]).sum())
     assert slots > 0  # the budgets were nearly used, not slack everywhere
 
@@ -174,16 +175,20 @@ def test_single_env_is_deterministic():
 def test_the_oracle_alone_never_spends_into_outage(action_mode):
     """Without leakage a UE ends a slot in outage only if it started it in outage: the
     oracle's budget is the energy above b_min + outage_margin (beta, allocation modes)."""
-    env = gym.make(ENV_ID, action_mode=action_mode, leakage=0.0, **{**DRAINING, "horizon": 12})
+    settings = {**DRAINING, "horizon": 12, "b_init": (0.05, 0.085)}  # some start in outage
+    env = gym.make(ENV_ID, action_mode=action_mode, leakage=0.0, **settings)
     cfg = env.unwrapped.config
     threshold = cfg.b_min + cfg.outage_margin
-    binding = 0
+    binding = outages = 0
     env.reset(seed=2)
     for action in random_actions(cfg.horizon, 4, seed=5):
         info = env.step(action)[4]
         before = info["battery_before"]
-        np.testing.assert_allclose(info["energy_budget"], np.maximum(before - threshold, 0.0))
+        floor = np.maximum(before - threshold, 0.0)
+        np.testing.assert_allclose(info["energy_budget"], floor, rtol=2e-6, atol=2e-12)
+        np.testing.assert_array_equal(info["outage"], info["battery"] < threshold)
         assert not (info["outage"] & (before >= threshold)).any()
         # slots where the floor mattered: energy was spent from a battery near it
         binding += int(((before >= threshold) & (before < threshold + 0.02)).sum())
-    assert binding > 0
+        outages += int(info["outage"].sum())
+    assert binding > 0 and outages > 0
