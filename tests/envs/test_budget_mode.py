@@ -180,7 +180,7 @@ def test_the_oracle_alone_never_spends_into_outage(action_mode):
     cfg = env.unwrapped.config
     threshold = cfg.b_min + cfg.outage_margin
     binding = outages = 0
-    env.reset(seed=2)
+    env.reset(seed=0)  # three UEs start below b_out, one above
     for action in random_actions(cfg.horizon, 4, seed=5):
         info = env.step(action)[4]
         before = info["battery_before"]
