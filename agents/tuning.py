@@ -23,6 +23,22 @@ follow-up passes were run with ``--grid`` around the best point::
     python -m agents.tuning lyapunov --jobs 2 --grid \
         '{"theta": [0.85, 0.95], "V": [0.07, 0.1, 0.14], "gamma_z": [0]}'
 
+The ``beta_budget`` policies (``nice -n 10``; each pass 1-3 minutes, 500-slot
+episodes on validation seeds 1000-1003, the defaults' env otherwise)::
+
+    python -m agents.tuning lyapunov-budget --grid \
+        '{"theta": [0.85], "V": [0.1, 0.2, 0.4], "rho": [0.5, 1.0, 2.0]}' \
+        --out docs/results/tuning/lyapunov-budget.json
+    python -m agents.tuning lyapunov-budget --grid \
+        '{"theta": [0.85, 0.95], "V": [0.4, 0.8], "rho": [2.0]}' \
+        --out docs/results/tuning/lyapunov-budget_pass2.json
+    python -m agents.tuning threshold-budget --grid \
+        '{"threshold": [0.1, 0.3, 0.5], "low_budget": [0.25, 0.5, 1.0]}' \
+        --out docs/results/tuning/threshold-budget.json
+    python -m agents.tuning threshold-budget --grid \
+        '{"threshold": [0.5, 0.7], "low_budget": [0.1, 0.25], "beta_high": [0.3, 1.0]}' \
+        --out docs/results/tuning/threshold-budget_pass2.json
+
 Each pass of 6-12 points takes 1-2 minutes on 2 idle cores (four 500-slot episodes per
 point, ``oracle="fast"``). A point's episodes run together in the native vector env
 (:func:`agents.rollout.run_batch`, one batched oracle call per round; the same episodes

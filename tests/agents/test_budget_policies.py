@@ -25,7 +25,9 @@ def env_with_battery(battery=BATTERY):
 
 def test_lyapunov_budget_decision_against_a_hand_computed_step():
     env, obs = env_with_battery()
-    policy = policies.LyapunovBudgetPolicy(env, policies.LyapunovBudgetParams(V=0.1, theta=0.85))
+    policy = policies.LyapunovBudgetPolicy(
+        env, policies.LyapunovBudgetParams(V=0.1, theta=0.85, rho=1.0)
+    )
     # c_k = V + theta b_max - B_k = 0.95 - B
     price = np.array([0.85, 0.45, 0.05, 0.75])
     np.testing.assert_allclose(
@@ -56,7 +58,9 @@ def test_lyapunov_budget_rho_decides_the_dip_on_both_sides():
 
 def test_the_queue_follows_the_battery_update_of_a_step():
     env, obs = env_with_battery()
-    policy = policies.LyapunovBudgetPolicy(env, policies.LyapunovBudgetParams(V=0.1, theta=0.85))
+    policy = policies.LyapunovBudgetPolicy(
+        env, policies.LyapunovBudgetParams(V=0.1, theta=0.85, rho=1.0)
+    )
     action, _ = policy.predict(obs)
     obs, _, _, _, info = env.step(action)
     # B(t+1) = min(1, 0.999 B - E^u + 0.9 e), computed here by hand
