@@ -3,7 +3,8 @@
 Every policy runs the same episodes: episode ``i`` resets with seed ``seed + i`` for
 every policy (common random numbers: the env's exogenous streams -- tasks, harvests,
 mobility, fading, AP load -- depend only on the reset seed). A policy that needs the
-other action mode (FL/FO/HO: ``allocation``) gets its own env with ``action_mode``
+other action mode (FL/FO/HO: ``allocation``; ``lyapunov-budget``, ``threshold-budget``:
+``beta_budget``) gets its own env with ``action_mode``
 overridden; everything else in ``env_kwargs`` is shared.
 
 Outputs under ``out``:
@@ -59,6 +60,7 @@ EXTRA_COLUMNS = (
     "drops_battery",
     "drops_ap_capacity",
     "drops_deadline",
+    "drops_budget",
     "mean_alpha",
 )
 CI_METRICS = (

@@ -1,6 +1,7 @@
 """Tune the constants of the non-learned policies on validation seeds.
 
-    python -m agents.tuning heuristic|lyapunov [--seeds 1000,1001,1002,1003]
+    python -m agents.tuning heuristic|lyapunov|lyapunov-budget|threshold-budget
+        [--seeds 1000,1001,1002,1003]
         [--env-kwargs JSON] [--jobs J] [--out FILE.json]
 
 A grid search: every grid point runs the same validation episodes (reset seeds
@@ -8,7 +9,8 @@ A grid search: every grid point runs the same validation episodes (reset seeds
 evaluation seeds ``seed + 10000`` and from the final training seed); the point with the
 highest mean episode return wins (the return already charges drops and outages). The
 search and its result are written as JSON; the chosen values are copied by hand into
-``HEURISTIC_DEFAULTS`` / ``LYAPUNOV_DEFAULTS`` in :mod:`agents.policies`, whose
+``HEURISTIC_DEFAULTS`` / ``LYAPUNOV_DEFAULTS`` / ``LYAPUNOV_BUDGET_DEFAULTS`` /
+``THRESHOLD_BUDGET_DEFAULTS`` in :mod:`agents.policies`, whose
 docstrings record them and the whole search. ``GRIDS`` are the first passes; the
 follow-up passes were run with ``--grid`` around the best point::
 
@@ -21,8 +23,27 @@ follow-up passes were run with ``--grid`` around the best point::
     python -m agents.tuning lyapunov --jobs 2 --grid \
         '{"theta": [0.85, 0.95], "V": [0.07, 0.1, 0.14], "gamma_z": [0]}'
 
+The ``beta_budget`` policies (``nice -n 10``; each pass 1-3 minutes, 500-slot
+episodes on validation seeds 1000-1003, the defaults' env otherwise)::
+
+    python -m agents.tuning lyapunov-budget --grid \
+        '{"theta": [0.85], "V": [0.1, 0.2, 0.4], "rho": [0.5, 1.0, 2.0]}' \
+        --out docs/results/tuning/lyapunov-budget.json
+    python -m agents.tuning lyapunov-budget --grid \
+        '{"theta": [0.85, 0.95], "V": [0.4, 0.8], "rho": [2.0]}' \
+        --out docs/results/tuning/lyapunov-budget_pass2.json
+    python -m agents.tuning threshold-budget --grid \
+        '{"threshold": [0.1, 0.3, 0.5], "low_budget": [0.25, 0.5, 1.0]}' \
+        --out docs/results/tuning/threshold-budget.json
+    python -m agents.tuning threshold-budget --grid \
+        '{"threshold": [0.5, 0.7], "low_budget": [0.1, 0.25], "beta_high": [0.3, 1.0]}' \
+        --out docs/results/tuning/threshold-budget_pass2.json
+
 Each pass of 6-12 points takes 1-2 minutes on 2 idle cores (four 500-slot episodes per
-point, ``oracle="fast"``).
+point, ``oracle="fast"``). A point's episodes run together in the native vector env
+(:func:`agents.rollout.run_batch`, one batched oracle call per round; the same episodes
+as one by one). The ``beta_budget`` policies run in that action mode (set by their
+class); their searches are in ``docs/results/tuning/<policy>.json``.
 """
 
 from __future__ import annotations
@@ -51,7 +72,23 @@ GRIDS: dict[str, dict[str, list]] = {
         "V": [0.2, 1.0, 3.0],
         "gamma_z": [0.2],
     },
+    "lyapunov-budget": {"theta": [0.85], "V": [0.1, 0.2], "rho": [0.5, 1.0, 2.0]},
+    "threshold-budget": {"threshold": [0.1, 0.3], "low_budget": [0.5, 1.0]},
 }
+
+
+def _policy(kind: str, env: Any, params: dict) -> Any:
+    """The policy ``kind`` with the constants ``params`` (the rest at their defaults)."""
+    from agents import policies
+
+    classes = {
+        "heuristic": (policies.HeuristicPolicy, policies.HeuristicParams),
+        "lyapunov": (policies.LyapunovPolicy, policies.LyapunovParams),
+        "lyapunov-budget": (policies.LyapunovBudgetPolicy, policies.LyapunovBudgetParams),
+        "threshold-budget": (policies.ThresholdBudgetPolicy, policies.ThresholdBudgetParams),
+    }
+    policy_class, params_class = classes[kind]
+    return policy_class(env, params_class(**params))
 
 
 def _score(task: tuple) -> dict:
@@ -59,17 +96,24 @@ def _score(task: tuple) -> dict:
     import gymnasium
 
     import isac_gym  # noqa: F401 - registers the environments
-    from agents import policies
     from agents.evaluation import run_episode
+    from agents.rollout import has_native_vector_env, run_batch
 
     env = gymnasium.make(env_id, **env_kwargs)
-    if kind == "heuristic":
-        policy = policies.HeuristicPolicy(env, policies.HeuristicParams(**params))
+    mode = _policy(kind, env, params).action_mode
+    if getattr(env.unwrapped.config, "action_mode", mode) != mode:
+        env.close()
+        env = gymnasium.make(env_id, **{**env_kwargs, "action_mode": mode})
+    policy = _policy(kind, env, params)
+    if has_native_vector_env(env):
+        results = [
+            result
+            for result, _ in run_batch(env, policy, kind, list(seeds), list(range(len(seeds))))
+        ]
     else:
-        policy = policies.LyapunovPolicy(env, policies.LyapunovParams(**params))
+        results = [run_episode(env, policy, seed)[0] for seed in seeds]
     returns, successes, tasks, outages, ue_slots = [], 0, 0, 0, 0
-    for seed in seeds:
-        result, _ = run_episode(env, policy, seed)
+    for result in results:
         returns.append(result.episode_return)
         successes += result.successes
         tasks += result.tasks
@@ -95,7 +139,7 @@ def tune(
     jobs: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Grid-search the constants of ``kind`` (``heuristic`` or ``lyapunov``).
+    """Grid-search the constants of ``kind`` (a key of :data:`GRIDS`).
 
     Returns ``{"best": params, "search": [...], ...}``, the search sorted best first.
     """
@@ -125,9 +169,15 @@ def tune(
     }
 
 
+def _point(entry: dict) -> str:
+    return f"{entry['return_mean']:10.2f}  success {entry['success_rate']:.4f}  " + (
+        f"outage {entry['outage_rate']:.4f}  {entry['params']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m agents.tuning`` (one command-line style: :func:`isac_gym.cli.run_main`)."""
-    parser = argparse.ArgumentParser(description="tune heuristic/lyapunov constants")
+    parser = argparse.ArgumentParser(description="tune the constants of a non-learned policy")
     parser.add_argument("kind", choices=sorted(GRIDS))
     parser.add_argument("--seeds", type=_seed_list, default=VALIDATION_SEEDS)
     parser.add_argument("--env", default="isac_gym/ISCC-v0")
@@ -175,10 +225,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.out:
         atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     for entry in report["search"][:5]:
-        print(
-            f"{entry['return_mean']:10.2f}  success {entry['success_rate']:.4f}  "
-            f"outage {entry['outage_rate']:.4f}  {entry['params']}"
-        )
+        print(_point(entry))
     print("best:", report["best"], f"({report['wall_time_s']} s)")
     return 0
 

@@ -26,8 +26,10 @@ import numpy as np
 
 from isac_gym.iscc.scenario import Snapshot
 
-#: Causes a drop is diagnosed with; ``info["drop_cause"]`` codes are 1 + their index.
-DROP_CAUSES = ("battery", "ap_capacity", "deadline")
+#: Causes a drop is diagnosed with; ``info["drop_cause"]`` codes are 1 + their index
+#: (0: no drop): 1 ``battery``, 2 ``ap_capacity``, 3 ``deadline``, 4 ``budget`` (only in
+#: ``beta_budget`` mode: the agent's energy budget, not the battery, was too small).
+DROP_CAUSES = ("battery", "ap_capacity", "deadline", "budget")
 #: The cause of a drop when ``diagnose_drops`` is off (code ``len(DROP_CAUSES) + 1``).
 UNDIAGNOSED = "undiagnosed"
 UNDIAGNOSED_CODE = len(DROP_CAUSES) + 1
@@ -72,6 +74,9 @@ class SlotProblem:
     full_capacity: float  #: C^ap without background load
     diagnose: bool  #: find the cause of each drop
     regret_mu: float | None  #: allocation mode: also solve with the oracle at this beta
+    #: beta_budget mode: (K,) the battery's usable energy when the agent's budget is tighter
+    #: (``slot.energy_budget``); a drop that it would serve has the cause ``budget``
+    full_budget: np.ndarray | None = None
 
 
 def allocation_rounds(problem: SlotProblem) -> Rounds:
@@ -87,10 +92,8 @@ def allocation_rounds(problem: SlotProblem) -> Rounds:
         failing = ~solution.feasible
         dropped = np.flatnonzero(served)[failing]
         if problem.diagnose:
-            requests = drop_cause_requests(problem, served)
-            no_battery, unlimited = yield requests
-            causes = np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
-            cause[dropped] = causes[failing]
+            solutions = yield drop_cause_requests(problem, served)
+            cause[dropped] = _drop_codes(solutions)[failing]
         else:
             cause[dropped] = UNDIAGNOSED_CODE
         served[dropped] = False
@@ -119,12 +122,13 @@ def _served_round(problem: SlotProblem, served: np.ndarray) -> Rounds:
 
 
 def drop_cause_requests(problem: SlotProblem, served: np.ndarray) -> list[Request]:
-    """The two relaxations that tell a drop's cause, for the UEs ``served``.
+    """The relaxations that tell a drop's cause, for the UEs ``served``.
 
     1 ``battery``: an unlimited battery would serve the UE; 2 ``ap_capacity``: an
     unlimited AP would (besides the battery); 3 ``deadline``: neither (link, sensing,
-    local CPU). Both are ``fast`` solves with the fallback beta; the agent's pinned
-    alpha carries over.
+    local CPU); 4 ``budget`` (when ``problem.full_budget`` is set): the battery's full
+    usable energy would, where the agent's budget did not (this cause comes first). All
+    are ``fast`` solves with the fallback beta; the agent's pinned alpha carries over.
     """
     snapshot = problem.slot.select(served)
     options = {"weight_ue": problem.weight_ue[served]}
@@ -133,10 +137,23 @@ def drop_cause_requests(problem: SlotProblem, served: np.ndarray) -> list[Reques
     fallback = np.full(snapshot.K, FALLBACK_BETA)
     relaxed = snapshot.replace(energy_budget=np.full(snapshot.K, np.inf))
     unlimited = relaxed.replace(C_ap=1e6 * problem.full_capacity)
-    return [
+    requests = [
         Request("fast", relaxed, fallback, options),
         Request("fast", unlimited, fallback, options),
     ]
+    if problem.full_budget is not None:
+        full = snapshot.replace(energy_budget=problem.full_budget[served])
+        requests.append(Request("fast", full, fallback, options))
+    return requests
+
+
+def _drop_codes(solutions: list[Any]) -> np.ndarray:
+    """Cause codes (see :data:`DROP_CAUSES`) from the answers to :func:`drop_cause_requests`."""
+    no_battery, unlimited = solutions[:2]
+    codes = np.where(no_battery.feasible, 1, np.where(unlimited.feasible, 2, 3))
+    if len(solutions) > 2:  # the full battery's budget
+        codes = np.where(solutions[2].feasible, 4, codes)
+    return codes
 
 
 def _regret_round(problem: SlotProblem) -> Rounds:

@@ -18,7 +18,7 @@ from typing import Any
 from isac_gym import validation
 from isac_gym.iscc import ISCCConfig
 
-ACTION_MODES = ("beta", "allocation")
+ACTION_MODES = ("beta", "allocation", "beta_budget")
 ORACLES = ("sca_admm", "fast")
 HARVEST_PROCESSES = ("markov", "uniform")
 #: ISCCConfig fields the environment draws itself (use the env fields instead).
@@ -42,7 +42,9 @@ class ISCCEnvConfig:
     """Every parameter of ``isac_gym/ISCC-v0``; units SI (J, s, cycle/s, bit, m)."""
 
     cell: ISCCConfig = field(default_factory=lambda: ISCCConfig.paper(K=4))  #: physics
-    action_mode: str = "beta"  #: "beta" (oracle allocates) or "allocation" (alpha_k)
+    #: "beta" (oracle allocates), "allocation" (alpha_k) or "beta_budget" (beta_k and a
+    #: per-UE energy budget; see ISCCEnv)
+    action_mode: str = "beta"
     oracle: str = "sca_admm"  #: per-slot solver method: "sca_admm" or "fast"
     horizon: int = 500  #: slots per episode (truncation)
     slot_duration: float = 1.0  #: T [s], >= every deadline
@@ -59,11 +61,13 @@ class ISCCEnvConfig:
     diagnose_drops: bool = True
     # --- batteries ---------------------------------------------------------------
     b_max: float = 1.0  #: battery capacity [J]
-    b_min: float = 0.05  #: reserve never spent (energy causality) [J]
+    b_min: float = 0.05  #: hard reserve, never spent (energy causality) [J]
     b_init: tuple[float, float] = (0.3, 0.6)  #: B_k(0) ~ U[lo, hi] [J]
     charge_efficiency: float = 0.9  #: eta_c
     leakage: float = 1e-3  #: fraction of the charge lost per slot
-    outage_margin: float = 0.02  #: outage when B_k < b_min + margin [J]
+    #: outage when B_k < b_min + margin [J]; the oracle alone never spends below this
+    #: threshold (beta, allocation modes); only a beta_budget action may (see ISCCEnv)
+    outage_margin: float = 0.02
     # --- harvesting ---------------------------------------------------------------
     harvest_process: str = "markov"  #: "markov" (on/off Poisson) or "uniform" (i.i.d.)
     #: delta [J]. With lambda_on/off it harvests ~4.2 mJ per UE-slot, about what the myopic
@@ -117,6 +121,11 @@ class ISCCEnvConfig:
     @property
     def K(self) -> int:
         return self.cell.K
+
+    @property
+    def outage_threshold(self) -> float:
+        """``b_min + outage_margin`` [J]: a UE ending a slot below it is in outage."""
+        return self.b_min + self.outage_margin
 
     def replace(self, **changes: Any) -> ISCCEnvConfig:
         return make_config(self, **changes)

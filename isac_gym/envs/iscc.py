@@ -24,6 +24,7 @@ from isac_gym.envs.allocation import (
 )
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.iscc import dynamics
+from isac_gym.iscc.model import ENERGY_ATOL, FEASIBILITY_RTOL
 from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
 
 #: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
@@ -62,15 +63,17 @@ class ISCCEnv(gym.Env):
 
     Per slot, the optimiser (``oracle``: ``optimizers.iscc.solve`` with ``sca_admm`` or
     ``fast``) minimises ``sum_k w_ue E_k^u + beta_k E_k^ap`` under the paper's sensing,
-    latency, CPU and power constraints, plus energy causality
-    ``E_k^u <= (1 - leak) B_k - B_min`` and the AP capacity left by background load,
+    latency, CPU and power constraints, plus the energy budget ``E_k^u <= budget_k`` (see
+    Battery reserve and outage) and the AP capacity left by background load,
     ``sum_k f_k^ap <= C^ap - f_res(Z)``. If the oracle's allocation fails a UE, the slot
     is retried with the minimum-UE-energy allocation (``fast``, beta -> 0 for the failing
     UEs); UEs that still fail drop their task (they stay silent; no energy spent) and
-    the rest is re-solved. Drops are counted by cause: ``battery`` (energy budget),
-    ``ap_capacity`` (the link delivers in time but AP processing does not) and
-    ``deadline`` (link, sensing or local-CPU limits). Finding the cause takes two more
-    solves per failing round; with ``diagnose_drops=False`` (training) they are skipped
+    the rest is re-solved. Drops are counted by cause: ``battery`` (an unlimited battery
+    would serve the task), ``ap_capacity`` (the link delivers in time but AP processing
+    does not), ``deadline`` (link, sensing or local-CPU limits) and, in ``beta_budget``
+    mode, ``budget`` (the battery's full usable energy would serve it, the agent's budget
+    does not). Finding the cause takes two (``beta_budget``: three) more solves per
+    failing round; with ``diagnose_drops=False`` (training) they are skipped
     and drops are counted as ``undiagnosed`` (the trajectory is the same). The slot's
     rounds of oracle calls are :func:`isac_gym.envs.allocation.allocation_rounds`,
     shared with the native vector env (``gymnasium.make_vec``), which solves the rounds
@@ -84,14 +87,32 @@ class ISCCEnv(gym.Env):
     ``Z(t+1) = max(0, Z + A + sum_k alpha_k varpi_k Q_k - C^ap T)`` with Markov-switching
     background arrivals A and reserve ``f_res(Z) = min(r C^ap, Z / T)``.
 
+    Battery reserve and outage: below ``b_min`` lies the hard reserve (never spent:
+    energy causality); a UE ending a slot below ``b_out = b_min + outage_margin`` is in
+    outage (Rewards). The oracle alone never causes an outage: in ``beta`` and
+    ``allocation`` modes its budget is the energy above the outage threshold,
+    ``budget_k = max(0, (1 - leak) B_k - b_out)``, so with the harvest arriving after the
+    slot ``B_k(t+1) >= b_out`` whenever ``B_k(t)`` allowed it. In ``beta_budget`` mode the
+    agent sets the budget as a fraction of the energy above ``b_min``,
+    ``budget_k = f_k max(0, (1 - leak) B_k - b_min)``: a fraction up to
+    ``((1 - leak) B_k - b_out) / ((1 - leak) B_k - b_min)`` stays out of outage, a larger
+    one dips into the margin ``[b_min, b_out)`` and pays the outage penalty. So whether
+    to spend into the reserve (e.g. to save a task worth ``drop_penalty``) is the agent's
+    decision, not an accident of the two constants; ``b_min`` stays the physical floor
+    in every mode. The oracle solves under the budget less its feasibility tolerance
+    (``budget / (1 + 1e-6) - 1e-12``, ``info["energy_budget"]``), so ``E_k^u <= budget_k``
+    holds exactly and float rounding never ends a slot a hair below ``b_out``. (Before
+    ``beta_budget`` existed the oracle's floor was ``b_min``, so it could spend into
+    outage by itself.)
+
     All exogenous randomness (tasks, harvesting, mobility, fading, background load) is
     drawn from streams seeded at ``reset`` and independent of the actions: the same
     seed gives every policy, in either action mode, the same tasks, harvests and
     channels (common random numbers).
 
     ## Action Space
-    ``Box(-1, 1, (K,), float32)``; out-of-range values are clipped, NaN raises
-    ``ValueError``.
+    ``Box(-1, 1, (K,), float32)`` (``beta_budget``: ``(2K,)``); out-of-range values are
+    clipped, NaN raises ``ValueError``.
 
     * ``action_mode="beta"`` (default): ``log10 beta_k = lo + (a_k + 1)(hi - lo) / 2``
       with ``(lo, hi) = log10_beta_range`` (default -2..2, so a = 0 is beta = 1, CTEM).
@@ -99,6 +120,11 @@ class ISCCEnv(gym.Env):
       completes the slot with the minimal feasible CPU frequencies and the ``fast``
       beams (``optimizers.iscc.solve(..., method="fast", alpha_fixed=alpha)``). There is no
       fallback: a UE whose alpha cannot meet its constraints drops its task.
+    * ``action_mode="beta_budget"``: ``a[:K]`` gives beta_k as in ``beta`` mode,
+      ``a[K:]`` the fraction ``f_k = (a_{K+k} + 1) / 2`` of the energy above ``b_min``
+      that UE k may spend (``budget_k = f_k ((1 - leak) B_k - b_min)^+``; a = -1 spends
+      nothing, a = 1 all but the hard reserve): the per-slot energy budget of LODCO-style
+      offloading. The oracle and its fallback solve under that budget.
 
     ## Observation Space
     ``Box(-1, 1, (6K + 2,), float32)``; features are mapped affinely to [-1, 1] and
@@ -120,7 +146,7 @@ class ISCCEnv(gym.Env):
     ``r = -(sum_k E_k^u + mu sum_k E_k^ap) / e_ref - drop_penalty * drops
     - outage_penalty * outages (+ terminal)``, with ``mu`` the operator's fixed AP-energy
     price (never the action's beta); an outage is a UE ending the slot with
-    ``B_k < b_min + outage_margin``. At truncation the terminal term
+    ``B_k < b_out = b_min + outage_margin``. At truncation the terminal term
     ``-terminal_battery_price * sum_k max(0, B_k(0) - B_k(T)) / e_ref`` charges the
     battery drained over the episode. The components are in ``info["rewards"]``.
 
@@ -161,7 +187,8 @@ class ISCCEnv(gym.Env):
             )
         self.render_mode = render_mode
         K = self.K = self.config.K
-        self.action_space = spaces.Box(-1.0, 1.0, (K,), np.float32)
+        self._action_size = 2 * K if self.config.action_mode == "beta_budget" else K
+        self.action_space = spaces.Box(-1.0, 1.0, (self._action_size,), np.float32)
         self.observation_space = spaces.Box(-1.0, 1.0, (6 * K + 2,), np.float32)
         self.observation_index: dict[str, slice | int] = {
             name: slice(i * K, (i + 1) * K) for i, name in enumerate(UE_FEATURES)
@@ -191,6 +218,17 @@ class ISCCEnv(gym.Env):
             return np.zeros(np.shape(beta), np.float32)
         action = 2.0 * (np.log10(np.asarray(beta, dtype=float)) - lo) / (hi - lo) - 1.0
         return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    @staticmethod
+    def action_to_fraction(action) -> np.ndarray:
+        """beta_budget mode: the budget fraction ``f = (a + 1) / 2`` of ``a`` (clipped)."""
+        return (np.clip(np.asarray(action, dtype=float), -1.0, 1.0) + 1.0) / 2.0
+
+    @staticmethod
+    def fraction_to_action(fraction) -> np.ndarray:
+        """The action giving the budget fraction ``fraction`` (clipped to [0, 1])."""
+        fraction = np.clip(np.asarray(fraction, dtype=float), 0.0, 1.0)
+        return (2.0 * fraction - 1.0).astype(np.float32)
 
     def _feature_ranges(self) -> dict[str, tuple[float, float]]:
         cfg, cell = self.config, self.config.cell
@@ -312,26 +350,40 @@ class ISCCEnv(gym.Env):
                 + (" (the episode has ended)" if hasattr(self, "_rng") else "")
             )
         action = np.asarray(action, dtype=float)
-        if action.shape != (self.K,):
-            raise ValueError(f"action must have shape ({self.K},), got {action.shape}")
+        if action.shape != (self._action_size,):
+            raise ValueError(
+                f"action must have shape ({self._action_size},) in action_mode "
+                f"{self.config.action_mode!r}, got {action.shape}"
+            )
         if np.isnan(action).any():
             raise ValueError(f"action contains NaN: {action}")
         return np.clip(action, -1.0, 1.0)
 
     def _slot_problem(self, action: np.ndarray) -> tuple[SlotProblem, float]:
-        """The slot the oracle solves: batteries as energy budgets, C^ap less the reserve."""
-        cfg = self.config
-        if cfg.action_mode == "beta":
-            beta, alpha_fixed = self.action_to_beta(action), None
+        """The slot the oracle solves: the energy budgets (see Battery reserve and outage)
+        and C^ap less the reserve."""
+        cfg, K = self.config, self.K
+        beta, alpha_fixed, full_budget = self.action_to_beta(action[:K]), None, None
+        if cfg.action_mode == "allocation":
+            beta, alpha_fixed = np.full(K, cfg.mu), (action + 1.0) / 2.0
+        if cfg.action_mode == "beta_budget":
+            full_budget = dynamics.usable_energy(
+                self._battery, b_min=cfg.b_min, leakage=cfg.leakage
+            )
+            budget = self.action_to_fraction(action[K:]) * full_budget
         else:
-            beta, alpha_fixed = np.full(self.K, cfg.mu), (action + 1.0) / 2.0
+            budget = dynamics.usable_energy(
+                self._battery, b_min=cfg.outage_threshold, leakage=cfg.leakage
+            )
+        # the oracle's energy check allows E <= budget (1 + rtol) + atol: solve under a
+        # budget that much smaller, so that E^u <= budget holds exactly
+        budget = np.maximum(budget / (1.0 + FEASIBILITY_RTOL) - ENERGY_ATOL, 0.0)
         reserve = dynamics.reserved_capacity(
             self._backlog,
             C_ap=cfg.cell.C_ap,
             slot_duration=cfg.slot_duration,
             reserve_max=cfg.reserve_max,
         )
-        budget = dynamics.usable_energy(self._battery, b_min=cfg.b_min, leakage=cfg.leakage)
         slot = self._snapshot.replace(
             energy_budget=budget, C_ap=cfg.cell.C_ap - reserve, **self._tasks
         )
@@ -345,6 +397,7 @@ class ISCCEnv(gym.Env):
             full_capacity=cfg.cell.C_ap,
             diagnose=cfg.diagnose_drops,
             regret_mu=cfg.mu if cfg.compute_regret else None,
+            full_budget=full_budget,
         )
         return problem, reserve
 
@@ -382,7 +435,7 @@ class ISCCEnv(gym.Env):
         counts = np.bincount(outcome["cause"], minlength=UNDIAGNOSED_CODE + 1)
         return {
             "battery_before": battery_before,
-            "outage": self._battery < cfg.b_min + cfg.outage_margin,
+            "outage": self._battery < cfg.outage_threshold,
             "drops": {cause: int(counts[first_code + i]) for i, cause in enumerate(causes)},
         }
 
@@ -412,6 +465,7 @@ class ISCCEnv(gym.Env):
             "weighted_cost": float(energy_ue.sum() + cfg.mu * energy_ap.sum()),
             "alpha": outcome["alpha"],
             "beta": problem.beta,
+            "energy_budget": problem.slot.energy_budget.copy(),
             "task": self._task.copy(),
             "success": outcome["success"],
             "drops": transition["drops"],
