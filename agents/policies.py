@@ -192,8 +192,8 @@ class HeuristicPolicy(Policy):
     then beta_low in {0.001, 0.003, 0.01} x beta_high in {0.1, 0.3} x c in {0, 1} (best
     0.01/0.3/0: -1232.6; 0.001/0.3/1: -1246.8). fixed-beta:mu scores -1377.7 on the same
     seeds. beta_low = 0.01 beats 0.03 clearly; the best points differ by less than the
-    noise of four episodes. (``docs/results/tuning_heuristic_v3*.json``; the earlier
-    tuning, before that compute allocation, is in ``tuning_heuristic*.json``.) These
+    noise of four episodes. (``docs/results/tuning/heuristic*.json``, the two passes;
+    git history keeps the earlier tunings.) These
     scores predate the outage floor (the oracle then spent down to b_min, 30 % outage);
     with it the chosen point scores -629.6 on the same seeds (outage 0.01 %).
     """
@@ -247,8 +247,8 @@ class LyapunovPolicy(Policy):
     -1409.0), then theta in {0.7, 0.85} x V in {0.05, 0.1, 0.2} x gamma_Z in {0, 0.2}
     (best 0.85/0.1/0: -1236.9; 0.7/0.1/0: -1247.6), then theta in {0.85, 0.95} x V in
     {0.07, 0.1, 0.14} with gamma_Z = 0 (0.85/0.1 stays best; 0.95/0.14: -1239.6).
-    fixed-beta:mu scores -1377.7 on the same seeds. (``docs/results/
-    tuning_lyapunov_v3*.json``; the earlier tuning is in ``tuning_lyapunov*.json``.)
+    fixed-beta:mu scores -1377.7 on the same seeds. (``docs/results/tuning/
+    lyapunov*.json``, the three passes; git history keeps the earlier tunings.)
     These scores predate the outage floor (the oracle then spent down to b_min, 30 %
     outage); with it the chosen point scores -633.8 on the same seeds (outage 0.01 %).
     """

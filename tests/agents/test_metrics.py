@@ -196,7 +196,7 @@ def test_run_episode_on_a_scripted_env_by_hand():
     # among them: 1 + 2 = 3 (0/1 lists are masks, not indices)
     assert (result.tasks, result.successes) == (4, 3)
     assert (result.ue_slots, result.outages) == (6, 3)
-    assert result.drops == {"battery": 1, "ap_capacity": 0, "deadline": 2, "other": 2}
+    assert result.drops == {"battery": 1, "ap_capacity": 0, "deadline": 2, "budget": 0, "other": 2}
     assert result.alpha_sum == pytest.approx(0.2 + 0.4 + 0.6 + 0.5) and result.alpha_count == 4
     assert series["battery"] == [[0.5, 0.4, 0.3], [0.6, 0.5, 0.4], [0.7, 0.6, 0.5]]
     assert series["alpha"][:2] == [[0.2, 0.9, 0.4], [0.7, 0.6, 0.5]]
@@ -228,6 +228,7 @@ def test_episode_result_row_names_every_column():
         "drops_battery": 0,
         "drops_ap_capacity": 0,
         "drops_deadline": 0,
+        "drops_budget": 0,
     }
 
 
