@@ -475,6 +475,7 @@ def write_outputs(
         "trace": out / "trace.png",
     }
     columns = list(COLUMNS) + list(EXTRA_COLUMNS) + [f"{m}_ci95" for m in CI_METRICS]
+    columns += ["gap_closed"] if rows and "gap_closed" in rows[0] else []
     _write_csv(paths["csv"], rows, columns)
     episode_rows = [r.row() for r in results]
     _write_csv(paths["episodes"], episode_rows, list(episode_rows[0]) if episode_rows else [])
@@ -555,6 +556,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--trace-episode", type=int, default=0, help="episode index drawn in trace.png (default 0)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="add the rows clairvoyant-bound and clairvoyant-plan (agents.bounds) and the "
+        "column gap_closed; the bound holds for beta-mode policies",
+    )
+    parser.add_argument(
+        "--bound-time-limit",
+        type=float,
+        default=45.0,
+        help="MILP time limit per episode in seconds (default 45; an early stop reports "
+        "the dual bound)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -601,8 +615,21 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         trace_episode=args.trace_episode,
         progress=not args.no_progress,
     )
+    if getattr(args, "bound", False):  # issue 13: agents.bounds adds rows and a column
+        from agents import bounds
+
+        extra, _ = bounds.bound_results(
+            env_kwargs,
+            [args.seed + i for i in range(args.episodes)],
+            env_id=args.env,
+            time_limit=args.bound_time_limit,
+            progress=not args.no_progress,
+        )
+        results = results + extra
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
+    if getattr(args, "bound", False):
+        bounds.add_gap_closed(rows)
     settings = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "env_id": args.env,
