@@ -91,6 +91,7 @@ import numpy as np
 
 import optimizers
 from agents.policies import Policy
+from isac_gym.iscc.model import FEASIBILITY_RTOL
 
 #: Grid of per-slot betas (the env's mu and the fallback's 1e-6 are always added).
 DEFAULT_BETAS = (0.01, 0.02, 0.04, 0.07, 0.15, 0.3, 1.0, 3.0, 100.0)
@@ -185,6 +186,7 @@ class Frontier:
     betas: np.ndarray  #: (G,) grid
     energy_ue: np.ndarray  #: (n, G) E^u of the UE-alone solution [J] (nan: infeasible)
     energy_ap: np.ndarray  #: (n, G) E^ap [J]
+    alpha: np.ndarray  #: (n, G) offloaded fraction alpha
     alone_ok: np.ndarray  #: (n,) feasible alone at beta -> 0 (else a forced drop)
     e_need: np.ndarray  #: (n,) upper estimate of the fallback's UE energy [J]
     demand: np.ndarray  #: (n,) upper estimate of the min-energy AP demand [cycle/s]
@@ -221,15 +223,18 @@ def slot_frontiers(
     grid = grid_betas(cfg, betas)
     slot, ue = np.nonzero(draws.task)
     start = time.perf_counter()
-    alone = [draws.snapshots[t].select(np.arange(cfg.K) == k) for t, k in zip(slot, ue)]
+    pairs = zip(slot, ue, strict=True)
+    alone = [draws.snapshots[t].select(np.arange(cfg.K) == k) for t, k in pairs]
     energy_ue = np.full((slot.size, grid.size), np.nan)
     energy_ap = np.full((slot.size, grid.size), np.nan)
+    alpha = np.full((slot.size, grid.size), np.nan)
     bar = tqdm(total=grid.size + 1, desc=f"bound grid (seed {draws.seed})", disable=not progress)
     for j, beta in enumerate(grid):
         for row, sol in enumerate(solve_grid(alone, beta, method, cfg.ue_energy_weight)):
             if sol.feasible[0]:
                 energy_ue[row, j] = sol.evaluation.energy_ue[0]
                 energy_ap[row, j] = sol.evaluation.energy_ap[0]
+                alpha[row, j] = sol.allocation.alpha[0]
         bar.update()
     joint = _joint_fallback(draws, slot, ue, margin)
     bar.update()
@@ -244,6 +249,7 @@ def slot_frontiers(
         betas=grid,
         energy_ue=energy_ue,
         energy_ap=energy_ap,
+        alpha=alpha,
         alone_ok=np.isfinite(energy_ue).any(axis=1),
         cycles=cycles,
         local_coef=xi_u * cycles**3 / tau**2,
@@ -262,7 +268,7 @@ def _joint_fallback(draws: EpisodeDraws, slot, ue, margin: float) -> dict:
     weight = cfg.ue_energy_weight
     solutions = dict(zip(tasked, solve_grid(snaps, FALLBACK_BETA, "fast", weight), strict=True))
     e_need, demand, fail = (np.zeros(slot.size) for _ in range(3))
-    for row, (t, k) in enumerate(zip(slot, ue)):
+    for row, (t, k) in enumerate(zip(slot, ue, strict=True)):
         sol = solutions[t]
         pos = int(np.count_nonzero(draws.task[t][:k]))
         e_need[row] = sol.evaluation.energy_ue[pos]
@@ -286,6 +292,7 @@ class _Program:
         self.rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.rhs: list[np.ndarray] = []
         self.count = 0  # rows so far
+        self.named: dict[str, np.ndarray] = {}  # row groups whose prices the plan uses
         self.cost = None
 
     def add(self, name, shape, lower=0.0, upper=np.inf, integer=False) -> np.ndarray:
@@ -317,15 +324,35 @@ class _Program:
         coef = np.broadcast_to(coef.ravel() if coef.size == var.size else coef, var.shape)
         self.rows.append((rows, var, coef.ravel()))
 
-    def solve(self, time_limit: float, relax: bool = False):
-        from scipy.optimize import Bounds, LinearConstraint, milp
+    def matrix(self):
         from scipy.sparse import coo_matrix
 
         rows = np.concatenate([r for r, _, _ in self.rows])
         cols = np.concatenate([c for _, c, _ in self.rows])
         vals = np.concatenate([v for _, _, v in self.rows])
         rhs = np.concatenate(self.rhs)
-        matrix = coo_matrix((vals, (rows, cols)), shape=(rhs.size, self.size)).tocsr()
+        return coo_matrix((vals, (rows, cols)), shape=(rhs.size, self.size)).tocsr(), rhs
+
+    def solve_lp(self, time_limit: float):
+        """The LP relaxation (HiGHS) with its row prices ``ineqlin.marginals`` (<= 0)."""
+        from scipy.optimize import linprog
+
+        matrix, rhs = self.matrix()
+        bounds = np.column_stack([np.concatenate(self.lower), np.concatenate(self.upper)])
+        bounds = [(lo, None if hi == np.inf else hi) for lo, hi in bounds]
+        return linprog(
+            self.cost,
+            A_ub=matrix,
+            b_ub=rhs,
+            bounds=bounds,
+            method="highs",
+            options={"time_limit": float(time_limit)},
+        )
+
+    def solve(self, time_limit: float, relax: bool = False):
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        matrix, rhs = self.matrix()
         return milp(
             self.cost,
             constraints=LinearConstraint(matrix, -np.inf, rhs),
@@ -411,8 +438,11 @@ def _battery_rows(prog, draws, front, battery, e_u, served, keep, b_min, unit) -
     # B(t+1) - keep B(t) + E^u <= eta e(t); E^u only where there is a task
     rows = prog.leq([(battery[1:], 1.0), (battery[:-1], -keep)], charge).reshape(T, K)
     prog.term(rows[t, k], e_u, 1.0)
+    prog.named["battery"] = rows[t, k]
     # E^u <= keep B(t) - B_min (served); E^u = 0 when dropped (E^u <= big * s)
-    prog.leq([(e_u, 1.0), (battery[t, k], -keep), (served, b_min)], 0.0)
+    # (the true model accepts E^u up to the budget times 1 + FEASIBILITY_RTOL)
+    slack = keep * (1.0 + FEASIBILITY_RTOL)
+    prog.named["causality"] = prog.leq([(e_u, 1.0), (battery[t, k], -slack), (served, b_min)], 0.0)
     prog.leq([(e_u, 1.0), (served, -cfg.b_max / unit)], 0.0)
 
 
@@ -480,12 +510,13 @@ def _ap_rows(prog, draws, front, offload, backlog, cap_cycles) -> None:
     big = np.maximum(high - r, 0.0) + 1e-9
     # sum_k O / tau in units of C^ap (T = slot_duration): O / tau * T
     load = front.slot, offload, cfg.slot_duration / front.tau
-    _per_slot_sum(prog, T, load, [(backlog[:T], 1.0), (capped, -big)], 1.0)
-    _per_slot_sum(prog, T, load, [(capped, r)], 1.0)
+    capacity = [_per_slot_sum(prog, T, load, [(backlog[:T], 1.0), (capped, -big)], 1.0)]
+    capacity.append(_per_slot_sum(prog, T, load, [(capped, r)], 1.0))
     cap_low, cap_high = 1.0 - np.minimum(r, low), 1.0 - np.minimum(r, high)
     slope = (cap_low - cap_high) / np.maximum(high - low, 1e-12)
-    _per_slot_sum(prog, T, load, [(backlog[:T], slope)], cap_low + slope * low)
-    _per_slot_sum(
+    capacity.append(_per_slot_sum(prog, T, load, [(backlog[:T], slope)], cap_low + slope * low))
+    prog.named["capacity"] = np.stack(capacity)
+    prog.named["backlog"] = _per_slot_sum(
         prog,
         T,
         (front.slot, offload, 1.0),
@@ -494,11 +525,12 @@ def _ap_rows(prog, draws, front, offload, backlog, cap_cycles) -> None:
     )
 
 
-def _per_slot_sum(prog, T, load, terms, rhs) -> None:
-    """Rows per slot: ``sum_{k in slot} coef O_k + terms <= rhs``."""
+def _per_slot_sum(prog, T, load, terms, rhs) -> np.ndarray:
+    """Rows per slot: ``sum_{k in slot} coef O_k + terms <= rhs``; returns them."""
     slot, var, coef = load
     rows = prog.leq(terms, rhs)
     prog.term(rows[slot], var, coef)
+    return rows
 
 
 def battery_floor(draws: EpisodeDraws) -> np.ndarray:
@@ -512,8 +544,10 @@ def battery_floor(draws: EpisodeDraws) -> np.ndarray:
     cfg = draws.config
     keep, level = 1.0 - cfg.leakage, draws.battery0.copy()
     out = [level]
+    # the true model lets E^u exceed the budget by FEASIBILITY_RTOL (relative)
+    b_min = cfg.b_min - FEASIBILITY_RTOL * cfg.b_max
     for t in range(draws.horizon):
-        kept = np.where(draws.task[t], np.minimum(keep * level, cfg.b_min), keep * level)
+        kept = np.where(draws.task[t], np.minimum(keep * level, b_min), keep * level)
         level = np.minimum(cfg.b_max, kept + cfg.charge_efficiency * draws.harvest[t])
         out.append(level)
     return np.array(out)
@@ -581,10 +615,11 @@ def clairvoyant_bound(
     front = front or slot_frontiers(draws, betas, margin=margin, progress=progress)
     prog, extra = build_program(draws, front)
     start = time.perf_counter()
-    relaxed = prog.solve(time_limit, relax=True)  # the LP relaxation: a bound already
+    relaxed = prog.solve_lp(time_limit)  # the LP relaxation: a bound already
     if relaxed.x is None:
         raise RuntimeError(f"clairvoyant program of seed {draws.seed}: {relaxed.message}")
     best, candidates = relaxed.fun, [relaxed]
+    priced = _price_schedule(draws, front, prog, relaxed.ineqlin.marginals)
     result = prog.solve(time_limit)  # the MILP: its dual bound tightens the LP's
     dual = getattr(result, "mip_dual_bound", None)
     if dual is not None and np.isfinite(dual):
@@ -593,7 +628,7 @@ def clairvoyant_bound(
         candidates.insert(0, result)
     seconds = time.perf_counter() - start
     blocks, primal = prog.blocks, candidates[0]
-    schedules = [
+    schedules = [priced] + [
         _schedule(draws, front, c.x[blocks["Eu"]], c.x[blocks["s"]] > 0.5) for c in candidates
     ]
     return BoundResult(
@@ -611,6 +646,37 @@ def clairvoyant_bound(
         solve_seconds=seconds,
         details={"schedules": schedules, "lp_bound": -float(relaxed.fun) + extra["constant"]},
     )
+
+
+def _price_schedule(draws, front, prog, marginals) -> np.ndarray:
+    """Per UE-slot the grid beta the LP's prices favour (Lagrangian rounding).
+
+    With the LP's row prices (reward per unit) of the UE's battery and causality rows
+    (per mJ of E^u) and of its slot's AP capacity and backlog rows (per offloaded
+    cycle), each grid point j costs ``(1/e_ref + price_E) E^u_j + mu/e_ref E^ap_j +
+    price_O O_j``; the cheapest point's beta is the plan. With zero prices (nothing
+    binds) this is the point of beta = mu: the myopic policy.
+    """
+    cfg = draws.config
+    price = -np.asarray(marginals)  # >= 0: the cost of one more unit on the left side
+    scale = _ENERGY_UNIT / cfg.e_ref
+    energy = scale + price[prog.named["battery"]] + price[prog.named["causality"]]
+    per_slot = price[prog.named["backlog"]]
+    cap_price = price[prog.named["capacity"]].sum(axis=0)[front.slot]
+    cycles = per_slot[front.slot] + cap_price * cfg.slot_duration / front.tau
+    unit_cycles = cfg.cell.C_ap * cfg.slot_duration
+    offload = front.alpha * (front.cycles / unit_cycles)[:, None]
+    cost = (
+        energy[:, None] * front.energy_ue / _ENERGY_UNIT
+        + scale * cfg.mu * front.energy_ap / _ENERGY_UNIT
+        + cycles[:, None] * offload
+    )
+    lo, hi = cfg.log10_beta_range
+    usable = (front.betas >= 10.0**lo * (1 - 1e-9)) & (front.betas <= 10.0**hi * (1 + 1e-9))
+    cost = np.where(np.isfinite(cost[:, usable]), cost[:, usable], np.inf)
+    schedule = np.full(draws.task.shape, float(cfg.mu))
+    schedule[front.slot, front.ue] = front.betas[usable][np.argmin(cost, axis=1)]
+    return schedule
 
 
 def _per_ue(draws, front, values) -> np.ndarray:
