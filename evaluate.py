@@ -2,7 +2,7 @@
 """Evaluate isac-gym: reproduce the papers' figures, or compare policies on episodes.
 
     python evaluate.py paper --figure 2 [--trials T] [--jobs J] [--seed S] [--out DIR]
-    python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR]
+    python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR] [--bound]
 
 Thin over library functions: ``experiments.paper`` (figures) and
 ``agents.evaluation`` (policy comparison). Each registers its own arguments.

@@ -21,6 +21,12 @@ Outputs under ``out``:
 * ``policies.png`` -- box plot of episode returns and bars with 95% CIs.
 * ``trace.png`` -- battery, beta and alpha per slot of one episode for every policy.
 * ``policies.json`` -- the command, the settings, and the rows.
+
+With ``--bound`` (:mod:`agents.bounds`) the rows ``clairvoyant-bound`` (an upper bound
+on the return of any beta-mode policy per seed; only its return is filled) and
+``clairvoyant-plan`` (its beta schedule replayed open-loop) join both CSVs and the
+plot, and ``policies.csv`` gains ``gap_closed = (R - R_myopic) / (R_bound - R_myopic)``
+with ``fixed-beta:mu`` as the myopic policy (nan without that row).
 """
 
 from __future__ import annotations
@@ -630,6 +636,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     rows = summarize(results, oracle)
     if getattr(args, "bound", False):
         bounds.add_gap_closed(rows)
+        note = bounds.allocation_note(rows)
+        if note:
+            print(note)
     settings = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "env_id": args.env,

@@ -160,6 +160,9 @@ def test_bound_rows_for_an_allocation_mode_evaluation():
     assert again.episode_return == rows[1].episode_return  # the plan ran in beta mode
     table = bounds.add_gap_closed(summarize(rows))
     assert all(math.isnan(row["gap_closed"]) for row in table)  # no fixed-beta:mu row
+    assert bounds.allocation_note(table) is None
+    note = bounds.allocation_note([*table, {"policy": "fo", "action_mode": "allocation"}])
+    assert "fo" in note and "beta-mode" in note
 
 
 @pytest.mark.slow  # the CLI imports torch and draws policies.png (several seconds)
