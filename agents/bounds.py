@@ -151,8 +151,13 @@ def make_env(env_kwargs: dict | None = None, env_id: str = "isac_gym/ISCC-v0"):
     import gymnasium
 
     import isac_gym  # noqa: F401 - registers the environments
+    from isac_gym.envs.iscc import ISCCEnv
 
-    return gymnasium.make(env_id, **{**(env_kwargs or {}), "action_mode": "beta"})
+    env = gymnasium.make(env_id, **{**(env_kwargs or {}), "action_mode": "beta"})
+    if not isinstance(env.unwrapped, ISCCEnv):
+        env.close()
+        raise ValueError(f"the clairvoyant bound needs isac_gym/ISCC-v0, got {env_id!r}")
+    return env
 
 
 def record_draws(env: Any, seed: int) -> EpisodeDraws:
@@ -220,11 +225,6 @@ class Frontier:
     alpha_lb: np.ndarray  #: (n,) least offloading of the CPU cap (17d)
     tau: np.ndarray  #: (n,)
     seconds: float = 0.0
-
-    def cut(self, row: int, beta: float, weight: float) -> float:
-        """min over the row's points of ``w E^u + beta E^ap`` (supporting line)."""
-        values = weight * self.energy_ue[row] + beta * self.energy_ap[row]
-        return float(np.nanmin(values))
 
 
 def grid_betas(config, betas=DEFAULT_BETAS) -> np.ndarray:

@@ -624,13 +624,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if getattr(args, "bound", False):  # issue 13: agents.bounds adds rows and a column
         from agents import bounds
 
-        extra, _ = bounds.bound_results(
-            env_kwargs,
-            [args.seed + i for i in range(args.episodes)],
-            env_id=args.env,
-            time_limit=args.bound_time_limit,
-            progress=not args.no_progress,
-        )
+        try:
+            extra, _ = bounds.bound_results(
+                env_kwargs,
+                [args.seed + i for i in range(args.episodes)],
+                env_id=args.env,
+                time_limit=args.bound_time_limit,
+                progress=not args.no_progress,
+            )
+        except ValueError as error:
+            parser.error(f"--bound: {error}")
         results = results + extra
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
