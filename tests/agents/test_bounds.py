@@ -134,6 +134,11 @@ def test_a_task_no_allocation_serves_is_a_forced_drop_in_both():
     assert result.bound <= myopic + 0.5
 
 
+def test_bound_needs_the_iscc_env():
+    with pytest.raises(ValueError, match="ISCC-v0"):
+        bounds.make_env({}, env_id="CartPole-v1")
+
+
 def test_gap_closed_is_zero_for_myopic_and_one_for_the_bound():
     rows = [
         {"policy": "fixed-beta:mu", "return_mean": -10.0},
