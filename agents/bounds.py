@@ -217,6 +217,7 @@ class Frontier:
     e_need: np.ndarray  #: (n,) upper estimate of the fallback's UE energy [J]
     demand: np.ndarray  #: (n,) upper estimate of the min-energy AP demand [cycle/s]
     joint_fail: np.ndarray  #: (n,) the joint fallback fails it (drop allowed)
+    link_time: np.ndarray  #: (n,) upper estimate of c = Q / R [s] (joint fallback rate)
     cycles: np.ndarray  #: (n,) d = varpi Q
     local_coef: np.ndarray  #: (n,) a = xi^u d^3 / tau^2
     alpha_lb: np.ndarray  #: (n,) least offloading of the CPU cap (17d)
@@ -288,14 +289,20 @@ def _joint_fallback(draws: EpisodeDraws, slot, ue, margin: float) -> dict:
     snaps = [draws.snapshots[t].select(draws.task[t]) for t in tasked]
     weight = cfg.ue_energy_weight
     solutions = dict(zip(tasked, solve_grid(snaps, FALLBACK_BETA, "fast", weight), strict=True))
-    e_need, demand, fail = (np.zeros(slot.size) for _ in range(3))
+    e_need, demand, fail, link = (np.zeros(slot.size) for _ in range(4))
     for row, (t, k) in enumerate(zip(slot, ue, strict=True)):
         sol = solutions[t]
         pos = int(np.count_nonzero(draws.task[t][:k]))
         e_need[row] = sol.evaluation.energy_ue[pos]
         demand[row] = sol.allocation.f_ap[pos]
         fail[row] = not sol.feasible[pos]
-    return dict(e_need=(1.0 + margin) * e_need, demand=(1.0 + margin) * demand, joint_fail=fail > 0)
+        link[row] = draws.snapshots[t].Q[k] / max(float(sol.evaluation.rate[pos]), 1e-300)
+    return dict(
+        e_need=(1.0 + margin) * e_need,
+        demand=(1.0 + margin) * demand,
+        joint_fail=fail > 0,
+        link_time=(1.0 + margin) * link,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -571,12 +578,16 @@ def battery_floor(draws: EpisodeDraws) -> np.ndarray:
 
 
 def _drop_rows(prog, draws, front, variables, unit, cap) -> None:
-    """Item 6: a drop needs a budget below E_need or an AP that may be short.
+    """Item 6: a drop needs a budget below E_need or a give-up by an AP that may be short.
 
+    A give-up ``g`` (binary per UE-slot) needs ``w_t`` (the slot's AP may be short) and,
+    unless even the CPU-forced least offloading alpha_lb of ``n_t`` such UEs could
+    exceed the least capacity ``(1 - r) C^ap``, a budget below ``E_lb``, the UE energy
+    at alpha_lb: with more, alpha_lb is in the UE's interval, its least AP demand is the
+    CPU-forced one, and the compute allocation gives up UEs with larger demands first.
     A budget below E_need also means the battery ended the previous slot below
     ``(B_min + E_need) / (1 - leak)``; where that is under the outage threshold, a drop
-    needs the previous slot's outage (or an AP that may be short): ``s + o + w >= 1``,
-    which tightens the relaxation.
+    needs the previous slot's outage or a give-up: ``s + o + g >= 1``.
     """
     battery, served, backlog, outage = variables
     cfg, T = draws.config, draws.horizon
@@ -589,23 +600,49 @@ def _drop_rows(prog, draws, front, variables, unit, cap) -> None:
     prog.leq([(backlog[:T], -1.0), (short, need)], 0.0)
     rows = np.flatnonzero(front.alone_ok & ~front.joint_fail)
     t, k = front.slot[rows], front.ue[rows]
+    given_up = prog.add("g", (rows.size,), upper=1.0, integer=True)
+    prog.leq([(given_up, 1.0), (short[t], -1.0)], 0.0)
     ceiling = battery_ceiling(draws)[t, k] / unit
     e_need = front.e_need[rows] / unit
     big = np.maximum(keep * ceiling - b_min - e_need, 0.0)
-    prog.leq([(battery[t, k], keep), (served[rows], -big), (short[t], -big)], b_min + e_need)
-    threshold = (cfg.b_min + cfg.outage_margin) / unit
-    low = (b_min + e_need) / keep < threshold
-    first = low & (t == 0)
-    prog.leq([(served[rows[first]], -1.0), (short[t[first]], -1.0)], -1.0)
-    later = low & (t > 0)
+    prog.leq([(battery[t, k], keep), (served[rows], -big), (given_up, -big)], b_min + e_need)
+    e_lb, cpu_bound = _least_offloading(draws, front, rows)
+    big_lb = np.maximum(keep * ceiling - b_min - e_lb / unit, 0.0)
+    limited = ~cpu_bound
+    prog.leq(
+        [(battery[t[limited], k[limited]], keep), (given_up[limited], big_lb[limited])],
+        b_min + e_lb[limited] / unit + big_lb[limited],
+    )
+    low = (b_min + e_need) / keep < (cfg.b_min + cfg.outage_margin) / unit
+    first, later = low & (t == 0), low & (t > 0)
+    prog.leq([(served[rows[first]], -1.0), (given_up[first], -1.0)], -1.0)
     prog.leq(
         [
             (served[rows[later]], -1.0),
-            (short[t[later]], -1.0),
+            (given_up[later], -1.0),
             (outage[t[later] - 1, k[later]], -1.0),
         ],
         -1.0,
     )
+
+
+def _least_offloading(draws, front, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: upper estimate of E^u at alpha_lb [J] and whether n_t UEs at their
+    CPU-forced AP demand could exceed the least capacity (then a give-up is free).
+
+    ``E^u(alpha_lb) = a (1 - alpha_lb)^3 + P c alpha_lb <= a (1 - alpha_lb)^3 + P_max c``
+    with ``c`` the joint fallback's link time (with the margin); the CPU-forced demand
+    is ``d alpha_lb / (tau - c alpha_lb)``.
+    """
+    cfg, T = draws.config, draws.horizon
+    alpha_lb, link = front.alpha_lb[rows], front.link_time[rows]
+    p_max = cfg.cell.P_max
+    e_lb = front.local_coef[rows] * (1.0 - alpha_lb) ** 3 + p_max * link
+    slack = np.maximum(front.tau[rows] - link * alpha_lb, 1e-12)
+    demand = front.cycles[rows] * alpha_lb / slack
+    tasks = np.bincount(front.slot, minlength=T)[front.slot[rows]]
+    free = tasks * demand > (1.0 - cfg.reserve_max) * cfg.cell.C_ap
+    return e_lb, free
 
 
 def battery_ceiling(draws: EpisodeDraws) -> np.ndarray:
