@@ -151,6 +151,27 @@ def test_gap_closed_is_zero_for_myopic_and_one_for_the_bound():
     assert math.isnan(rows[0]["gap_closed"])
 
 
+def test_a_congested_ap_is_no_reason_to_drop_with_full_batteries():
+    # reserve capped (0.2 C^ap left), cheap drops: a bound that let a possibly-short AP
+    # drop tasks at will would drop them; with full batteries the least offloading is
+    # the CPU-forced one, which the AP carries, so the env serves every task
+    kwargs = dict(
+        K=2,
+        horizon=6,
+        oracle="fast",
+        b_init=(0.8, 0.9),
+        background_load=(2.0, 2.0),
+        drop_penalty=0.1,
+    )
+    _, front, result, plan = _solve(kwargs, seed=0)
+    servable = front.alone_ok & ~front.joint_fail
+    assert servable.sum() >= 10
+    assert result.served[front.slot[servable], front.ue[servable]].all()
+    myopic = _returns(kwargs, seed=0, specs=("fixed-beta:mu",))["fixed-beta:mu"]
+    assert myopic <= result.bound <= myopic + 0.2 * abs(myopic)
+    assert plan.episode_return <= result.bound
+
+
 def test_bound_rows_for_an_allocation_mode_evaluation():
     from agents.evaluation import summarize
 
