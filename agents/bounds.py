@@ -60,14 +60,16 @@ Each relaxation keeps every trajectory of every beta-mode policy feasible:
 6. **Drops, forced not free.** A UE alone infeasible at beta -> 0 with unlimited battery
    and AP (deadline, link or sensing) is dropped in both. Otherwise a drop needs a
    reason the env also needs: the budget below ``E_need`` (the UE energy of the joint
-   ``fast`` fallback at beta = 1e-6, all tasked UEs, full AP, times 1 + ``margin``: an
-   upper estimate of what the env's fallback needs when the AP can give the UE its
-   minimum-energy offloading), or a slot where the AP may be short: its available
-   capacity below the sum of the UEs' minimum-energy AP demands (times 1 + margin;
-   only then can the compute allocation give a UE up or push one off its
-   minimum-energy point). UEs that the joint fallback itself fails may drop freely.
-   ``E_need`` and the demands are estimates with a safety margin, not proofs (the one
-   place the interference of the joint slot enters).
+   ``fast`` fallback at beta = 1e-6, all tasked UEs, full AP, times 1 + ``margin``), or
+   a give-up by the compute allocation. A give-up needs a slot where the AP may be
+   short (available capacity below the sum of the UEs' minimum-energy AP demands times
+   1 + margin, a binary tied to the backlog) and a budget below ``E_lb``, the UE energy
+   at the CPU-forced least offloading alpha_lb: with more, alpha_lb is in the UE's
+   interval and the allocation gives up UEs with larger least demands first; only
+   where n_t UEs at their CPU-forced demand could overload even ``(1 - r) C^ap`` is a
+   give-up free. UEs the joint fallback itself fails may drop freely. ``E_need``, the
+   demands and the link time are estimates from the joint fallback with a safety
+   margin, not proofs (the one place the interference of the joint slot enters).
 7. **Outage** ``B(t+1) >= (B_min + margin_outage)(1 - o)``; **terminal** price on
    ``(B(0) - B(T))^+`` as in the reward.
 
