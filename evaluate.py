@@ -3,7 +3,7 @@
 
     python evaluate.py paper --figure 2 [--trials T] [--jobs J] [--seed S] [--out DIR]
     python evaluate.py paper-mimo --figure 2..7|all [--trials T] [--jobs J] [--seed S]
-    python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR]
+    python evaluate.py policies --env ID --policies a,b,... --episodes E [--out DIR] [--bound]
 
 A thin wrapper of ``isac-evaluate`` (:func:`experiments.cli.evaluate_main`): figures in
 ``experiments.paper``, policy comparison in ``agents.evaluation``.

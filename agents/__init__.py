@@ -7,6 +7,8 @@
 * :mod:`agents.metrics` -- the one reducer from the env's ``info`` to metrics.
 * :mod:`agents.evaluation` -- ``evaluate.py policies``: every policy on the same
   seeded episodes.
+* :mod:`agents.bounds` -- the clairvoyant episode bound and plan
+  (``evaluate.py policies --bound``).
 * :mod:`agents.tuning` -- grid search of the heuristic / Lyapunov constants on
   validation seeds.
 

@@ -22,6 +22,12 @@ Outputs under ``out``:
 * ``policies.png`` -- box plot of episode returns and bars with 95% CIs.
 * ``trace.png`` -- battery, beta and alpha per slot of one episode for every policy.
 * ``policies.json`` -- the command, the settings, and the rows.
+
+With ``--bound`` (:mod:`agents.bounds`) the rows ``clairvoyant-bound`` (an upper bound
+on the return of any beta-mode policy per seed; only its return is filled) and
+``clairvoyant-plan`` (its beta schedule replayed open-loop) join both CSVs and the
+plot, and ``policies.csv`` gains ``gap_closed = (R - R_myopic) / (R_bound - R_myopic)``
+with ``fixed-beta:mu`` as the myopic policy (nan without that row).
 """
 
 from __future__ import annotations
@@ -509,6 +515,7 @@ def write_outputs(
         "trace": "trace.png",
     }
     columns = list(COLUMNS) + list(EXTRA_COLUMNS) + [f"{m}_ci95" for m in CI_METRICS]
+    columns += ["gap_closed"] if rows and "gap_closed" in rows[0] else []
     episode_rows = [r.row() for r in results]
     payload = {
         **settings,
@@ -604,6 +611,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     ray_backend.add_arguments(parser)
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="add the rows clairvoyant-bound and clairvoyant-plan (agents.bounds) and the "
+        "column gap_closed; the bound holds for beta-mode policies",
+    )
+    parser.add_argument(
+        "--bound-time-limit",
+        type=float,
+        default=45.0,
+        help="MILP time limit per episode in seconds (default 45; an early stop reports "
+        "the dual bound)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -665,8 +685,27 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
+    if getattr(args, "bound", False):  # issue 13: agents.bounds adds rows and a column
+        from agents import bounds
+
+        try:
+            extra, _ = bounds.bound_results(
+                env_kwargs,
+                [args.seed + i for i in range(args.episodes)],
+                env_id=args.env,
+                time_limit=args.bound_time_limit,
+                progress=not args.no_progress,
+            )
+        except ValueError as error:
+            raise UsageError(f"--bound: {error}") from None
+        results = results + extra
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
+    if getattr(args, "bound", False):
+        bounds.add_gap_closed(rows)
+        note = bounds.allocation_note(rows)
+        if note:
+            print(note)
     settings = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "env_id": args.env,
