@@ -27,11 +27,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR, MIMOISACConfig, MIMOSnapshot, sample_snapshot
-from isac_gym.runs import machine_description
+from isac_gym.runs import limit_threads, machine_description
 from optimizers.mimo.dinkelbach import METHODS, SCHEMES, solve_mimo
 
 CSV_COLUMNS = (
@@ -218,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "feasible drops, of iterations and wall time (one solve_mimo call) over all drops"
     )
     start = time.perf_counter()
-    with threadpool_limits(limits=1):
+    with limit_threads(1):
         records = run(args)
     for omega in args.omega:
         print(f"\nomega={omega:g}")

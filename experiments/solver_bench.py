@@ -33,16 +33,14 @@ draws them as above. Example: ``python -m experiments.solver_bench --batch 64 --
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import os
 import sys
 import time
 
 import numpy as np
 
 from isac_gym.iscc import ISCCConfig, sample_snapshot
-from isac_gym.runs import machine_description
+from isac_gym.runs import limit_threads, machine_description
 from optimizers.iscc.batch import solve_batch
 from optimizers.iscc.solve import METHODS, solve
 
@@ -50,7 +48,6 @@ DEFAULT_METHODS = ("fast", "sca_admm", "cvxpy", "fl", "fo", "ho", "ctem", "ofdma
 CSV_COLUMNS = (
     "K", "seed", "method", "wall_s", "solver_s", "cost", "feasible", "success_rate", "gap"
 )  # fmt: skip
-_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def config_for(K: int) -> ISCCConfig:
@@ -60,21 +57,6 @@ def config_for(K: int) -> ISCCConfig:
     if K == 10:
         return ISCCConfig.paper(K=10, tau=0.5, C_ap=20e9)
     return ISCCConfig.paper(K=K)
-
-
-def _single_thread_blas():
-    """Context pinning BLAS to one thread (threadpoolctl), and a note on what was done."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if all(os.environ.get(name) == "1" for name in ("OPENBLAS_NUM_THREADS",)):
-            return contextlib.nullcontext(), "BLAS threads: OPENBLAS_NUM_THREADS=1"
-        return contextlib.nullcontext(), (
-            "WARNING: threadpoolctl is not installed and OPENBLAS_NUM_THREADS is not 1: "
-            "multi-threaded BLAS makes these timings several times slower; rerun with "
-            "OPENBLAS_NUM_THREADS=1"
-        )
-    return threadpool_limits(limits=1), "BLAS threads: pinned to 1 (threadpoolctl)"
 
 
 def _parse(argv):
@@ -283,9 +265,9 @@ def summarise(records, methods, K) -> list[str]:
 
 def main(argv=None) -> int:
     args = _parse(argv)
-    limiter, note = _single_thread_blas()
+    limiter = limit_threads(1)  # 64 x 64 matrices: one BLAS thread is several times faster
     print(f"machine: {machine_description()}")
-    print(note)
+    print("BLAS threads: pinned to 1 (threadpoolctl)")
     command = " ".join(sys.argv[1:] if argv is None else argv)
     print(f"command: python -m experiments.solver_bench {command}")
     if args.batch:

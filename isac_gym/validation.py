@@ -54,6 +54,22 @@ def number(
     object.__setattr__(cfg, name, x)
 
 
+def interval(cfg: Any, name: str, low: float, high: float, *, low_open: bool = False) -> None:
+    """A pair ``(lo, hi)`` of finite numbers with ``low <= lo <= hi <= high`` (``low < lo``
+    when ``low_open``); stored back as a tuple of floats."""
+    value = getattr(cfg, name)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    above = lo > low if low_open else lo >= low
+    if not (math.isfinite(lo) and math.isfinite(hi) and above and lo <= hi <= high):
+        first = "<" if low_open else "<="
+        allowed = f"a finite (lo, hi) pair with {low:g} {first} lo <= hi <= {high:g}"
+        fail(cfg, name, allowed, value)
+    object.__setattr__(cfg, name, (lo, hi))
+
+
 def choice(cfg: Any, name: str, options: tuple[str, ...]) -> None:
     if getattr(cfg, name) not in options:
         fail(cfg, name, f"one of {options}", getattr(cfg, name))

@@ -111,12 +111,12 @@ class ISCCEnvConfig:
         for name in ("leakage", "mobility_memory"):
             validation.number(self, name, low=0.0, high=1.0, high_open=True)
         validation.number(self, "b_min", low=0.0, high=self.b_max, high_open=True)
-        _interval(self, "b_init", self.b_min, self.b_max)
-        _interval(self, "task_bits", 0.0, math.inf, low_open=True)
-        _interval(self, "deadline", 0.0, self.slot_duration, low_open=True)
-        _interval(self, "cpu_capacity", 0.0, math.inf, low_open=True)
-        _interval(self, "background_load", 0.0, math.inf)
-        _interval(self, "log10_beta_range", -6.0, 6.0)
+        validation.interval(self, "b_init", self.b_min, self.b_max)
+        validation.interval(self, "task_bits", 0.0, math.inf, low_open=True)
+        validation.interval(self, "deadline", 0.0, self.slot_duration, low_open=True)
+        validation.interval(self, "cpu_capacity", 0.0, math.inf, low_open=True)
+        validation.interval(self, "background_load", 0.0, math.inf)
+        validation.interval(self, "log10_beta_range", -6.0, 6.0)
 
     @property
     def K(self) -> int:
@@ -186,18 +186,3 @@ def make_config(preset: str | ISCCEnvConfig = "default", **overrides: Any) -> IS
 
 def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-
-
-def _interval(cfg, name, low, high, low_open=False) -> None:
-    """A (low, high) pair of finite numbers with ``low <= lo <= hi <= high``."""
-    value = getattr(cfg, name)
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        validation.fail(cfg, name, "a (low, high) pair", value)
-    above = lo > low if low_open else lo >= low
-    if not (math.isfinite(lo) and math.isfinite(hi) and above and lo <= hi <= high):
-        first = "<" if low_open else "<="
-        allowed = f"a finite (low, high) pair with {low:g} {first} low <= high <= {high:g}"
-        validation.fail(cfg, name, allowed, value)
-    object.__setattr__(cfg, name, (lo, hi))

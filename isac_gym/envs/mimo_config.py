@@ -96,29 +96,13 @@ class MIMOEnvConfig:
         for name in ("mobility_memory", "fading_correlation", "target_memory"):
             validation.number(self, name, 0.0, 1.0, high_open=True)
         validation.number(self, "max_azimuth", 0.0, math.pi / 2, low_open=True, high_open=True)
-        _pair(self, "log10_omega_range", -12.0, 0.0)
-        _pair(self, "budget_range", 0.0, 1.0, low_open=True)
-        _pair(self, "b_init", self.b_min, self.b_max)
-        _pair(self, "harvest_power", 0.0, math.inf)
-        _pair(self, "rate_demand", 0.0, math.inf, low_open=True)
+        validation.interval(self, "log10_omega_range", -12.0, 0.0)
+        validation.interval(self, "budget_range", 0.0, 1.0, low_open=True)
+        validation.interval(self, "b_init", self.b_min, self.b_max)
+        validation.interval(self, "harvest_power", 0.0, math.inf)
+        validation.interval(self, "rate_demand", 0.0, math.inf, low_open=True)
         if abs(self.cell.target_azimuth) > self.max_azimuth:
             validation.fail(self, "max_azimuth", ">= |cell.target_azimuth|", self.max_azimuth)
-
-
-def _pair(cfg, name: str, low: float, high: float, low_open: bool = False) -> None:
-    """A (low, high) pair with ``low <= lo <= hi <= high`` (``low < lo`` if open)."""
-    value = getattr(cfg, name)
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        lo = hi = math.nan
-    above = lo > low if low_open else lo >= low
-    if not (math.isfinite(lo) and not math.isnan(hi) and above and lo <= hi <= high):
-        first = "<" if low_open else "<="
-        validation.fail(
-            cfg, name, f"a (lo, hi) pair with {low:g} {first} lo <= hi <= {high:g}", value
-        )
-    object.__setattr__(cfg, name, (lo, hi))
 
 
 def _paper() -> dict[str, Any]:
