@@ -17,6 +17,7 @@ an upward dependency.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,27 @@ def test_ruff_passes_with_the_complexity_check():
         pytest.skip("ruff is not installed next to this Python (pip install -e '.[dev]')")
     out = subprocess.run([str(ruff), "check", "."], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_readme_layout_names_every_module_and_only_existing_ones():
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("## Layout") : readme.index("## Model and units")]
+    modules = {p.name for p in source_files() if p.name != "__init__.py"}
+    modules |= {p.name for p in (ROOT / "scripts").glob("*.py")}
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", block))
+    assert sorted(modules - named) == [], "modules missing from the README layout"
+    assert sorted(named - modules) == [], "the README layout names files that do not exist"
+
+
+def test_every_file_under_docs_is_cited_by_name():
+    listed = subprocess.run(
+        ["git", "ls-files", "docs"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    pages = ["README.md", "BENCHMARKS.md"] + [name for name in listed if name.endswith(".md")]
+    texts = {page: (ROOT / page).read_text() for page in pages}
+    uncited = [
+        name
+        for name in listed
+        if not any(Path(name).name in text for page, text in texts.items() if page != name)
+    ]
+    assert uncited == []

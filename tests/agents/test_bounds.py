@@ -1,4 +1,4 @@
-"""The clairvoyant episode bound and plan (agents.bounds, issue 13)."""
+"""The clairvoyant episode bound and plan (agents.bounds)."""
 
 from __future__ import annotations
 

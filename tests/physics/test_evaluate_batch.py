@@ -1,4 +1,4 @@
-"""``evaluate_batch`` equals ``evaluate`` slot by slot (issue 12), boundaries included."""
+"""``evaluate_batch`` equals ``evaluate`` slot by slot, boundaries included."""
 
 import numpy as np
 import pytest

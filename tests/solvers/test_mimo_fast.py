@@ -62,7 +62,7 @@ def test_structured_and_dense_newton_agree():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 15 target open: fast ends below cvxpy on 3 of these 6 cells")
+@pytest.mark.xfail(reason="target open: fast ends below cvxpy on 3 of these 6 cells")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("omega", [1e-5, 2e-3])
 def test_fast_reaches_the_reference_on_small_cells(seed, omega):

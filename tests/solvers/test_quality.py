@@ -1,4 +1,4 @@
-"""Solution quality of ``fast`` and ``sca_admm`` (issue #3) and the benchmark command.
+"""Solution quality of ``fast`` and ``sca_admm`` and the benchmark command.
 
 Target: on seeded paper-default snapshots (K = 2, M = 64, tau = 0.4 s, beta = 0.1) both
 methods reach within 1% of the better of {cvxpy reference, each other} on the weighted

@@ -206,8 +206,8 @@ def _assert_not_worse_than_fast(snap, beta):
 
 
 @pytest.mark.parametrize("overrides", [dict(tau=0.4, Q=1e4), dict(P_max=1.0)])
-def test_bug_a_sca_admm_lowers_the_transmit_power(overrides):
-    # Bug A: from the paper's start the ADMM kept the transmit power near P_max:
+def test_sca_admm_from_the_paper_start_lowers_the_transmit_power(overrides):
+    # Once, from the paper's start the ADMM kept the transmit power near P_max:
     # 5.65x the cost of fast at Q = 1e4 bit, 5 % above it at P_max = 30 dBm.
     snap = sample_snapshot(ISCCConfig.paper(**overrides), np.random.default_rng(0))
     proposed = solve(snap, 0.1, method="sca_admm")
@@ -217,7 +217,7 @@ def test_bug_a_sca_admm_lowers_the_transmit_power(overrides):
     assert np.all(proposed.allocation.power <= 2.0 * fast.allocation.power)
 
 
-def test_bug_a_sca_admm_never_worse_than_fast_on_paper_seeds():
+def test_sca_admm_never_worse_than_fast_on_paper_seeds():
     config = ISCCConfig.paper()
     for seed in range(20):
         _assert_not_worse_than_fast(sample_snapshot(config, np.random.default_rng(seed)), 0.1)
@@ -225,8 +225,8 @@ def test_bug_a_sca_admm_never_worse_than_fast_on_paper_seeds():
 
 @pytest.mark.parametrize("trial", [2, 57])
 @pytest.mark.parametrize("method", ["fast", "ctem", "ho"])
-def test_bug_b_a_blind_ue_does_not_starve_the_others(method, trial):
-    # Bug B: Fig. 5, K = 10: a UE that misses (17b) at P_max asked for nearly unbounded
+def test_a_sensing_blind_ue_does_not_starve_the_others(method, trial):
+    # Once, on Fig. 5, K = 10: a UE that misses (17b) at P_max asked for nearly unbounded
     # AP cycles (no link left), the common scaling into C^ap failed every UE.
     snap, beta = _figure_drop(5, 8, trial)
     sol = solve(snap, beta, method=method)
@@ -241,8 +241,8 @@ def test_bug_b_a_blind_ue_does_not_starve_the_others(method, trial):
 
 
 @pytest.mark.parametrize("figure, x_index, trial", [(5, 8, 28), (8, 0, 9)])
-def test_bug_c_sca_admm_meets_sensing_wherever_fast_does(figure, x_index, trial):
-    # Bug C: SCA-ADMM ended below gamma_th on a UE where fast meets (17b).
+def test_sca_admm_meets_sensing_wherever_fast_does(figure, x_index, trial):
+    # Once, SCA-ADMM ended below gamma_th on a UE where fast meets (17b).
     snap, beta = _figure_drop(figure, x_index, trial)
     proposed = solve(snap, beta, method="sca_admm")
     fast = solve(snap, beta, method="fast")
