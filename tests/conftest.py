@@ -3,6 +3,23 @@ import pytest
 
 from isac_gym.iscc import ISCCConfig, Snapshot, sample_snapshot
 
+#: A tiny MIMOISAC-v0 cell (4 x 4 UPA, K = 2, N = 2, loose CRB ceilings, 3 Dinkelbach
+#: steps) that keeps the Dinkelbach oracle at a few frames per second in tests.
+MIMO_TINY_CELL = dict(
+    N_x=4,
+    N_y=4,
+    K=2,
+    N=2,
+    L=16,
+    crb_max_theta=1.0,
+    crb_max_phi=1.0,
+    cell_radius=60.0,
+    min_distance=20.0,
+    rate_demand=(1.0, 2.0),
+    solver_options=dict(max_iterations=3),
+    horizon=6,
+)
+
 
 @pytest.fixture
 def paper_config() -> ISCCConfig:

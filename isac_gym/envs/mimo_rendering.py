@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from gymnasium.error import DependencyNotInstalled
+
+from isac_gym.envs.rendering import to_rgb, two_panel_figure
 
 
 def render_mimo(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> np.ndarray:
     """A uint8 (H, W, 3) frame drawn with matplotlib on an Agg canvas (no display)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Circle
-    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
-        raise DependencyNotInstalled(
-            "rendering needs matplotlib: pip install matplotlib"
-        ) from error
+    from matplotlib.patches import Circle
 
     cfg, cell = env.config, env.config.cell
     se = env._last.get("se", np.zeros(env.K))
-    fig = Figure(figsize=size, dpi=dpi)
-    canvas = FigureCanvasAgg(fig)
-    geo, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
+    fig, (geo, bars) = two_panel_figure(size, dpi)
 
     geo.add_patch(Circle((0, 0), cell.cell_radius, color="0.92", zorder=0))
     geo.plot(0, 0, "k^", markersize=10, label="BS")
@@ -43,6 +35,4 @@ def render_mimo(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> n
     bars.set_xticks([0, 1], ["battery / B_max", "budget / P_max"])
     bars.set_ylim(0, 1)
     bars.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return to_rgb(fig)

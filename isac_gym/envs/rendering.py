@@ -6,22 +6,35 @@ import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
 
-def render_iscc(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> np.ndarray:
-    """A uint8 (H, W, 3) frame drawn with matplotlib on an Agg canvas (no display)."""
+def two_panel_figure(size: tuple[float, float], dpi: int):
+    """A matplotlib figure on an Agg canvas (no display) with a wide left and a narrow
+    right panel: ``(figure, (left, right))``."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.patches import Wedge
     except ImportError as error:  # pragma: no cover - matplotlib is a dependency
         raise DependencyNotInstalled(
             "rendering needs matplotlib: pip install matplotlib"
         ) from error
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
+
+
+def to_rgb(fig) -> np.ndarray:
+    """The figure as a uint8 (H, W, 3) array."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def render_iscc(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> np.ndarray:
+    """A uint8 (H, W, 3) frame drawn with matplotlib on an Agg canvas (no display)."""
+    from matplotlib.patches import Wedge
 
     cfg, cell = env.config, env.config.cell
     alpha = env._last.get("alpha", np.zeros(env.K))
-    fig = Figure(figsize=size, dpi=dpi)
-    canvas = FigureCanvasAgg(fig)
-    geo, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
+    fig, (geo, bars) = two_panel_figure(size, dpi)
 
     half = np.degrees(cell.sector_half_width)
     ap = np.asarray(cell.ap_position)
@@ -60,6 +73,4 @@ def render_iscc(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> n
     bars.set_ylabel("battery [J]")
     bars.set_title(f"AP backlog {env._backlog / (cell.C_ap * cfg.slot_duration):.2f} C^ap T")
     bars.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return to_rgb(fig)

@@ -7,6 +7,7 @@ import csv
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import MIMO_TINY_CELL
 
 import isac_gym  # noqa: F401  (registers the ids)
 from agents.mimo_evaluation import evaluate_mimo_policies, summarize_mimo, write_mimo_csv
@@ -20,20 +21,7 @@ from agents.mimo_policies import (
 )
 from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR
 
-TINY = dict(
-    N_x=4,
-    N_y=4,
-    K=2,
-    N=2,
-    L=16,
-    crb_max_theta=1.0,
-    crb_max_phi=1.0,
-    cell_radius=60.0,
-    min_distance=20.0,
-    rate_demand=(1.0, 2.0),
-    solver_options=dict(max_iterations=3),
-    horizon=3,
-)
+TINY = {**MIMO_TINY_CELL, "horizon": 3}
 
 
 @pytest.fixture

@@ -11,23 +11,11 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import MIMO_TINY_CELL
 
 import isac_gym  # noqa: F401  (registers the ids)
 
-TINY = dict(
-    N_x=4,
-    N_y=4,
-    K=2,
-    N=2,
-    L=16,
-    crb_max_theta=1.0,
-    crb_max_phi=1.0,
-    cell_radius=60.0,
-    min_distance=20.0,
-    rate_demand=(1.0, 2.0),
-    solver_options=dict(max_iterations=3),
-    horizon=6,
-)
+TINY = MIMO_TINY_CELL
 
 
 def make(**overrides):
