@@ -507,11 +507,6 @@ class ISCCEnv(gym.Env):
     # --- rendering -------------------------------------------------------------------------
 
     def render(self):
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; use render_mode='rgb_array'")
-            return None
-        if not hasattr(self, "_rng"):
-            raise RuntimeError("call reset() before render()")
-        from isac_gym.envs.rendering import render_iscc
+        from isac_gym.envs.rendering import checked_render, render_iscc
 
-        return render_iscc(self)
+        return checked_render(self, render_iscc)

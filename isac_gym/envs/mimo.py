@@ -438,14 +438,10 @@ class MIMOISACEnv(gym.Env):
     # --- rendering ----------------------------------------------------------------------------
 
     def render(self):
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; use render_mode='rgb_array'")
-            return None
-        if not hasattr(self, "_rng"):
-            raise RuntimeError("call reset() before render()")
         from isac_gym.envs.mimo_rendering import render_mimo
+        from isac_gym.envs.rendering import checked_render
 
-        return render_mimo(self)
+        return checked_render(self, render_mimo)
 
 
 def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float):

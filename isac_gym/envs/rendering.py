@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+from gymnasium import logger as gym_logger
 from gymnasium.error import DependencyNotInstalled
+
+
+def checked_render(env, draw):
+    """Gymnasium's ``render`` contract, shared by the environments: without a
+    ``render_mode`` a warning and None; before ``reset`` an error; else ``draw(env)``."""
+    if env.render_mode is None:
+        gym_logger.warn("render() called without a render_mode; use render_mode='rgb_array'")
+        return None
+    if not hasattr(env, "_rng"):
+        raise RuntimeError("call reset() before render()")
+    return draw(env)
 
 
 def two_panel_figure(size: tuple[float, float], dpi: int):
