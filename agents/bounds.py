@@ -1,4 +1,4 @@
-"""How much room is there? A clairvoyant episode bound and an achievable plan (issue 13).
+"""How much room is there? A clairvoyant episode bound and an achievable plan.
 
 For one episode seed of ``isac_gym/ISCC-v0`` (beta mode) this module gives
 

@@ -685,7 +685,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
-    if getattr(args, "bound", False):  # issue 13: agents.bounds adds rows and a column
+    if getattr(args, "bound", False):  # agents.bounds adds rows and a column
         from agents import bounds
 
         try:

@@ -15,7 +15,10 @@ BLAS threads and worker pools.
 * :func:`to_jsonable` / :func:`format_value` / :func:`format_csv`: the one JSON
   conversion and the one CSV number format (6 significant digits; NaN -> empty).
 * :func:`limit_threads` pins BLAS (and torch) threads; :class:`JobPool` /
-  :func:`map_jobs` run tasks in worker processes with one BLAS thread each.
+  :func:`map_jobs` run tasks in worker processes with one BLAS thread each, or as Ray
+  tasks (``backend="ray"``, :mod:`isac_gym.ray_backend`).
+* :func:`machine_description` and :func:`write_manifest`: the ``manifest.json`` that
+  dates a result folder (command, commit, date, machine).
 
 Importing this module is light (standard library only).
 """

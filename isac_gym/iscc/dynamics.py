@@ -29,7 +29,7 @@ def usable_energy(battery, *, b_min: float, leakage: float) -> np.ndarray:
 def battery_update(
     battery, energy_used, harvested, *, b_max: float, leakage: float, charge_efficiency: float
 ) -> np.ndarray:
-    """``B(t+1) = min(B_max, (1 - leak) B(t) - E^u(t) + eta_c e(t))`` (issue #5)."""
+    """The battery update ``B(t+1) = min(B_max, (1 - leak) B(t) - E^u(t) + eta_c e(t))``."""
     level = (1.0 - leakage) * np.asarray(battery, float) - energy_used
     return np.minimum(b_max, level + charge_efficiency * np.asarray(harvested, float))
 

@@ -2,7 +2,7 @@
 
 The per-slot ``fast`` oracle is a few thousand small numpy operations of a few
 microseconds each; solving B slots as one set of (B, ...) arrays pays that overhead
-once (issue 12). :func:`solve_batch` returns what :func:`optimizers.iscc.solve` returns
+once. :func:`solve_batch` returns what :func:`optimizers.iscc.solve` returns
 for each slot (costs equal to round-off, the same feasibility, served UEs and ``info``
 keys), with every data-dependent branch a mask over slots
 (``optimizers.iscc.fast.solve_fast_batch``, ``optimizers.iscc.compute.allocate``).

@@ -425,7 +425,7 @@ def _pinned_interval(co: _Coefficients, alpha_fixed, lo, hi):
 
     ``sendable``: the pinned share can be sent before the deadline (``c alpha < tau``,
     and a link where alpha > 0). ``ok``: sendable and inside the UE's interval. A UE that
-    is not ok is reported infeasible at its pinned alpha (issue 18, item 6), never moved.
+    is not ok is reported infeasible at its pinned alpha, never moved.
     """
     alpha = np.broadcast_to(alpha_fixed, lo.shape)
     sendable = (alpha * co.c < co.tau) & ~(co.no_link & (alpha > 0))
