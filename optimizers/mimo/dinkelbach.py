@@ -121,7 +121,8 @@ def solve_mimo(
     CVXPY/Clarabel reference, default) or "fast" (the barrier Newton method of
     :mod:`optimizers.mimo.fast`; not yet the default: at the paper's size it is not yet
     faster than cvxpy nor as good, see BENCHMARKS.md). ``tol``: relative Phi gain that
-    ends the loop (default 1e-3 for cvxpy, 1e-5 for fast); ``max_iterations`` (200 for cvxpy, 300 for fast).
+    ends the loop (default 1e-3 for cvxpy, 1e-5 for fast); ``max_iterations`` (200 for
+    cvxpy, 300 for fast).
     ``start``: the one start point (it is projected on the scheme's equalities; phase I
     runs if it is not feasible). ``warm_start``: a previous solution (e.g. of the last
     frame), used as the only start when it is feasible for this frame, else ignored.
