@@ -666,6 +666,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of ``evaluate.py policies``."""
     from isac_gym.runs import prepare_output, write_manifest
 
+    if args.env.startswith("isac_gym/MIMOISAC"):  # its own policies and metrics
+        from agents.mimo_evaluation import run_from_args
+
+        return run_from_args(args)
     specs = _check_specs(args.policies)
     ray_backend.check_arguments(args, parser)
     prepare_output(args.out)

@@ -88,3 +88,21 @@ def test_seeded_comparison_pairs_the_episodes_and_writes_the_table(tmp_path):
     with open(path) as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == 3 and "crb_met_ci95" in table[0]
+
+
+def test_evaluate_policies_cli_runs_the_mimo_comparison(tmp_path, capsys):
+    import json
+
+    from experiments.cli import evaluate_main
+
+    kwargs = json.dumps({**TINY, "horizon": 2})
+    argv = ["policies", "--env", "isac_gym/MIMOISAC-v0", "--policies", "fixed-omega:hor,heuristic"]
+    argv += ["--episodes", "2", "--out", str(tmp_path), "--env-kwargs", kwargs]
+    assert evaluate_main(argv) == 0
+    with open(tmp_path / "policies.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["policy"] for row in table] == ["fixed-omega:hor", "heuristic"]
+    assert (tmp_path / "manifest.json").is_file()
+    assert "| fixed-omega:hor |" in capsys.readouterr().out
+    bad = ["policies", "--env", "isac_gym/MIMOISAC-v0", "--policies", "fl", "--episodes", "1"]
+    assert evaluate_main([*bad, "--out", str(tmp_path / "bad")]) == 2  # an ISCC-only policy
