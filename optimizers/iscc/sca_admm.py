@@ -299,11 +299,11 @@ def _stack(arrays: list) -> np.ndarray:
 def _problem(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue: np.ndarray):
     """The :class:`_Problem` of ``snapshots`` with (B, K) weights ``betas``, ``weight_ue``."""
     per_ue = {
-        name: _stack([getattr(s, name) for s in snapshots])
+        name: _stack([getattr(snapshot, name) for snapshot in snapshots])
         for name in ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget")
     }
     scalars = {
-        name: _per_slot([getattr(s, source) for s in snapshots])
+        name: _per_slot([getattr(snapshot, source) for snapshot in snapshots])
         for name, source in (("bandwidth", "B"), ("noise", "noise"), ("P_max", "P_max"))
         + (("C_ap", "C_ap"), ("xi_ap", "xi_ap"), ("gamma_s", "gamma_s"))
     }
@@ -317,8 +317,8 @@ def _problem(snapshots: Sequence[Snapshot], betas: np.ndarray, weight_ue: np.nda
         w_ue=weight_ue,
         **per_ue,
         **scalars,
-        H=_stack([s.H for s in snapshots]),
-        H_sense=_stack([s.H_sense for s in snapshots]),
+        H=_stack([snapshot.H for snapshot in snapshots]),
+        H_sense=_stack([snapshot.H_sense for snapshot in snapshots]),
         work=work,
         f_scale=f_scale,
         E_ref=E_ref,
@@ -1100,15 +1100,15 @@ def _start_points(snapshots: Sequence[Snapshot], problem: _Problem, starts):
 def _check_snapshots(snapshots) -> list[Snapshot]:
     """The snapshots as a list; ValueError unless they share K and the antenna counts."""
     snapshots = list(snapshots)
-    if not snapshots or not all(isinstance(s, Snapshot) for s in snapshots):
+    if not snapshots or not all(isinstance(snapshot, Snapshot) for snapshot in snapshots):
         raise ValueError("snapshots must be a non-empty sequence of Snapshot")
     first = snapshots[0]
     shape = (first.K, first.M_a, first.M_ut, first.M_ur)
-    for s in snapshots[1:]:
-        if (s.K, s.M_a, s.M_ut, s.M_ur) != shape:
+    for snapshot in snapshots[1:]:
+        other = (snapshot.K, snapshot.M_a, snapshot.M_ut, snapshot.M_ur)
+        if other != shape:
             raise ValueError(
-                "snapshots must have equal K, M_a, M_ut, M_ur; got "
-                f"{shape} and {(s.K, s.M_a, s.M_ut, s.M_ur)}"
+                f"snapshots must have equal K, M_a, M_ut, M_ur; got {shape} and {other}"
             )
     return snapshots
 
