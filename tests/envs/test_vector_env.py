@@ -154,7 +154,7 @@ def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
 
     single = env_bench.measure("fast", episodes=2, policy="draining", horizon=3)
     assert single["steps"] == 6 and single["steps_per_s"] > 0 and single["oracle_ms"] > 0
-    rows = env_bench.vector_table(["fast"], [1, 2], [2], horizon=3)
+    rows = list(env_bench.vector_table(["fast"], [1, 2], [2], horizon=3))
     assert [(r["policy"], r["N"]) for r in rows] == [
         ("random", 1),
         ("draining", 1),
