@@ -103,9 +103,8 @@ def make_vector(kind: str, num_envs: int, oracle: str, **config):
     return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, oracle=oracle, **config)
 
 
-def vector_table(oracles, sizes, sync_sizes, horizon: int, seed: int = 0, **config) -> list[dict]:
-    """Rows ``oracle, policy, N, native, sync`` [env steps/s] (sync: NaN if not run)."""
-    rows = []
+def vector_table(oracles, sizes, sync_sizes, horizon: int, seed: int = 0, **config):
+    """Yield rows ``oracle, policy, N, native, sync`` [env steps/s] (sync: NaN if not run)."""
     for oracle in oracles:
         for num_envs in sizes:
             kinds = ("native", "sync") if num_envs in sync_sizes else ("native",)
@@ -118,10 +117,9 @@ def vector_table(oracles, sizes, sync_sizes, horizon: int, seed: int = 0, **conf
                 for kind, vector_env in envs.items():  # interleaved, same episodes
                     steps, seconds = vector_episodes(vector_env, policy, seed, horizon)
                     row[kind] = steps / seconds
-                rows.append(row)
+                yield row
             for vector_env in envs.values():
                 vector_env.close()
-    return rows
 
 
 def profile_vector_step(

@@ -154,7 +154,7 @@ def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
 
     single = env_bench.measure("fast", episodes=2, policy="draining", horizon=3)
     assert single["steps"] == 6 and single["steps_per_s"] > 0 and single["oracle_ms"] > 0
-    rows = env_bench.vector_table(["fast"], [1, 2], [2], horizon=3)
+    rows = list(env_bench.vector_table(["fast"], [1, 2], [2], horizon=3))
     assert [(r["policy"], r["N"]) for r in rows] == [
         ("random", 1),
         ("draining", 1),
@@ -187,3 +187,32 @@ def test_partial_reset_by_mask_equals_sync_vector_env():
     assert native.unwrapped.get_attr("K") == sync.get_attr("K") == (4, 4, 4)
     with pytest.raises(ValueError, match="reset_mask"):
         native.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
+
+
+def test_one_solve_batch_call_per_oracle_round(monkeypatch):
+    import optimizers
+    from isac_gym.envs.allocation import _solve_batch_loop
+
+    calls = []
+
+    def recording(snapshots, beta, method="fast", **options):
+        assert len({snapshot.K for snapshot in snapshots}) == 1  # equal sizes per batch
+        assert np.shape(beta) == (len(snapshots), snapshots[0].K)
+        calls.append((method, len(snapshots)))
+        return _solve_batch_loop(snapshots, beta, method=method, **options)
+
+    monkeypatch.setattr(optimizers, "solve_batch", recording, raising=False)
+    # full batteries, every UE has a task and is served: one round, one batch of all N
+    easy = dict(oracle="fast", horizon=3, task_probability=1.0, b_init=(0.9, 0.9))
+    envs = ISCCVectorEnv(5, **easy)
+    envs.reset(seed=0)
+    _, _, _, _, info = envs.step(np.zeros((5, 4), np.float32))
+    assert info["success"].all() and calls == [("fast", 5)]
+    # with drops: several rounds, still one call per round and group (method, size)
+    calls.clear()
+    envs = ISCCVectorEnv(4, **DRAINING)
+    envs.reset(seed=5)
+    for action in random_actions(3, 4, seed=3):
+        envs.step(action)
+    assert any(size > 1 for _, size in calls)
+    assert len(calls) < sum(size for _, size in calls)
