@@ -191,15 +191,15 @@ def test_partial_reset_by_mask_equals_sync_vector_env():
 
 def test_one_solve_batch_call_per_oracle_round(monkeypatch):
     import optimizers
-    from isac_gym.envs.allocation import _solve_batch_loop
 
     calls = []
+    batched = optimizers.solve_batch
 
     def recording(snapshots, beta, method="fast", **options):
         assert len({snapshot.K for snapshot in snapshots}) == 1  # equal sizes per batch
         assert np.shape(beta) == (len(snapshots), snapshots[0].K)
         calls.append((method, len(snapshots)))
-        return _solve_batch_loop(snapshots, beta, method=method, **options)
+        return batched(snapshots, beta, method=method, **options)
 
     monkeypatch.setattr(optimizers, "solve_batch", recording, raising=False)
     # full batteries, every UE has a task and is served: one round, one batch of all N
