@@ -662,6 +662,34 @@ def _probe(env_id: str, spec: str, env_kwargs: dict) -> Any:
     return config
 
 
+def _bound_results(args: argparse.Namespace, env_kwargs: dict) -> list:
+    """The rows ``clairvoyant-bound`` and ``clairvoyant-plan`` per episode
+    (:mod:`agents.bounds`); a bad request is a one-line UsageError."""
+    from agents import bounds
+
+    try:
+        extra, _ = bounds.bound_results(
+            env_kwargs,
+            [args.seed + i for i in range(args.episodes)],
+            env_id=args.env,
+            time_limit=args.bound_time_limit,
+            progress=not args.no_progress,
+        )
+    except ValueError as error:
+        raise UsageError(f"--bound: {error}") from None
+    return extra
+
+
+def _add_gap_closed(rows: list[dict]) -> None:
+    """The column ``gap_closed`` (and a note when allocation-mode rows are present)."""
+    from agents import bounds
+
+    bounds.add_gap_closed(rows)
+    note = bounds.allocation_note(rows)
+    if note:
+        print(note)
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Handler of ``evaluate.py policies``."""
     from isac_gym.runs import prepare_output, write_manifest
@@ -689,27 +717,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
-    if getattr(args, "bound", False):  # agents.bounds adds rows and a column
-        from agents import bounds
-
-        try:
-            extra, _ = bounds.bound_results(
-                env_kwargs,
-                [args.seed + i for i in range(args.episodes)],
-                env_id=args.env,
-                time_limit=args.bound_time_limit,
-                progress=not args.no_progress,
-            )
-        except ValueError as error:
-            raise UsageError(f"--bound: {error}") from None
-        results = results + extra
+    if getattr(args, "bound", False):
+        results = results + _bound_results(args, env_kwargs)
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
     if getattr(args, "bound", False):
-        bounds.add_gap_closed(rows)
-        note = bounds.allocation_note(rows)
-        if note:
-            print(note)
+        _add_gap_closed(rows)
     settings = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "env_id": args.env,
