@@ -285,11 +285,26 @@ def _true_model(
     (B, 1) per slot, and ``decisions`` the allocation fields stacked).
     """
     alpha, f_u, f_ap = decisions.alpha, decisions.f_u, decisions.f_ap
-    Q, varpi = limits.Q, limits.varpi
     sinr_c = _ratio(signal_c, denominator_c)
     sinr_s = _ratio(signal_s, denominator_s)
     rate = share * limits.B * np.log2(1.0 + sinr_c)  # (9)
 
+    terms = slot_terms(
+        limits, rate=rate, sinr_s=sinr_s, alpha=alpha, f_u=f_u, f_ap=f_ap,
+        power=decisions.power, beta=beta,
+    )  # fmt: skip
+    return dict(sinr_c=sinr_c, sinr_s=sinr_s, rate=rate, beta=beta, **terms)
+
+
+def slot_terms(limits, *, rate, sinr_s, alpha, f_u, f_ap, power, beta) -> dict:
+    """Eqs. (10)-(17a) and the verdicts (17b)-(17g), (58) from the rates (9).
+
+    The one place these formulas live: :func:`evaluate` (``_true_model``) and
+    SCA-ADMM's candidate ranking call it with their SINRs. ``limits``: the snapshot (or
+    an object with its fields ``Q, varpi, xi_u, xi_ap`` and those of
+    :func:`constraint_checks`); arrays (..., K).
+    """
+    Q, varpi = limits.Q, limits.varpi
     offloaded = np.maximum(alpha, 0.0) * Q
     local = np.maximum(1.0 - alpha, 0.0) * Q
     t_local = _ratio(varpi * local, f_u)  # (10)
@@ -297,8 +312,6 @@ def _true_model(
     t_proc = _ratio(varpi * offloaded, f_ap)  # (11)
     t_off = t_com + t_proc
     latency = np.maximum(t_local, t_off)  # (12)
-
-    power = decisions.power  # (2)
     with np.errstate(invalid="ignore"):
         energy_isac = power * t_com  # (13)
     energy_isac[t_com == np.inf] = np.inf  # the data cannot be sent (also with P_k = 0)
@@ -306,7 +319,6 @@ def _true_model(
     energy_ap = limits.xi_ap * f_ap**2 * varpi * offloaded  # (15)
     energy_ue = energy_isac + energy_local  # (16)
     cost = (energy_ue + beta * energy_ap).sum(axis=-1)  # (17a)
-
     checks = constraint_checks(
         limits,
         sinr_s=sinr_s,
@@ -317,11 +329,7 @@ def _true_model(
         power=power,
         energy_ue=energy_ue,
     )
-    feasible = np.logical_and.reduce(list(checks.values()))  # I_k of (58)
     return dict(
-        sinr_c=sinr_c,
-        sinr_s=sinr_s,
-        rate=rate,
         t_local=t_local,
         t_com=t_com,
         t_proc=t_proc,
@@ -332,10 +340,9 @@ def _true_model(
         energy_local=energy_local,
         energy_ap=energy_ap,
         energy_ue=energy_ue,
-        beta=beta,
         cost=cost,
         checks=checks,
-        feasible=feasible,
+        feasible=np.logical_and.reduce(list(checks.values())),  # I_k of (58)
     )
 
 

@@ -141,11 +141,10 @@ import numpy as np
 from isac_gym.iscc.beams import beam_directions, normalize_rows
 from isac_gym.iscc.model import (
     Allocation,
-    _ratio,
     as_beta,
-    constraint_checks,
     evaluate,
     sensing_met,
+    slot_terms,
 )
 from isac_gym.iscc.scenario import Snapshot
 
@@ -397,35 +396,17 @@ def _restore(problem: _Problem, alpha, sinr_c):
 def _judge(problem: _Problem, alpha, f_u, f_ap, power, sinr_c, sinr_s):
     """``(number of infeasible UEs, cost (17a))`` per slot, as ``evaluate`` computes them.
 
-    The formulas (9)-(17a) of :func:`isac_gym.iscc.model.evaluate` and its constraint
-    kernel :func:`~isac_gym.iscc.model.constraint_checks`, with the SINRs (7)-(8) of the
-    max-SINR combiners from their Gram identity (equal up to round-off), so ranking the
-    SCA candidates needs no 64 x 64 products. The returned solution is judged by
-    ``evaluate`` itself.
+    The true model's (10)-(17a) and verdicts (:func:`isac_gym.iscc.model.slot_terms`),
+    with the SINRs (7)-(8) of the max-SINR combiners from their Gram identity (equal up
+    to round-off), so ranking the SCA candidates needs no 64 x 64 products. The returned
+    solution is judged by ``evaluate`` itself.
     """
     rate = problem.bandwidth * np.log2(1.0 + sinr_c)  # (9)
-    offloaded = np.maximum(alpha, 0.0) * problem.Q
-    local = np.maximum(1.0 - alpha, 0.0) * problem.Q
-    t_local = _ratio(problem.varpi * local, f_u)  # (10)
-    t_com = _ratio(offloaded, rate)  # (11)
-    latency = np.maximum(t_local, t_com + _ratio(problem.varpi * offloaded, f_ap))  # (11)-(12)
-    sendable = np.isfinite(t_com)
-    energy_isac = np.where(sendable, power * np.where(sendable, t_com, 0.0), np.inf)  # (13)
-    energy_ue = energy_isac + problem.xi_u * f_u**2 * problem.varpi * local  # (14), (16)
-    energy_ap = problem.xi_ap * f_ap**2 * problem.varpi * offloaded  # (15)
-    cost = (energy_ue + problem.beta * energy_ap).sum(axis=-1)  # (17a)
-    checks = constraint_checks(
-        problem,
-        sinr_s=sinr_s,
-        latency=latency,
-        alpha=alpha,
-        f_u=f_u,
-        f_ap=f_ap,
-        power=power,
-        energy_ue=energy_ue,
-    )
-    feasible = np.logical_and.reduce(list(checks.values()))
-    return (~feasible).sum(axis=-1), cost
+    terms = slot_terms(
+        problem, rate=rate, sinr_s=sinr_s, alpha=alpha, f_u=f_u, f_ap=f_ap,
+        power=power, beta=problem.beta,
+    )  # fmt: skip
+    return (~terms["feasible"]).sum(axis=-1), terms["cost"]
 
 
 @dataclass(frozen=True, eq=False)
