@@ -154,34 +154,47 @@ def make_config(preset: str | ISCCEnvConfig = "default", **overrides: Any) -> IS
     ``C_ap=20e9``); tuples may be given as lists (JSON). Unknown keys raise
     ``ValueError`` listing the valid ones.
     """
-    if isinstance(preset, ISCCEnvConfig):
-        base = {f.name: getattr(preset, f.name) for f in dataclasses.fields(ISCCEnvConfig)}
-    elif preset in PRESETS:
-        base = {f.name: _default(f) for f in dataclasses.fields(ISCCEnvConfig)}
-        base.update(PRESETS[preset]())
+    return merge_config(
+        ISCCEnvConfig, ISCCConfig, PRESETS, preset, overrides, env_id="ISCC-v0", drawn=_DRAWN_BY_ENV
+    )
+
+
+def merge_config(env_cls, cell_cls, presets, preset, overrides, *, env_id, drawn):
+    """``env_cls`` from a preset name (or an ``env_cls`` instance) and flat overrides.
+
+    Shared by every environment config (HighwayEnv-style strict merging): a key is a
+    field of ``env_cls`` or of its physics config ``cell_cls`` (merged into ``cell``);
+    lists become tuples (JSON); a key the environment draws itself (``drawn``: key ->
+    the env field to set instead) or an unknown key raises ``ValueError`` naming it.
+    """
+    fields = dataclasses.fields(env_cls)
+    if isinstance(preset, env_cls):
+        base = {f.name: getattr(preset, f.name) for f in fields}
+    elif preset in presets:
+        base = {f.name: _default(f) for f in fields}
+        base.update(presets[preset]())
     else:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    env_fields = {f.name for f in dataclasses.fields(ISCCEnvConfig)}
-    cell_fields = {f.name for f in dataclasses.fields(ISCCConfig)}
+        raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+    env_fields = {f.name for f in fields}
+    cell_fields = {f.name for f in dataclasses.fields(cell_cls)}
     cell_changes = {}
     for key, value in overrides.items():
-        if key in _DRAWN_BY_ENV:
-            raise ValueError(
-                f"{key!r} is drawn by the environment each slot; set {_DRAWN_BY_ENV[key]!r}"
-            )
+        value = tuple(value) if isinstance(value, list) else value
+        if key in drawn:
+            raise ValueError(f"{key!r} is drawn by the environment; set {drawn[key]!r}")
         if key in env_fields:
-            base[key] = tuple(value) if isinstance(value, list) else value
+            base[key] = value
         elif key in cell_fields:
-            cell_changes[key] = tuple(value) if isinstance(value, list) else value
+            cell_changes[key] = value
         else:
             raise ValueError(
-                f"unknown ISCC-v0 config key {key!r}; valid keys: env fields "
-                f"{sorted(env_fields - {'cell'})} or ISCCConfig fields "
-                f"{sorted(cell_fields - set(_DRAWN_BY_ENV))}"
+                f"unknown {env_id} config key {key!r}; valid keys: env fields "
+                f"{sorted(env_fields - {'cell'})} or {cell_cls.__name__} fields "
+                f"{sorted(cell_fields - set(drawn))}"
             )
     if cell_changes:
         base["cell"] = base["cell"].replace(**cell_changes)
-    return ISCCEnvConfig(**base)
+    return env_cls(**base)
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -9,12 +9,12 @@ error that names it. ``R_th`` is drawn by the environment each frame (set
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from isac_gym import validation
+from isac_gym.envs.config import merge_config
 from isac_gym.mimo import MIMOISACConfig
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")  #: the oracle's scheme (optimizers.mimo)
@@ -115,30 +115,12 @@ PRESETS = {"default": dict, "paper": _paper}
 
 def make_mimo_config(preset: str | MIMOEnvConfig = "default", **overrides: Any) -> MIMOEnvConfig:
     """A validated config from a preset name (or a config) and keyword overrides."""
-    if isinstance(preset, MIMOEnvConfig):
-        base = {f.name: getattr(preset, f.name) for f in dataclasses.fields(MIMOEnvConfig)}
-    elif preset in PRESETS:
-        base = PRESETS[preset]()
-    else:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    env_fields = {f.name for f in dataclasses.fields(MIMOEnvConfig)}
-    cell_fields = {f.name for f in dataclasses.fields(MIMOISACConfig)}
-    cell_changes = {}
-    for key, value in overrides.items():
-        value = tuple(value) if isinstance(value, list) else value
-        if key in _DRAWN_BY_ENV:
-            raise ValueError(f"{key!r} is drawn by the environment; set {_DRAWN_BY_ENV[key]!r}")
-        if key in env_fields:
-            base[key] = value
-        elif key in cell_fields:
-            cell_changes[key] = value
-        else:
-            raise ValueError(
-                f"unknown MIMOISAC-v0 config key {key!r}; valid keys: env fields "
-                f"{sorted(env_fields - {'cell'})} or MIMOISACConfig fields "
-                f"{sorted(cell_fields - set(_DRAWN_BY_ENV))}"
-            )
-    if cell_changes:
-        cell = base.get("cell", _default_cell())
-        base["cell"] = cell.replace(**cell_changes)
-    return MIMOEnvConfig(**base)
+    return merge_config(
+        MIMOEnvConfig,
+        MIMOISACConfig,
+        PRESETS,
+        preset,
+        overrides,
+        env_id="MIMOISAC-v0",
+        drawn=_DRAWN_BY_ENV,
+    )

@@ -37,29 +37,7 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def _train(out: Path, timesteps: int, hyperparams: Path, *extra: str) -> None:
     """train.py with PPO on the short env, evaluating and checkpointing every 128 steps."""
-    _run(
-        "train.py",
-        "--env",
-        "isac_gym/ISCC-v0",
-        "--algo",
-        "ppo",
-        "--timesteps",
-        str(timesteps),
-        "--out",
-        str(out),
-        "--env-kwargs",
-        ENV_KWARGS,
-        "--hyperparams",
-        str(hyperparams),
-        "--eval-freq",
-        "128",
-        "--eval-episodes",
-        "1",
-        "--checkpoint-freq",
-        "128",
-        "--no-progress",
-        *extra,
-    )
+    _run(*_train_args(out, timesteps, hyperparams, *extra, every=128))
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +194,11 @@ TINY = HYPERPARAMS.replace("n_steps: 128", "n_steps: 32").replace(
 )
 
 
-def _train_args(out: Path, timesteps: int, hyperparams: Path, *extra: str) -> list[str]:
+def _train_args(
+    out: Path, timesteps: int, hyperparams: Path, *extra: str, every: int = 32
+) -> list[str]:
+    """train.py arguments: PPO on the short env, evaluating and checkpointing every
+    ``every`` steps (later arguments override earlier ones)."""
     return [
         "train.py",
         "--env",
@@ -232,11 +214,11 @@ def _train_args(out: Path, timesteps: int, hyperparams: Path, *extra: str) -> li
         "--hyperparams",
         str(hyperparams),
         "--eval-freq",
-        "32",
+        str(every),
         "--eval-episodes",
         "1",
         "--checkpoint-freq",
-        "32",
+        str(every),
         "--no-progress",
         *extra,
     ]
