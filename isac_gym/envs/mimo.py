@@ -116,6 +116,11 @@ class MIMOISACEnv(gym.Env):
             for name, start, stop in zip(names, edges[:-1], edges[1:], strict=True)
         }
         self._scale = self._feature_ranges()
+        # the same ranges as vectors over the observation entries (one affine map per step)
+        ranges = np.empty((2, K + 8))
+        for name, index in self.observation_index.items():
+            ranges[0, index], ranges[1, index] = self._scale[name]
+        self._obs_low, self._obs_span = ranges[0], ranges[1] - ranges[0]
         self._t = 0
 
     # --- action and observation maps -------------------------------------------------
@@ -166,9 +171,7 @@ class MIMOISACEnv(gym.Env):
             "frame": self._t,
         }
         values = np.hstack([raw[name] for name in self.observation_index])
-        low = np.hstack([np.full(np.size(raw[n]), self._scale[n][0]) for n in raw])
-        high = np.hstack([np.full(np.size(raw[n]), self._scale[n][1]) for n in raw])
-        obs = 2.0 * (values - low) / (high - low) - 1.0
+        obs = 2.0 * (values - self._obs_low) / self._obs_span - 1.0
         return np.clip(np.nan_to_num(obs, nan=1.0), -1.0, 1.0).astype(np.float32)
 
     def decode_observation(self, obs) -> dict[str, np.ndarray]:
