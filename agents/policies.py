@@ -50,7 +50,7 @@ NON_LEARNED = (
     "ho",
 )
 _NO_ARGUMENT = ("heuristic", "lyapunov", "lyapunov-budget", "threshold-budget", "random")
-LEARNED = ("ppo:PATH", "sac:PATH", "td3:PATH")
+LEARNED = ("pretrained", "ppo:PATH", "sac:PATH", "td3:PATH")
 VALID_SPECS = NON_LEARNED + LEARNED
 
 #: Allocation-mode actions of the FL/FO/HO baselines: a = 2 alpha - 1 of the pinned alpha.
@@ -503,16 +503,26 @@ class SB3Policy(Policy):
         stats = _find_next_to(path, "vecnormalize.pkl")
         self.vec_normalize = _load_vecnormalize(stats) if stats else None
         self.vecnormalize_path = stats
-        self.action_mode = "beta"
         config = _find_next_to(path, "config.json")
-        if config is not None:
-            saved = json.loads(config.read_text())
-            self.action_mode = saved.get("env_kwargs", {}).get("action_mode", "beta")
+        self.saved_config = json.loads(config.read_text()) if config is not None else {}
+        self.action_mode = self.saved_config.get("env_kwargs", {}).get("action_mode", "beta")
         if self.model.observation_space.shape != env.observation_space.shape:
             raise ValueError(
                 f"{self.name}: model observations {self.model.observation_space.shape} "
                 f"do not match the env's {env.observation_space.shape}"
             )
+        self.residual = self._residual(env)
+
+    def _residual(self, env: Any) -> tuple[Any, float] | None:
+        """``(base policy, scale)`` when the run was trained as a residual
+        (:mod:`agents.residual`); built only once the env is in the run's action mode."""
+        from agents.residual import ResidualSpec
+
+        spec = ResidualSpec.from_dict(self.saved_config.get("residual"))
+        mode = getattr(getattr(env.unwrapped, "config", None), "action_mode", None)
+        if spec is None or mode != self.action_mode:
+            return None
+        return spec.base_policy(env), spec.scale
 
     def predict(
         self,
@@ -522,11 +532,41 @@ class SB3Policy(Policy):
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation, dtype=np.float32)
+        raw = obs
         if self.vec_normalize is not None:
             obs = self.vec_normalize.normalize_obs(obs).astype(np.float32)
-        return self.model.predict(
+        action, state = self.model.predict(
             obs, state=state, episode_start=episode_start, deterministic=deterministic
         )
+        if self.residual is not None:
+            from agents.residual import residual_action
+
+            base, scale = self.residual
+            action = residual_action(base.predict(raw)[0], action, scale)
+        return action, state
+
+
+#: The shipped agents, one folder per env (``model.zip``, ``vecnormalize.pkl``,
+#: ``config.json``, ``README.md``): ``make_policy("pretrained", env)``.
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def pretrained_path(env: Any) -> Path:
+    """The shipped model for ``env``'s id (``agents/pretrained/<name>/model.zip``)."""
+    env_id = getattr(getattr(env, "spec", None), "id", None) or "isac_gym/ISCC-v0"
+    path = PRETRAINED_DIR / env_id.split("/")[-1] / "model.zip"
+    if not path.is_file():
+        raise ValueError(f"pretrained: no shipped agent for {env_id!r} (looked for {path})")
+    return path
+
+
+def pretrained_policy(env: Any) -> SB3Policy:
+    """The shipped agent of ``env``'s id, named ``pretrained``."""
+    path = pretrained_path(env)
+    algo = json.loads((path.parent / "config.json").read_text())["algo"]
+    policy = SB3Policy(env, algo, path)
+    policy.name = "pretrained"
+    return policy
 
 
 # ---------------------------------------------------------------------------------------
@@ -558,7 +598,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"fixed-beta:{argument}: beta must be positive and finite")
         return kind, argument
-    if kind in (*_NO_ARGUMENT, "fl", "fo", "ho"):
+    if kind in (*_NO_ARGUMENT, "pretrained", "fl", "fo", "ho"):
         if argument and not (kind == "random" and argument.isdigit()):
             raise ValueError(f"{kind} takes no argument, got {spec!r}; valid: {_valid_list()}")
         return kind, argument or None
@@ -589,6 +629,8 @@ def make_policy(spec: str, env: Any) -> Policy:
         return RandomPolicy(env, seed=int(argument) if argument else None)
     if kind in _BASELINE_ACTIONS:
         return FixedOffloadingPolicy(env, kind)
+    if kind == "pretrained":
+        return pretrained_policy(env)
     return SB3Policy(env, kind, argument)
 
 
@@ -610,7 +652,9 @@ __all__ = [
     "ThresholdBudgetPolicy",
     "Policy",
     "RandomPolicy",
+    "PRETRAINED_DIR",
     "SB3Policy",
     "make_policy",
+    "pretrained_policy",
     "parse_spec",
 ]

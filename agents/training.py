@@ -22,8 +22,11 @@
 Hyperparameters come from ``agents/hyperparams/<algo>.yml`` keyed by env id (falling
 back to the ``default`` entry); the keys ``n_envs``, ``normalize``, ``policy``,
 ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``checkpoint_freq`` and
-``action_bias_init`` (start the mean action there, see :func:`init_action_bias`) are
-read by this module, the rest go to the algorithm's constructor.
+``action_bias_init`` (start the mean action there, see :func:`init_action_bias`) and
+``residual`` (``{base: SPEC, scale: s}``: the agent's action corrects that policy's,
+:mod:`agents.residual`) are read by this module, the rest go to the algorithm's
+constructor. ``policy: EquivariantPolicy`` selects the permutation-equivariant
+actor-critic of :mod:`agents.equivariant` (its K and feature count come from the env).
 
 Environments with a native vector env (``isac_gym/ISCC-v0``) train on it by default
 (``vec_env: native``, :class:`agents.vec_env.NativeVecEnv`: one batched oracle call per
@@ -63,6 +66,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +95,10 @@ _MODULE_KEYS = (
     "eval_episodes",
     "checkpoint_freq",
     "action_bias_init",
+    "residual",
 )
+#: ``policy`` names resolved by this module (others are SB3's own aliases).
+CUSTOM_POLICIES = ("EquivariantPolicy",)
 _CHECKPOINT_RE = re.compile(r"rl_model_(\d+)_steps\.zip$")
 STOP_SIGNALS = ("SIGINT", "SIGTERM")  #: the signals that stop training and save
 
@@ -234,6 +241,7 @@ class RunPlan:
     hyperparams: dict  # the algorithm's constructor arguments, as read
     hyperparams_source: str
     action_bias_init: Any = None
+    residual: Any = None  # agents.residual.ResidualSpec or None
 
     @property
     def normalize_kwargs(self) -> dict:
@@ -265,6 +273,7 @@ def resolve(settings: TrainSettings) -> RunPlan:
     if vec_env not in VEC_ENVS:
         raise UsageError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
     return RunPlan(
+        residual=_residual_spec(module.get("residual")),
         n_envs=int(settings.n_envs or module.get("n_envs", 1)),
         vec_env=vec_env,
         env_kwargs={**(module.get("env_kwargs") or {}), **(settings.env_kwargs or {})},
@@ -277,6 +286,35 @@ def resolve(settings: TrainSettings) -> RunPlan:
         hyperparams_source=source,
         action_bias_init=module.get("action_bias_init"),
     )
+
+
+def _residual_spec(value: Any) -> Any:
+    from agents.residual import ResidualSpec
+
+    try:
+        return ResidualSpec.from_dict(value)
+    except ValueError as error:
+        raise UsageError(f"hyperparameter 'residual': {error}") from None
+
+
+def policy_and_kwargs(plan: RunPlan, env_id: str) -> tuple[Any, dict]:
+    """The ``policy`` argument of the algorithm and its constructor kwargs.
+
+    ``EquivariantPolicy`` becomes :class:`agents.equivariant.EquivariantPolicy` with
+    ``num_ues`` and ``ue_features`` read from the env (YAML ``policy_kwargs`` on top).
+    """
+    kwargs = plan.model_kwargs()
+    if plan.policy not in CUSTOM_POLICIES:
+        return plan.policy, kwargs
+    import gymnasium
+
+    from agents.equivariant import EquivariantPolicy, iscc_policy_kwargs
+
+    env = gymnasium.make(env_id, **plan.env_kwargs)
+    shape = iscc_policy_kwargs(env)
+    env.close()
+    kwargs["policy_kwargs"] = {**shape, **(kwargs.get("policy_kwargs") or {})}
+    return EquivariantPolicy, kwargs
 
 
 # ---------------------------------------------------------------------------------------
@@ -493,13 +531,9 @@ def build_or_resume(
         )
     else:
         venv = _normalized(venv, plan)
+        policy, kwargs = policy_and_kwargs(plan, settings.env_id)
         model = cls(
-            plan.policy,
-            venv,
-            seed=settings.seed,
-            verbose=settings.verbose,
-            device="cpu",
-            **plan.model_kwargs(),
+            policy, venv, seed=settings.seed, verbose=settings.verbose, device="cpu", **kwargs
         )
         if plan.action_bias_init is not None:
             init_action_bias(model, plan.action_bias_init)
@@ -593,13 +627,16 @@ def _make_envs(settings: TrainSettings, plan: RunPlan, resume: bool) -> tuple[An
         "monitor_dir": str(settings.out / "monitor"),
         "monitor_kwargs": {"override_existing": not resume},
     }
+    from agents.residual import wrap_residual
+
     venv = _make_env(
         settings.env_id, plan.n_envs, settings.seed, plan.env_kwargs, plan.vec_env, **monitor
     )
     eval_seed = settings.seed + EVAL_SEED_OFFSET
     eval_kind = "native" if plan.vec_env == "native" else "dummy"  # wrapped like training
     eval_venv = _make_env(settings.env_id, 1, eval_seed, plan.env_kwargs, eval_kind)
-    return venv, eval_venv
+    wrap = partial(wrap_residual, spec=plan.residual, env_id=settings.env_id)
+    return wrap(venv, env_kwargs=plan.env_kwargs), wrap(eval_venv, env_kwargs=plan.env_kwargs)
 
 
 def _configure_logger(model: Any, out: Path, verbose: int) -> Path:
@@ -730,6 +767,7 @@ def _write_config(
         "vec_env": plan.vec_env,
         "env_kwargs": plan.env_kwargs,
         "policy": plan.policy,
+        "residual": plan.residual.as_dict() if plan.residual else None,
         "normalize": plan.normalize,
         "hyperparams": plan.hyperparams,
         "hyperparams_source": plan.hyperparams_source,

@@ -1,0 +1,129 @@
+"""Residual control: a learned correction on top of a non-learned policy.
+
+The agent does not act from scratch. Its action ``r`` in [-1, 1]^A is a correction to
+the action of a *base* policy (e.g. ``threshold-budget``), in the env's action units:
+
+    a = clip(a_base(obs) + scale * r, -1, 1).
+
+With ``r = 0`` the agent is the base policy, so training starts from a good controller
+and only has to learn where to deviate from it (residual policy learning: Johannink et
+al., 2019; Silver et al., 2018). ``scale = 1`` lets the correction move any action by
+half the box: enough to turn a budget fraction from 0 to 1 or beta by two decades.
+The base policy must be stateless (a function of the observation), as every policy of
+:mod:`agents.policies` is except ``random``.
+
+* :func:`residual_action` -- the map above, the one place it is written;
+* :class:`ResidualSpec` -- ``{"base": spec, "scale": s}`` from a hyperparameter file or a
+  saved run's ``config.json``, checked;
+* :class:`ResidualVecEnv` -- an SB3 ``VecEnvWrapper`` that applies the map while
+  training. It sits under ``VecNormalize``: the base policy reads raw observations.
+
+:class:`agents.policies.SB3Policy` applies the same map when a saved run's
+``config.json`` names a residual, so evaluation acts exactly as training did.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnvWrapper
+
+
+def residual_action(base_action: np.ndarray, correction: np.ndarray, scale: float) -> np.ndarray:
+    """``clip(base_action + scale * clip(correction, -1, 1), -1, 1)`` as float32."""
+    correction = np.clip(np.asarray(correction, dtype=np.float64), -1.0, 1.0)
+    total = np.asarray(base_action, dtype=np.float64) + scale * correction
+    return np.clip(total, -1.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    """Which base policy the correction is added to, and its ``scale`` (in (0, 2])."""
+
+    base: str
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        from agents.policies import parse_spec
+
+        kind, _ = parse_spec(self.base)  # ValueError naming the valid specs
+        if kind in ("random", "ppo", "sac", "td3", "pretrained"):
+            raise ValueError(
+                f"residual base must be a deterministic non-learned policy, got {self.base!r}"
+            )
+        if not (isinstance(self.scale, int | float) and math.isfinite(self.scale)):
+            raise ValueError(f"residual scale must be a number in (0, 2], got {self.scale!r}")
+        if not 0.0 < float(self.scale) <= 2.0:
+            raise ValueError(f"residual scale must be in (0, 2], got {self.scale!r}")
+
+    @classmethod
+    def from_dict(cls, value: Any) -> ResidualSpec | None:
+        """``None`` for ``None``; a spec from ``{"base": ..., "scale": ...}``."""
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) - {"base", "scale"} or "base" not in value:
+            raise ValueError(
+                f"residual must be a mapping with keys 'base' and optionally 'scale', got {value!r}"
+            )
+        return cls(str(value["base"]), float(value.get("scale", 1.0)))
+
+    def as_dict(self) -> dict:
+        return {"base": self.base, "scale": float(self.scale)}
+
+    def base_policy(self, env: Any) -> Any:
+        """The base policy for ``env``; its action mode must be the env's."""
+        from agents.policies import make_policy
+
+        policy = make_policy(self.base, env)
+        mode = getattr(getattr(env.unwrapped, "config", None), "action_mode", policy.action_mode)
+        if policy.action_mode != mode:
+            raise ValueError(
+                f"residual base {self.base!r} acts in action_mode={policy.action_mode!r}, "
+                f"but the env's action_mode is {mode!r}"
+            )
+        return policy
+
+
+class ResidualVecEnv(VecEnvWrapper):
+    """Steps ``venv`` with ``residual_action(base(obs), actions, scale)``.
+
+    ``base`` is a policy with an SB3 ``predict`` (batched observations); the wrapper
+    keeps the last observation of every env (after autoreset: the new episode's
+    first), which is what the base policy acts on.
+    """
+
+    def __init__(self, venv: Any, base: Any, scale: float) -> None:
+        super().__init__(venv)
+        self.base, self.scale = base, float(scale)
+        self._observations: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        self._observations = self.venv.reset()
+        return self._observations
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if self._observations is None:
+            raise RuntimeError("ResidualVecEnv: step before reset")
+        base_actions, _ = self.base.predict(self._observations, deterministic=True)
+        self.venv.step_async(residual_action(base_actions, actions, self.scale))
+
+    def step_wait(self):
+        observations, rewards, dones, infos = self.venv.step_wait()
+        self._observations = observations
+        return observations, rewards, dones, infos
+
+
+def wrap_residual(venv: Any, spec: ResidualSpec | None, env_id: str, env_kwargs: dict) -> Any:
+    """``venv`` wrapped in :class:`ResidualVecEnv` (unchanged when ``spec`` is None)."""
+    if spec is None:
+        return venv
+    import gymnasium
+
+    template = gymnasium.make(env_id, **env_kwargs)  # the base policy reads its config
+    return ResidualVecEnv(venv, spec.base_policy(template), spec.scale)
+
+
+__all__ = ["ResidualSpec", "ResidualVecEnv", "residual_action", "wrap_residual"]

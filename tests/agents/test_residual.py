@@ -1,0 +1,131 @@
+"""Residual control (agents/residual.py): the map, its checks, the wrapper, a saved run."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import isac_gym  # noqa: F401 - registers the environments
+from agents.policies import SB3Policy, make_policy
+from agents.residual import ResidualSpec, ResidualVecEnv, residual_action
+from agents.training import TrainSettings, train
+
+ENV_KWARGS = {"oracle": "fast", "horizon": 12, "action_mode": "beta_budget"}
+
+
+def test_residual_action_by_hand_and_clipped_on_both_sides():
+    base = np.array([0.5, -0.5, 0.9, -0.9, 0.0])
+    correction = np.array([0.2, -0.4, 0.5, -0.5, 3.0])  # the last is clipped to 1 first
+    got = residual_action(base, correction, 0.5)
+    np.testing.assert_allclose(got, [0.6, -0.7, 1.0, -1.0, 0.5], atol=1e-7)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(residual_action(base, np.zeros(5), 2.0), base.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"base": "random"}, "deterministic non-learned"),
+        ({"base": "ppo:model.zip"}, "deterministic non-learned"),
+        ({"base": "nonsense"}, "unknown policy"),
+        ({"base": "threshold-budget", "scale": 0.0}, r"\(0, 2\]"),
+        ({"base": "threshold-budget", "scale": 2.5}, r"\(0, 2\]"),
+        ({"base": "threshold-budget", "scale": float("nan")}, r"\(0, 2\]"),
+        ({"base": "threshold-budget", "gain": 1.0}, "keys 'base'"),
+        ("threshold-budget", "mapping"),
+    ],
+)
+def test_bad_residual_specs_are_named(value, message):
+    with pytest.raises(ValueError, match=message):
+        ResidualSpec.from_dict(value)
+
+
+def test_scale_at_the_boundary_is_accepted():
+    assert ResidualSpec.from_dict({"base": "threshold-budget", "scale": 2}).scale == 2.0
+    assert ResidualSpec.from_dict(None) is None
+
+
+def test_base_policy_in_another_action_mode_is_refused():
+    env = gymnasium.make("isac_gym/ISCC-v0", oracle="fast", horizon=12)  # beta mode
+    with pytest.raises(ValueError, match="action_mode"):
+        ResidualSpec("threshold-budget").base_policy(env)
+
+
+def _venv(n: int = 2) -> DummyVecEnv:
+    venv = DummyVecEnv([lambda: gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS)] * n)
+    venv.seed(7)
+    return venv
+
+
+def test_zero_correction_is_the_base_policy_and_a_correction_changes_the_step():
+    """With r = 0 the wrapper replays the base policy step by step (over an autoreset);
+    with r = -1 on the budgets (no UE may spend) the rewards differ."""
+    base = make_policy("threshold-budget", gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS))
+    wrapped, plain = ResidualVecEnv(_venv(), base, 1.0), _venv()
+    obs_wrapped, obs_plain = wrapped.reset(), plain.reset()
+    for _ in range(15):  # past the 12-slot horizon
+        plain.step_async(base.predict(obs_plain)[0])
+        wrapped.step_async(np.zeros((2, 8), np.float32))
+        obs_plain, rewards_plain, _, _ = plain.step_wait()
+        obs_wrapped, rewards_wrapped, _, _ = wrapped.step_wait()
+        np.testing.assert_array_equal(obs_wrapped, obs_plain)
+        np.testing.assert_array_equal(rewards_wrapped, rewards_plain)
+    starved = ResidualVecEnv(_venv(), base, 2.0)
+    starved.reset()
+    correction = np.concatenate([np.zeros((2, 4)), -np.ones((2, 4))], axis=1)
+    totals = np.zeros(2)
+    for _ in range(3):
+        starved.step_async(correction)
+        totals += starved.step_wait()[1]
+    assert not np.allclose(totals, 0.0)
+    with pytest.raises(RuntimeError, match="before reset"):
+        ResidualVecEnv(_venv(), base, 1.0).step_async(np.zeros((2, 8)))
+
+
+@pytest.fixture(scope="module")
+def residual_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("residual") / "run"
+    hyperparams = {
+        "n_envs": 2,
+        "normalize": {"norm_obs": True, "norm_reward": True},
+        "policy": "EquivariantPolicy",
+        "residual": {"base": "threshold-budget", "scale": 1.0},
+        "env_kwargs": ENV_KWARGS,
+        "n_steps": 32,
+        "batch_size": 32,
+        "n_epochs": 1,
+    }
+    settings = TrainSettings(
+        "isac_gym/ISCC-v0", "ppo", 64, out, hyperparams=hyperparams, progress=False,
+        eval_freq=64, checkpoint_freq=64,
+    )  # fmt: skip
+    train(settings)
+    return out
+
+
+def test_a_residual_run_saves_its_spec_and_acts_as_it_trained(residual_run):
+    config = json.loads((residual_run / "config.json").read_text())
+    assert config["residual"] == {"base": "threshold-budget", "scale": 1.0}
+    assert config["policy"] == "EquivariantPolicy"
+    env = gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS)
+    policy = SB3Policy(env, "ppo", residual_run / "model.zip")
+    assert policy.action_mode == "beta_budget" and policy.residual is not None
+    obs, _ = env.reset(seed=3)
+    base = make_policy("threshold-budget", env)
+    normalized = policy.vec_normalize.normalize_obs(obs).astype(np.float32)
+    correction, _ = policy.model.predict(normalized, deterministic=True)
+    expected = residual_action(base.predict(obs)[0], correction, 1.0)
+    np.testing.assert_array_equal(policy.predict(obs)[0], expected)
+    assert not np.array_equal(expected, base.predict(obs)[0])  # the correction is not 0
+
+
+def test_the_residual_is_not_applied_in_another_action_mode(residual_run):
+    """Built on a beta-mode env (as evaluation first does), the policy declares its
+    mode and applies no residual; the evaluation then rebuilds it in beta_budget mode."""
+    env = gymnasium.make("isac_gym/ISCC-v0", oracle="fast", horizon=12)
+    policy = SB3Policy(env, "ppo", residual_run / "model.zip")
+    assert policy.action_mode == "beta_budget" and policy.residual is None
