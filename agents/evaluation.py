@@ -168,7 +168,11 @@ def _import_env_packages(env_id: str) -> None:
 
 
 def make_env_and_policy(env_id: str, spec: str, env_kwargs: dict | None = None):
-    """``(env, policy)`` for ``spec``, the env in the action mode the policy declares."""
+    """``(env, policy)`` for ``spec``, the env in the action mode the policy declares.
+
+    A trained agent brings the env settings it was trained with (``policy.env_kwargs``,
+    from its ``config.json``); ``env_kwargs`` override them, except ``action_mode``.
+    """
     import gymnasium
 
     from agents.policies import make_policy
@@ -178,10 +182,14 @@ def make_env_and_policy(env_id: str, spec: str, env_kwargs: dict | None = None):
     env = gymnasium.make(env_id, **env_kwargs)
     policy = make_policy(spec, env)
     config = getattr(env.unwrapped, "config", None)
+    own = getattr(policy, "env_kwargs", {})
     mode = getattr(config, "action_mode", None)
-    if mode is not None and mode != policy.action_mode:
+    if (mode is not None and mode != policy.action_mode) or set(own) - set(env_kwargs):
         env.close()
-        env = gymnasium.make(env_id, **{**env_kwargs, "action_mode": policy.action_mode})
+        wanted = {**own, **env_kwargs}
+        if mode is not None:
+            wanted["action_mode"] = policy.action_mode
+        env = gymnasium.make(env_id, **wanted)
         policy = make_policy(spec, env)
     return env, policy
 
@@ -583,8 +591,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--policies",
         required=True,
-        help="comma-separated specs: fixed-beta:B (B a number or 'mu'), "
-        "heuristic, lyapunov, random, fl, fo, ho, ppo:PATH, sac:PATH, td3:PATH",
+        help="comma-separated specs: fixed-beta:B (B a number or 'mu'), heuristic, "
+        "lyapunov, lyapunov-budget, threshold-budget, random, fl, fo, ho, pretrained "
+        "(the shipped agent), ppo:PATH, sac:PATH, td3:PATH",
     )
     parser.add_argument(
         "--episodes",

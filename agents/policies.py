@@ -66,6 +66,9 @@ class Policy:
 
     action_mode: str = "beta"
     name: str = "policy"
+    #: env settings the policy was made for (a trained agent's); evaluation uses them
+    #: unless the user overrides them
+    env_kwargs: dict = {}  # noqa: RUF012 - read-only default, replaced per instance
 
     def __init__(self, env: Any) -> None:
         base = env.unwrapped
@@ -505,7 +508,8 @@ class SB3Policy(Policy):
         self.vecnormalize_path = stats
         config = _find_next_to(path, "config.json")
         self.saved_config = json.loads(config.read_text()) if config is not None else {}
-        self.action_mode = self.saved_config.get("env_kwargs", {}).get("action_mode", "beta")
+        self.env_kwargs = dict(self.saved_config.get("env_kwargs", {}))
+        self.action_mode = self.env_kwargs.pop("action_mode", "beta")
         if self.model.observation_space.shape != env.observation_space.shape:
             raise ValueError(
                 f"{self.name}: model observations {self.model.observation_space.shape} "

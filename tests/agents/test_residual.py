@@ -129,3 +129,18 @@ def test_the_residual_is_not_applied_in_another_action_mode(residual_run):
     env = gymnasium.make("isac_gym/ISCC-v0", oracle="fast", horizon=12)
     policy = SB3Policy(env, "ppo", residual_run / "model.zip")
     assert policy.action_mode == "beta_budget" and policy.residual is None
+
+
+def test_evaluation_runs_a_trained_agent_in_its_own_env_settings(residual_run):
+    """Without --env-kwargs the agent's env is its training env (horizon 12, fast,
+    beta_budget); a user's setting overrides one key, never the action mode."""
+    from agents.evaluation import make_env_and_policy
+
+    spec = f"ppo:{residual_run / 'model.zip'}"
+    env, policy = make_env_and_policy("isac_gym/ISCC-v0", spec)
+    config = env.unwrapped.config
+    assert (config.horizon, config.oracle, config.action_mode) == (12, "fast", "beta_budget")
+    assert policy.residual is not None
+    env, _ = make_env_and_policy("isac_gym/ISCC-v0", spec, {"horizon": 20, "action_mode": "beta"})
+    config = env.unwrapped.config
+    assert (config.horizon, config.oracle, config.action_mode) == (20, "fast", "beta_budget")
