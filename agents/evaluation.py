@@ -633,8 +633,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="MILP time limit per episode in seconds (default 45; an early stop reports "
         "the dual bound)",
     )
+    parser.add_argument(
+        "--paired-reference",
+        default=None,
+        help="the policy every other is compared with, paired by seed, in paired.csv "
+        "(default: the best non-learned policy by mean return)",
+    )
     parser.set_defaults(run=run)
     return parser
+
+
+def write_paired(args: argparse.Namespace, rows: list[dict], results: list) -> str:
+    """``paired.csv`` (:mod:`agents.comparison`) under ``args.out``; its table."""
+    from agents import comparison
+    from isac_gym.runs import atomic_write_text, format_csv
+
+    reference = args.paired_reference or comparison.default_reference(rows)
+    if reference is None or len(rows) < 2:
+        return ""
+    paired = comparison.paired_differences(results, reference)
+    atomic_write_text(args.out / "paired.csv", format_csv(paired, list(comparison.COLUMNS)))
+    return comparison.format_paired(paired)
 
 
 def _check_specs(text: str) -> list[str]:
@@ -708,6 +727,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         return run_from_args(args)
     specs = _check_specs(args.policies)
+    if args.paired_reference is not None and args.paired_reference not in specs:
+        raise UsageError(f"--paired-reference {args.paired_reference!r} is not in --policies")
     ray_backend.check_arguments(args, parser)
     prepare_output(args.out)
     env_kwargs = args.env_kwargs or {}
@@ -753,6 +774,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     paths = write_outputs(args.out, rows, results, traces, settings)
     write_manifest(args.out, settings["command"], wall_time_s=settings["wall_time_s"])
     print(format_table(rows))
+    print(write_paired(args, rows, results))
     warning = ci_warning(args.episodes)
     if warning:
         print(warning, file=sys.stderr)
