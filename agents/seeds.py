@@ -79,7 +79,7 @@ def train_seed(task: tuple[dict, int, str]) -> dict:
     ``settings`` holds ``env_id, algo, timesteps, hyperparams`` and :data:`_TRAIN_KEYS`.
     Module-level so that worker processes and Ray tasks import it by name.
     """
-    from agents.training import read_monitor, train
+    from agents.training import train
 
     settings, seed, out = task
     extra = {key: settings[key] for key in _TRAIN_KEYS if settings.get(key) is not None}
@@ -95,6 +95,13 @@ def train_seed(task: tuple[dict, int, str]) -> dict:
         command=settings.get("command"),
         **extra,
     )
+    return run_summary(out, seed, result.num_timesteps, result.wall_time_s)
+
+
+def run_summary(out: str | Path, seed: int, num_timesteps: int, wall_time_s: float) -> dict:
+    """A run folder's learning curves and counters (the result of :func:`train_seed`)."""
+    from agents.training import read_monitor
+
     steps, returns = read_monitor(out)
     eval_steps, eval_returns = np.zeros(0, int), np.zeros(0)
     eval_file = Path(out) / "eval" / "evaluations.npz"
@@ -104,8 +111,8 @@ def train_seed(task: tuple[dict, int, str]) -> dict:
     return {
         "seed": seed,
         "out": str(out),
-        "num_timesteps": result.num_timesteps,
-        "wall_time_s": round(result.wall_time_s, 2),
+        "num_timesteps": int(num_timesteps),
+        "wall_time_s": round(float(wall_time_s), 2),
         "eval_timesteps": [int(s) for s in eval_steps],
         "eval_returns": [float(r) for r in eval_returns],
         "train_timesteps": [int(s) for s in steps],
@@ -129,6 +136,23 @@ def train_seeds(
         return ray_backend.ray_map(train_seed, tasks, ray_address, chunksize=1)
     workers = min(len(tasks), os.cpu_count() or 1)
     return map_jobs(train_seed, tasks, workers, torch=True)
+
+
+def gather(out: str | Path) -> list[dict]:
+    """:func:`run_summary` of every finished run ``out/seed_<s>/`` (its ``config.json``
+    says the seed and steps): runs trained apart, resumed or longer, as one set."""
+    results = []
+    for folder in sorted(Path(out).glob("seed_*"), key=lambda p: p.name):
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            continue
+        config = json.loads(config_path.read_text())
+        results.append(
+            run_summary(folder, config["seed"], config["num_timesteps"], config["wall_time_s"])
+        )
+    if not results:
+        raise ValueError(f"no finished run (seed_<s>/config.json) under {out}")
+    return sorted(results, key=lambda r: r["seed"])
 
 
 # ----------------------------------------------------------------------------- curves
@@ -453,3 +477,36 @@ def _write_outputs(args, settings, results, trials, wall) -> list[Path]:
     written.append(args.out / "seeds.json")
     atomic_write_text(written[-1], json.dumps(summary, indent=2, default=str) + "\n")
     return written
+
+
+def gather_and_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Handler of ``python -m agents.seeds DIR``."""
+    from isac_gym.cli import UsageError
+
+    try:
+        results = gather(args.out)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    title = args.title or f"{len(results)} seed(s), mean and 95% band"
+    for path in write_curves(args.out, curves(results), title):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agents.seeds DIR``: the curves over the runs ``DIR/seed_<s>/``."""
+    from isac_gym.cli import run_main
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.seeds",
+        description="Learning curves (mean, 95%% band) over the finished runs DIR/seed_<s>/ "
+        "into DIR/curves.csv and DIR/curves.png",
+    )
+    parser.add_argument("out", type=Path, help="folder holding seed_<s>/ run folders")
+    parser.add_argument("--title", default=None, help="plot title")
+    parser.set_defaults(run=gather_and_plot)
+    return run_main(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,39 @@ def test_tune_sweep_writes_trials_best_first(ray_local, tmp_path):
     assert (out / "curves.csv").is_file() and (out / "curves.png").is_file()
     best = out / "trials" / trials[0]["trial"] / "seed_0" / "model.zip"
     assert best.is_file()
+
+
+def _fake_run(folder: Path, seed: int, evaluations: list[tuple[int, float]]) -> None:
+    """A finished run folder as train.py leaves it (config.json, a monitor file with
+    two 100-step episodes, eval/evaluations.npz), written by hand."""
+    (folder / "monitor").mkdir(parents=True)
+    (folder / "eval").mkdir()
+    lines = ['#{"t_start": 0}', "r,l,t", f"{-10.0 * seed},100,1", f"{-5.0 * seed},100,2"]
+    (folder / "monitor" / "native.monitor.csv").write_text("\n".join(lines) + "\n")
+    steps = np.array([s for s, _ in evaluations])
+    results = np.array([[r, r] for _, r in evaluations])
+    np.savez(folder / "eval" / "evaluations.npz", timesteps=steps, results=results,
+             ep_lengths=np.full_like(results, 100))  # fmt: skip
+    config = {"seed": seed, "num_timesteps": 200, "wall_time_s": 1.5}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_gather_reads_runs_trained_apart_and_writes_their_curves(tmp_path):
+    """Seed 0 evaluated at 100 and 200 steps, seed 1 only at 100: at 100 two seeds
+    (mean of -1 and -3), at 200 one; unfinished folders are skipped."""
+    _fake_run(tmp_path / "seed_0", 0, [(100, -1.0), (200, -2.0)])
+    _fake_run(tmp_path / "seed_1", 1, [(100, -3.0)])
+    (tmp_path / "seed_2").mkdir()  # no config.json: still training
+    assert seeds.main([str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "curves.csv").open()))
+    evals = {int(r["timesteps"]): r for r in rows if r["curve"] == "eval"}
+    assert (evals[100]["seeds"], float(evals[100]["mean"])) == ("2", -2.0)
+    assert (evals[200]["seeds"], float(evals[200]["mean"])) == ("1", -2.0)
+    train_rows = {int(r["timesteps"]): r for r in rows if r["curve"] == "train"}
+    assert float(train_rows[100]["mean"]) == -5.0  # episodes ending at step 100: 0, -10
+    assert (tmp_path / "curves.png").is_file()
+
+
+def test_gather_without_finished_runs_is_a_one_line_error(tmp_path, capsys):
+    assert seeds.main([str(tmp_path)]) == 2
+    assert "no finished run" in capsys.readouterr().err
