@@ -225,7 +225,7 @@ default:
     }
     for algo in training.ALGO_NAMES:
         hp = training.load_hyperparams(algo, ENV_ID)
-        assert hp["policy"] == "MlpPolicy" and "normalize" in hp
+        assert hp["policy"] in ("MlpPolicy", *training.CUSTOM_POLICIES) and "normalize" in hp
         assert training.load_hyperparams(algo, "Unknown-v0") == training.load_hyperparams(
             algo, "default"
         )
