@@ -62,7 +62,7 @@ from isac_gym.mimo import (
     transmit_power_closed_form,
 )
 from isac_gym.mimo.model import check_omega
-from optimizers.mimo import fast
+from optimizers.mimo import direct
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")
 METHODS = ("fast", "cvxpy")
@@ -151,7 +151,10 @@ def solve_mimo(
     starts = _starts(snapshot, constants, omega, scheme, method, start, warm_start, settings)
     best = None
     for name, point in starts:
-        point, judged, info = _SOLVERS[method](snapshot, constants, omega, scheme, point, settings)
+        warm = name != "equal_split"  # a good point: the fast method stays in its basin
+        point, judged, info = _SOLVERS[method](
+            snapshot, constants, omega, scheme, point, settings, warm=warm
+        )
         info["start"] = name
         if best is None or _better(judged, best[1]):
             best = (point, judged, info)
@@ -178,24 +181,24 @@ def _starts(snapshot, constants, omega, scheme, method, start, warm_start, setti
     split = equal_split(snapshot, constants, snapshot.P_max / 2)
     if scheme != "proposed":
         return [("equal_split", split)]
-    point, judged, _ = _SOLVERS[method](snapshot, constants, omega, "equal_com", split, settings)
+    point, judged, _ = _SOLVERS[method](
+        snapshot, constants, omega, "equal_com", split, settings, warm=False
+    )
     starts = [("equal_split", split)]
     if judged.feasible:
         starts.append(("equal_com", point))
     return starts
 
 
-def _solve_fast(snapshot, constants, omega, scheme, point, settings):
-    point, judged, info = fast.solve_fast(
-        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
-    )
-    if info["status"] == "rate_weight_negative":  # c_R < 0 (omega near 1): the reference
-        point, judged, info = _solve_cvxpy(snapshot, constants, omega, scheme, point, settings)
-        info["fallback"] = "cvxpy"
-    return point, judged, info
+def _solve_fast(snapshot, constants, omega, scheme, point, settings, *, warm=False):
+    """The direct barrier method of :mod:`optimizers.mimo.direct`: (point, judged, info)."""
+    return direct.solve_direct(
+        snapshot, constants, omega, scheme, point, warm=warm,
+        phase1_rounds=settings["phase1_rounds"], margin=settings["margin"], evaluate=evaluate,
+    )  # fmt: skip
 
 
-def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings):
+def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings, *, warm=False):
     """Phase I and the Dinkelbach loop with CVXPY/Clarabel: (point, judged, info)."""
     tol, max_iterations = settings["tol"], settings["max_iterations"]
     program = _SurrogateProgram(snapshot, constants, scheme, settings["margin"])
@@ -240,9 +243,7 @@ def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings):
 
 def _fast_fallback(snapshot, constants, omega, scheme, point, settings, info):
     """Clarabel failed: continue with the fast method from the last point."""
-    new_point, judged, new_info = fast.solve_fast(
-        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
-    )
+    new_point, judged, new_info = _solve_fast(snapshot, constants, omega, scheme, point, settings)
     new_info.update(fallback="fast", reference_status=info["status"])
     return new_point, judged, new_info
 
