@@ -1,7 +1,7 @@
 """A direct interior-point method for problem (26): barrier Newton on the true model.
 
 The Dinkelbach-SCA loop (:mod:`optimizers.mimo.dinkelbach`) needs hundreds of convex
-solves because its surrogates are first-order. This module instead applies a primal
+solves because its surrogates are first-order. This module instead applies a
 log-barrier method to (26) itself (``docs/mimo_model.md`` section 5.8):
 
     minimise  -t Phi(x) / Phi_0 - sum_k log(R_k - R_th (1+m)) - sum_i log(eps_i / CRB_i - (1+m))
@@ -23,16 +23,23 @@ function and its exact gradient and Hessian are closed forms:
 * ``P_T`` is a convex quadratic with a 2x2 block per stream.
 
 The Hessian of the barrier function is therefore block-diagonal plus a low-rank part;
-it is assembled densely (about 200 unknowns at the paper size) and solved by Cholesky,
-with a diagonal shift where the nonconvex Hessian is not positive definite. A
-backtracking line search keeps every iterate strictly inside the true feasible set (the
-barrier is +inf outside), so every iterate is a feasible allocation.
+it is assembled densely (about 200 unknowns at the paper size) and solved by Cholesky
+after Jacobi scaling, with a Levenberg shift where the nonconvex Hessian is not positive
+definite. The Hessian is the primal-dual one (Forsgren, Gill and Wright, SIAM Review
+2002, sec. 5): the constraints' curvature is weighted by multipliers updated by Newton
+steps on ``lam_j c_j = 1`` rather than by ``1/c_j``, which keeps the steps long where an
+iterate is close to a nonconvex constraint (the CRB ceilings). A backtracking line search
+on the barrier function (+inf outside the feasible set) keeps every iterate strictly
+inside the true feasible set with the margin m, so every iterate is a feasible
+allocation. The barrier weight t grows by 10 per stage (at most 40 Newton steps each)
+until the barrier gap m_c / t is 1e-6 of Phi.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, StreamConstants
 from optimizers.mimo import fast
@@ -226,60 +233,59 @@ class BarrierProblem:
         )
         return -t * state["phi"] / self.phi_scale - barrier
 
-    def newton(self, state, t):
-        """(gradient, Hessian) of the barrier function at weight t, in z."""
+    @staticmethod
+    def slacks(state):
+        """The nonlinear constraints' slacks c_j > 0: K SE, 2 CRB, 1 power."""
+        return np.concatenate((state["se"], state["c"], [state["p"]]))
+
+    def newton(self, state, t, dual):
+        """(gradient, Hessian parts, constraint Jacobian) of the barrier function at weight
+        t. The gradient is the primal barrier's; the Hessian is the primal-dual one: the
+        constraint curvature weighted by the multipliers ``dual`` = (lam_c (K+3,), lam_z)
+        instead of 1/c (Forsgren, Gill and Wright 2002, section 5), which stays well
+        conditioned when an iterate is off the central path."""
         model, s = self.model, self.model.snapshot
         v, tau, omega = state["v"], t / self.phi_scale, model.omega
         inv_crb, phi, P = state["crb"][0], state["phi"], state["P"]
+        lam, slack = dual[0], self.slacks(state)
+        K = model.K
         d_T, d_psi, G = model.rate_derivatives(v)
         grad_crb, crb_blocks, factors = model.crb_derivatives(v, state["crb"])
         grad_power = model.power_gradient(v)
         grad_num = (1.0 - omega) * G.sum(axis=0) + omega * grad_crb.sum(axis=0)
         grad_den = grad_power / s.eta + s.xi * G.sum(axis=0)
         grad_phi = (grad_num - phi * grad_den) / P
-        crb_scale = model.crb_max / state["c"]  # d(-log c_i) = -eps_i / c_i d(1/CRB_i)
-        power_scale = 1.0 / (self.P_max * state["p"])
-        gradient = (
-            -tau * grad_phi - G.T @ (1.0 / state["se"]) - crb_scale @ grad_crb
-            + power_scale * grad_power
-        )  # fmt: skip
-        rate_coef = -tau * ((1.0 - omega) - phi * s.xi) / P - 1.0 / state["se"]
-        crb_coef = -tau * omega / P - crb_scale  # on Hess(1/CRB_i)
-        power_coef = tau * phi / (s.eta * P) + power_scale
+        jacobian = np.vstack((G, model.crb_max[:, None] * grad_crb, -grad_power / self.P_max))
+        gradient = -tau * grad_phi - jacobian.T @ (1.0 / slack)
+        rate_coef = -tau * ((1.0 - omega) - phi * s.xi) / P - lam[:K]
+        crb_coef = -tau * omega / P - model.crb_max * lam[K : K + 2]  # on Hess(1/CRB_i)
+        power_coef = tau * phi / (s.eta * P) + lam[-1] / self.P_max
         blocks = model.rate_hessian_blocks(v, d_T, d_psi, rate_coef)
         stream = np.einsum("i,inkpq->nkpq", crb_coef * inv_crb**2, crb_blocks)
         stream = stream + power_coef * np.array([[2.0, 0.0], [0.0, 2.0]])
         stream[..., 0, 1] += power_coef * 2.0 * model.eps
         stream[..., 1, 0] += power_coef * 2.0 * model.eps
-        add_stream_blocks(blocks, stream, model.K)
-        columns = np.column_stack((G.T, grad_crb.T, grad_power, *factors))
+        add_stream_blocks(blocks, stream, K)
+        columns = np.column_stack((jacobian.T, grad_crb.T, *factors))
         weights = np.concatenate((
-            1.0 / state["se"] ** 2,
-            crb_scale**2 + 2.0 * crb_coef / inv_crb,
-            [power_scale**2],
+            lam / slack,
+            2.0 * crb_coef / inv_crb,
             np.repeat(-2.0 * crb_coef * inv_crb**2, 4),
         ))  # fmt: skip
         cross = (grad_den * (tau / P), grad_phi)  # the ratio's rank-2 term
-        return gradient, (blocks, columns, weights, cross)
+        return gradient, (blocks, columns, weights, cross, dual[1]), jacobian
 
-    def hessian(self, z, parts, *, convex: bool):
-        """The Hessian in z from :meth:`newton`'s parts: exact, or (``convex``) its
-        positive-semidefinite part: every subcarrier block projected on the PSD cone, the
-        low-rank terms with negative weight and the ratio's cross term dropped."""
-        blocks, columns, weights, cross = parts
-        if convex:
-            values, vectors = np.linalg.eigh(blocks)
-            blocks = (vectors * np.maximum(values, 0.0)[:, None, :]) @ np.swapaxes(vectors, 1, 2)
-            weights = np.maximum(weights, 0.0)
+    def hessian(self, z, parts):
+        """The (primal-dual) Hessian in z from :meth:`newton`'s parts."""
+        blocks, columns, weights, cross, dual_z = parts
         hessian = _block_diagonal(blocks)
         hessian += (columns * weights) @ columns.T
-        if not convex:
-            outer = np.outer(*cross)
-            hessian += outer + outer.T
+        outer = np.outer(*cross)
+        hessian += outer + outer.T
         E = self.model.E
         if E is not None:
             hessian = E.T @ hessian @ E
-        hessian[np.diag_indices_from(hessian)] += 1.0 / z**2
+        hessian[np.diag_indices_from(hessian)] += dual_z / z
         return hessian
 
     def reduce_gradient(self, z, gradient):
@@ -299,46 +305,42 @@ def _block_diagonal(blocks):
     return dense.reshape(N * m, N * m)
 
 
-def newton_direction(problem: BarrierProblem, state, t):
-    """(gradient, direction, exact): the Newton direction of the exact Hessian where it is
-    positive definite, else of the exact Hessian with a growing Levenberg shift (both
-    Jacobi-scaled, since the amplitude bounds spread the diagonal over many decades)."""
-    gradient, parts = problem.newton(state, t)
+def newton_direction(problem: BarrierProblem, state, t, dual):
+    """(gradient, direction, jacobian): the primal-dual Newton direction, with a growing
+    Levenberg shift where the Hessian is not positive definite (Jacobi-scaled, since
+    the amplitude bounds spread its diagonal over many decades)."""
+    gradient, parts, jacobian = problem.newton(state, t, dual)
     z = state["z"]
     gradient = problem.reduce_gradient(z, gradient)
-    hessian = problem.hessian(z, parts, convex=MODE == "convex")
+    hessian = problem.hessian(z, parts)
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
     scaled = hessian * scale[:, None] * scale[None, :]
     shift = 0.0
     for _ in range(20):
-        try:
-            factor = np.linalg.cholesky(scaled + shift * np.eye(scale.size))
-        except np.linalg.LinAlgError:
-            shift = max(SHIFT0, 10.0 * shift)
+        trial = scaled.copy()
+        trial[np.diag_indices_from(trial)] += shift
+        factor, failed = scipy.linalg.lapack.dpotrf(trial, lower=True, clean=False)
+        if failed:
+            shift = max(1e-4, 10.0 * shift)
             continue
-        return gradient, scale * _cholesky_solve(factor, -scale * gradient), shift == 0.0
-    return gradient, -scale**2 * gradient, False
+        solution = scipy.linalg.lapack.dpotrs(factor, -scale * gradient, lower=True)[0]
+        return gradient, scale * solution, jacobian
+    return gradient, -(scale**2) * gradient, jacobian
 
 
-MODE, SHIFT0 = "exact", 1e-4
-
-
-def _cholesky_solve(factor, rhs):
-    return scipy.linalg.cho_solve((factor, True), rhs)
-
-
-def centre(problem: BarrierProblem, state, t, *, tol=1e-7, max_steps=50):
-    """Damped Newton on the barrier function at weight t: (state, steps)."""
+def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30):
+    """Damped primal-dual Newton on the barrier function at weight t, with a backtracking
+    line search on the barrier function (+inf outside the feasible set):
+    (state, dual, steps)."""
+    if dual is None:
+        dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
     for step in range(1, max_steps + 1):
-        gradient, direction, _ = newton_direction(problem, state, t)
+        gradient, direction, jacobian = newton_direction(problem, state, t, dual)
         slope = gradient @ direction
         if -slope / 2.0 <= tol:
-            return state, step
+            return state, dual, step
         z = state["z"]
-        shrinking = direction < 0
-        size = 1.0
-        if np.any(shrinking):
-            size = min(1.0, 0.99 * float(np.min(-z[shrinking] / direction[shrinking])))
+        size = min(1.0, _to_boundary(z, direction))
         value = problem.merit(state, t)
         while size > 1e-14:
             trial = problem.state(z + size * direction)
@@ -346,21 +348,41 @@ def centre(problem: BarrierProblem, state, t, *, tol=1e-7, max_steps=50):
                 break
             size *= 0.5
         else:
-            return state, step
+            return state, dual, step
+        dx = problem.model.full(direction)
+        dual = (
+            _dual_step(dual[0], problem.slacks(state), jacobian @ dx, size, problem.slacks(trial)),
+            _dual_step(dual[1], z, direction, size, trial["z"]),
+        )
         state = trial
-    return state, max_steps
+    return state, dual, max_steps
+
+
+def _to_boundary(value, direction, fraction=0.99):
+    """The largest step keeping ``value + step direction`` above 1 - fraction of value."""
+    shrinking = direction < 0
+    if not np.any(shrinking):
+        return np.inf
+    return fraction * float(np.min(-value[shrinking] / direction[shrinking]))
+
+
+def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):
+    """Newton step on lam_j c_j = 1, then kept within [1 / (spread c_j), spread / c_j]."""
+    d_lam = 1.0 / slack - lam - lam / slack * slack_change
+    lam = lam + min(size, _to_boundary(lam, d_lam)) * d_lam
+    return np.clip(lam, 1.0 / (spread * new_slack), spread / new_slack)
 
 
 def barrier_path(
-    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=30.0, tol=1e-2, max_steps=30
+    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40
 ):
     """Path following from the strictly feasible ``state``: centre at t, multiply t by
     ``growth`` until the barrier gap m / t is ``gap`` relative to Phi.
     Returns (state, stage-end states, Newton steps)."""
-    t, steps, stages = t0, 0, []
+    t, steps, stages, dual = t0, 0, [], None
     t_final = problem.n_constraints / gap
     while True:
-        state, used = centre(problem, state, t, tol=tol, max_steps=max_steps)
+        state, dual, used = centre(problem, state, t, dual, tol=tol, max_steps=max_steps)
         steps += used
         stages.append(state)
         if t >= t_final:
