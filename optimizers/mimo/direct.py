@@ -69,7 +69,7 @@ class ExactModel:
         self.eps = constants.eps
         self.Q = constants.fim_forms  # (N, K, 4, 4, 2, 2)
         self.Q_flat = np.moveaxis(self.Q, (2, 3), (0, 1)).reshape(16, -1)  # F = Q_flat (u u^T)
-        self.E = scheme_map(scheme, N, K)
+        self.scheme, self.E = scheme, scheme_map(scheme, N, K)
         self.nz = 2 * N * K if self.E is None else self.E.shape[1]
         self.eye = np.eye(K, dtype=bool)
         self.crb_max = snapshot.crb_max
@@ -79,7 +79,12 @@ class ExactModel:
         x = np.stack((point.a, point.b), axis=1)  # (N, 2, K)
         if self.E is None:
             return x.ravel()
-        return np.linalg.lstsq(self.E, x.ravel(), rcond=None)[0]  # mean over the tied entries
+        if self.scheme == "equal_com":  # tie over the users, exact where already tied
+            tied, axis = x, 2
+        else:  # equal_cs: tie a and b
+            tied, axis = np.swapaxes(x, 1, 2), 2
+        same = np.ptp(tied, axis=axis) == 0
+        return np.where(same, tied[..., 0], tied.mean(axis=axis)).ravel()
 
     def full(self, z):
         return z if self.E is None else self.E @ z
