@@ -2,7 +2,7 @@
 
 The Dinkelbach-SCA loop (:mod:`optimizers.mimo.dinkelbach`) needs hundreds of convex
 solves because its surrogates are first-order. This module instead applies a
-log-barrier method to (26) itself (``docs/mimo_model.md`` section 5.8):
+log-barrier method to (26) itself (``docs/mimo_model.md`` section 5.7):
 
     minimise  -t Phi(x) / Phi_0 - sum_k log(R_k - R_th (1+m)) - sum_i log(eps_i / CRB_i - (1+m))
               - log((P_max - P_T) / P_max) - sum log z,           x = E z,
