@@ -43,6 +43,7 @@ and the loop stops at the previous point.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -62,11 +63,11 @@ from isac_gym.mimo import (
     transmit_power_closed_form,
 )
 from isac_gym.mimo.model import check_omega
-from optimizers.mimo import fast
+from optimizers.mimo import direct
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")
 METHODS = ("fast", "cvxpy")
-_DEFAULTS = {"fast": (1e-5, 300), "cvxpy": (1e-3, 200)}  # (tol, max_iterations)
+_DEFAULTS = {"fast": (1e-3, 200), "cvxpy": (1e-3, 200)}  # (tol, max_iterations): cvxpy's
 _OK = ("optimal", "optimal_inaccurate")
 _LN2 = np.log(2.0)
 
@@ -118,19 +119,22 @@ def solve_mimo(
     """Maximise the weighted EE (26a) of one frame by Dinkelbach + SCA (module docstring).
 
     ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "cvxpy" (the
-    CVXPY/Clarabel reference, default) or "fast" (the barrier Newton method of
-    :mod:`optimizers.mimo.fast`; not yet the default: at the paper's size it is not yet
-    faster than cvxpy nor as good, see BENCHMARKS.md). ``tol``: relative Phi gain that
-    ends the loop (default 1e-3 for cvxpy, 1e-5 for fast); ``max_iterations`` (200 for
-    cvxpy, 300 for fast).
+    CVXPY/Clarabel Dinkelbach-SCA reference, default) or "fast" (the direct primal-dual
+    barrier Newton method on (26) of :mod:`optimizers.mimo.direct`, with the SCA phase I
+    of :mod:`optimizers.mimo.fast`; about 10-40x faster than cvxpy at the paper's size
+    and higher EE on every drop measured, but not yet within issue 15's 150 ms, so not
+    the default; see BENCHMARKS.md). ``tol``: relative Phi gain that ends the cvxpy loop
+    (default 1e-3); ``max_iterations`` (200); both are accepted but unused by fast,
+    whose barrier path ends at a gap of 1e-6 of Phi.
     ``start``: the one start point (it is projected on the scheme's equalities; phase I
     runs if it is not feasible). ``warm_start``: a previous solution (e.g. of the last
-    frame), used as the only start when it is feasible for this frame, else ignored.
-    Without either, ``proposed`` runs two starts (the equal split at
-    ``P_max / 2``, and the EqualCom solution, which makes proposed >= EqualCom) and
-    keeps the better. An infeasible instance is reported in ``info["status"]`` with
-    ``ee = nan``, never raised. A failed Clarabel solve falls back to ``fast`` from the
-    last feasible point (``info["fallback"]``).
+    frame, or of a lower P_max), used as the only start when it is feasible for this
+    frame, else ignored; the result is never below it. Without either, ``proposed``
+    starts from the EqualCom solution (which makes proposed >= EqualCom) and, with
+    cvxpy, also from the equal split at ``P_max / 2``, keeping the better. An
+    infeasible instance is reported in ``info["status"]`` with ``ee = nan``, never
+    raised. A failed Clarabel solve falls back to ``fast`` from the last point
+    (``info["fallback"]``).
     """
     clock = time.perf_counter()
     omega = check_omega(omega)
@@ -151,7 +155,10 @@ def solve_mimo(
     starts = _starts(snapshot, constants, omega, scheme, method, start, warm_start, settings)
     best = None
     for name, point in starts:
-        point, judged, info = _SOLVERS[method](snapshot, constants, omega, scheme, point, settings)
+        warm = name != "equal_split"  # a good point: the fast method stays in its basin
+        point, judged, info = _SOLVERS[method](
+            snapshot, constants, omega, scheme, point, settings, warm=warm
+        )
         info["start"] = name
         if best is None or _better(judged, best[1]):
             best = (point, judged, info)
@@ -159,6 +166,35 @@ def solve_mimo(
     info.update(scheme=scheme, method=method, starts=[name for name, _ in starts])
     info["wall_time_s"] = time.perf_counter() - clock
     return MIMOSolution(point, judged, info)
+
+
+def solve_mimo_sweep(
+    snapshot: MIMOSnapshot, omega: float, P_max_values, scheme: str = "proposed", **options
+) -> list[MIMOSolution]:
+    """Solve one frame at increasing power budgets; EE non-decreasing by construction.
+
+    The feasible set only grows with P_max (26e) and Phi does not depend on it, so the
+    solution at one budget is a feasible start at the next. Each budget runs the
+    default starts of :func:`solve_mimo` and, from the second on, a warm start from the
+    previous budget's solution (never below it), keeping the better true-model EE
+    (``info["sweep_start"]``: "default" or "previous_pmax"). ``options`` go to
+    :func:`solve_mimo` (e.g. ``method="fast"``).
+    """
+    values = [float(value) for value in P_max_values]
+    if not values or any(not np.isfinite(v) or v <= 0 for v in values) or values != sorted(values):
+        raise ValueError(f"P_max_values must be positive and non-decreasing, got {values}")
+    solutions: list[MIMOSolution] = []
+    for value in values:
+        frame = dataclasses.replace(snapshot, P_max=value)
+        best = solve_mimo(frame, omega, scheme, **options)
+        best.info["sweep_start"] = "default"
+        if solutions and solutions[-1].feasible:
+            warm = solve_mimo(frame, omega, scheme, warm_start=solutions[-1].allocation, **options)
+            if _better(warm.evaluation, best.evaluation):
+                best = warm
+                best.info["sweep_start"] = "previous_pmax"
+        solutions.append(best)
+    return solutions
 
 
 def _better(judged: MIMOEvaluation, incumbent: MIMOEvaluation) -> bool:
@@ -178,24 +214,28 @@ def _starts(snapshot, constants, omega, scheme, method, start, warm_start, setti
     split = equal_split(snapshot, constants, snapshot.P_max / 2)
     if scheme != "proposed":
         return [("equal_split", split)]
-    point, judged, _ = _SOLVERS[method](snapshot, constants, omega, "equal_com", split, settings)
+    point, judged, _ = _SOLVERS[method](
+        snapshot, constants, omega, "equal_com", split, settings, warm=False
+    )
+    if method == "fast" and judged.feasible:
+        # The direct method from the equal split ends in a worse basin than the
+        # EqualCom solution on every paper drop tried (BENCHMARKS.md): one start.
+        return [("equal_com", point)]
     starts = [("equal_split", split)]
     if judged.feasible:
         starts.append(("equal_com", point))
     return starts
 
 
-def _solve_fast(snapshot, constants, omega, scheme, point, settings):
-    point, judged, info = fast.solve_fast(
-        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
-    )
-    if info["status"] == "rate_weight_negative":  # c_R < 0 (omega near 1): the reference
-        point, judged, info = _solve_cvxpy(snapshot, constants, omega, scheme, point, settings)
-        info["fallback"] = "cvxpy"
-    return point, judged, info
+def _solve_fast(snapshot, constants, omega, scheme, point, settings, *, warm=False):
+    """The direct barrier method of :mod:`optimizers.mimo.direct`: (point, judged, info)."""
+    return direct.solve_direct(
+        snapshot, constants, omega, scheme, point, warm=warm,
+        phase1_rounds=settings["phase1_rounds"], margin=settings["margin"], evaluate=evaluate,
+    )  # fmt: skip
 
 
-def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings):
+def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings, *, warm=False):
     """Phase I and the Dinkelbach loop with CVXPY/Clarabel: (point, judged, info)."""
     tol, max_iterations = settings["tol"], settings["max_iterations"]
     program = _SurrogateProgram(snapshot, constants, scheme, settings["margin"])
@@ -240,9 +280,7 @@ def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings):
 
 def _fast_fallback(snapshot, constants, omega, scheme, point, settings, info):
     """Clarabel failed: continue with the fast method from the last point."""
-    new_point, judged, new_info = fast.solve_fast(
-        snapshot, constants, omega, scheme, point, evaluate=evaluate, **settings
-    )
+    new_point, judged, new_info = _solve_fast(snapshot, constants, omega, scheme, point, settings)
     new_info.update(fallback="fast", reference_status=info["status"])
     return new_point, judged, new_info
 

@@ -1,10 +1,12 @@
-"""Structure-exploiting Dinkelbach + SCA for problem (26): a barrier Newton method in numpy.
+"""Phase I of the fast method: SCA feasibility restoration by a barrier Newton method.
 
-The surrogates are those of the CVXPY reference (:mod:`optimizers.mimo.dinkelbach`,
-``docs/mimo_model.md`` section 5.2): the Nasir et al. SE minorant, the exact transmit
-power (11) and the affine FIM minorant ``F~ <= F`` with the two 4x4 LMIs
-``F~ - t_i e_i e_i^T >= 0`` (``1/CRB_i >= t_i``). Here the inner program (75) and the
-phase-I program of section 5.4 are solved by a primal log-barrier method with exact
+The fast method (:mod:`optimizers.mimo.direct`) needs a strictly feasible start. When
+the start is not, :func:`phase1` restores feasibility as in spec 5.4
+(``docs/mimo_model.md``), on the surrogates of the CVXPY reference
+(:mod:`optimizers.mimo.dinkelbach`, spec 5.2): the Nasir et al. SE minorant, the exact
+transmit power (11) and the affine FIM minorant ``F~ <= F`` with the two 4x4 LMIs
+``F~ - t_i e_i e_i^T >= 0`` (``1/CRB_i >= t_i``). Each round maximises the least
+relative margin tau at one linearisation by a primal log-barrier method with exact
 gradients and Hessians:
 
 * each SE minorant ``R_k^lb`` is a concave quadratic whose Hessian is 2x2
@@ -14,12 +16,10 @@ gradients and Hessians:
   whose gradient is ``-B^T vec(S_i^-1)`` and Hessian ``B^T (S_i^-1 kron S_i^-1) B``;
 * the power budget ``-log(P_max - P_T)`` and the amplitudes ``-log(x)``.
 
-With about 2NK + 2 variables (194 at the paper size) a Newton step is one dense
-Cholesky solve. Every Dinkelbach iterate is the end of a barrier path, so it is
-strictly inside the true feasible set and the next surrogate (tight there) has it as a
-strictly feasible start: warm starts need no phase I. The barrier accuracy is relative
-to the Dinkelbach objective's size, and a step that does not raise the true Phi ends
-the loop (so lam is monotone and always the true Phi of the returned point).
+With about 2NK + 3 variables a Newton step is one Cholesky solve after eliminating the
+2x2 block diagonal. :class:`BarrierProgram` also holds the Dinkelbach program of spec
+5.3 (``phase1=False``), kept for its tests. The earlier fast Dinkelbach-SCA loop built
+on it needed hundreds of SCA iterations and was replaced by the direct method.
 """
 
 from __future__ import annotations
@@ -486,16 +486,17 @@ def _warm(program: BarrierProgram, z, extra):
 
 def phase1(snapshot, constants, surrogate, point, omega, *, rounds, margin, evaluate):
     """Feasibility restoration (spec 5.4) by barrier solves of the phase-I program, one
-    per linearisation; a round ends early once its tau is > 0 (then the point is
-    strictly feasible on the true model). Returns (point, judged, rounds, status)."""
+    per linearisation, from barrier weight m (gap about 1) with centring to 1e-5; a
+    round ends early once its tau is > 0 (then the point is strictly feasible on the
+    true model). Returns (point, judged, rounds, status)."""
     z, best_tau = surrogate.to_z(point), -np.inf
     judged = evaluate(snapshot, point, omega, constants)
     for round_ in range(1, rounds + 1):
         surrogate.linearise(point)
         program = BarrierProgram(surrogate, phase1=True, margin=margin)
-        y, weight = program.start(z), 1.0
+        y, weight = program.start(z), float(program.n_constraints)  # barrier gap ~1
         while True:
-            y, _ = centre(program, y, weight, 1e-9)
+            y, _ = centre(program, y, weight, 1e-5)
             if y[-1] > 0 or program.n_constraints / weight <= 1e-7:
                 break
             weight *= 20.0
@@ -508,130 +509,3 @@ def phase1(snapshot, constants, surrogate, point, omega, *, rounds, margin, eval
             return point, judged, round_, "infeasible"  # tau stopped rising below 0
         best_tau = max(best_tau, tau)
     return point, judged, rounds, "infeasible"
-
-
-def dinkelbach(
-    snapshot,
-    constants,
-    surrogate,
-    point,
-    judged,
-    omega,
-    *,
-    tol,
-    max_iterations,
-    margin,
-    evaluate,
-    gap=1e-7,
-    steps=4,
-    growth=10.0,
-    stage_tol=1e-4,
-    start_weight=1.0,
-):
-    """The Dinkelbach-SCA loop (spec 5.1) from a strictly feasible point, interior-point
-    style: per linearisation a few Newton steps on the barrier program at a weight that
-    grows until the barrier's gap is ``gap`` relative to Phi; a point is accepted only if
-    it raises the true Phi. Returns (point, judged, iterations, status, trace, newton)."""
-    lam, trace = judged.ee, [judged.ee]
-    z, extra, weight = surrogate.to_z(point), None, None
-    status, iterations, newton = "max_iterations", 0, 0
-    for _ in range(max_iterations):
-        surrogate.linearise(point)
-        program = BarrierProgram(surrogate, phase1=False, margin=margin, lam=lam, omega=omega)
-        if program.c_rate < 0:
-            status = "rate_weight_negative"
-            break
-        w_max = program.n_constraints / (gap * judged.total_power * lam / max(1.0, lam))
-        weight = min(w_max, w_max * start_weight if weight is None else weight)
-        y, used = centre(program, _warm(program, z, extra), weight, 1e-10, max_steps=steps)
-        z_new = y[: program.nz]
-        candidate_point = surrogate.allocation(z_new)
-        candidate = evaluate(snapshot, candidate_point, omega, constants)
-        better = strictly_feasible(snapshot, candidate, z_new, margin) and candidate.ee > lam
-        if not better and used == steps:  # not centred yet: finish the centring first
-            y, more = centre(program, y, weight, 1e-10)
-            used += more
-            z_new = y[: program.nz]
-            candidate_point = surrogate.allocation(z_new)
-            candidate = evaluate(snapshot, candidate_point, omega, constants)
-            better = strictly_feasible(snapshot, candidate, z_new, margin) and candidate.ee > lam
-        newton += used
-        if better:
-            z_new, candidate_point, candidate = _extrapolate(
-                snapshot,
-                constants,
-                surrogate,
-                omega,
-                margin,
-                z,
-                z_new,
-                candidate_point,
-                candidate,
-                evaluate,
-            )
-            point, judged, z, extra = candidate_point, candidate, z_new, y[program.nz :]
-            iterations += 1
-            trace.append(candidate.ee)
-            gain, lam = candidate.ee - lam, candidate.ee
-        if better and gain > stage_tol * lam:
-            continue  # the SCA still makes progress at this barrier weight
-        if weight >= w_max and (not better or gain <= tol * lam):
-            status = "converged"
-            break
-        weight = min(w_max, weight * growth)
-    return point, judged, iterations, status, trace, newton
-
-
-def _extrapolate(
-    snapshot, constants, surrogate, omega, margin, z_old, z_new, point, judged, evaluate
-):
-    """Accelerate the SCA along its last step: try z_new + beta (z_new - z_old) for
-    beta = 1, 3, 7, ... while the true Phi rises and the point stays strictly feasible."""
-    step = z_new - z_old
-    beta = 1.0
-    while beta < 1e3:
-        trial_z = z_new + beta * step
-        if np.any(trial_z <= 0):
-            break
-        trial_point = surrogate.allocation(trial_z)
-        trial = evaluate(snapshot, trial_point, omega, constants)
-        if not (strictly_feasible(snapshot, trial, trial_z, margin) and trial.ee > judged.ee):
-            break
-        z_new, point, judged = trial_z, trial_point, trial
-        beta = 2.0 * beta + 1.0
-    return z_new, point, judged
-
-
-def solve_fast(
-    snapshot,
-    constants,
-    omega,
-    scheme,
-    start,
-    *,
-    tol,
-    max_iterations,
-    phase1_rounds,
-    margin,
-    evaluate,
-):
-    """Phase I (if needed) and the Dinkelbach loop from ``start``: (point, judged, info)."""
-    surrogate = FastSurrogate(snapshot, constants, scheme)
-    point = surrogate.allocation(surrogate.to_z(start))  # the scheme's equalities
-    judged = evaluate(snapshot, point, omega, constants)
-    info = dict(phase1_iterations=0, iterations=0, newton_steps=0, ee_trace=[])
-    if not strictly_feasible(snapshot, judged, surrogate.to_z(point), margin):
-        point, judged, rounds, status = phase1(
-            snapshot, constants, surrogate, point, omega,
-            rounds=phase1_rounds, margin=margin, evaluate=evaluate,
-        )  # fmt: skip
-        info["phase1_iterations"] = rounds
-        if status != "feasible":
-            info["status"] = status
-            return point, judged, info
-    point, judged, iterations, status, trace, newton = dinkelbach(
-        snapshot, constants, surrogate, point, judged, omega,
-        tol=tol, max_iterations=max_iterations, margin=margin, evaluate=evaluate,
-    )  # fmt: skip
-    info.update(status=status, iterations=iterations, newton_steps=newton, ee_trace=trace)
-    return point, judged, info

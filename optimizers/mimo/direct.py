@@ -1,0 +1,439 @@
+"""A direct interior-point method for problem (26): barrier Newton on the true model.
+
+The Dinkelbach-SCA loop (:mod:`optimizers.mimo.dinkelbach`) needs hundreds of convex
+solves because its surrogates are first-order. This module instead applies a
+log-barrier method to (26) itself (``docs/mimo_model.md`` section 5.7):
+
+    minimise  -t Phi(x) / Phi_0 - sum_k log(R_k - R_th (1+m)) - sum_i log(eps_i / CRB_i - (1+m))
+              - log((P_max - P_T) / P_max) - sum log z,           x = E z,
+
+with ``Phi`` the weighted EE (26a), ``R_k`` the SE (16) in the SINR form (15) with
+(28)-(29), ``1/CRB_i`` from the FIM of spec 3.4 (eqs. (18)-(19)), ``P_T`` of (11) and
+``E`` the scheme's map from its free amplitudes z to the stream amplitudes x. Every
+function and its exact gradient and Hessian are closed forms:
+
+* ``ln(1 + gamma_{n,k}) = ln T_{n,k} - ln psi_{n,k}``, ``T = psi + |chi|^2 = 1 + |g_k|^2
+  sum_j b_j^2 + zeta^2 a_k^2 + 2 zeta Re(g) a_k b_k`` and ``psi = 1 + |g_k|^2 sum_{j != k}
+  b_j^2`` (noise-normalised) are quadratics in the 2K amplitudes of subcarrier n, so the
+  SE Hessians are block-diagonal with one 2K x 2K block per subcarrier;
+* ``1/CRB_i = 1/[F^-1]_ii``: with ``g = F^-1 e_i``, ``d(1/CRB_i) = CRB_i^-2 g^T dF g`` and
+  ``d^2 = 2 CRB_i^-3 (g^T dF g)^2 - 2 CRB_i^-2 g^T dF F^-1 dF g + CRB_i^-2 g^T d^2F g``;
+  F is a sum of per-stream quadratic forms, so this is a 2x2 block per stream plus a
+  term of rank 4;
+* ``P_T`` is a convex quadratic with a 2x2 block per stream.
+
+The Hessian of the barrier function is therefore block-diagonal plus a low-rank part;
+it is assembled densely (about 200 unknowns at the paper size) and solved by Cholesky
+after Jacobi scaling, with a Levenberg shift where the nonconvex Hessian is not positive
+definite. The Hessian is the primal-dual one (Forsgren, Gill and Wright, SIAM Review
+2002, sec. 5): the constraints' curvature is weighted by multipliers updated by Newton
+steps on ``lam_j c_j = 1`` rather than by ``1/c_j``, which keeps the steps long where an
+iterate is close to a nonconvex constraint (the CRB ceilings). A backtracking line search
+on the barrier function (+inf outside the feasible set) keeps every iterate strictly
+inside the true feasible set with the margin m, so every iterate is a feasible
+allocation. The barrier weight t grows by 10 per stage (at most 40 Newton steps each)
+until the barrier gap m_c / t is 1e-6 of Phi.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.linalg.lapack
+
+from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, StreamConstants
+from optimizers.mimo import fast
+
+_LN2 = np.log(2.0)
+
+
+def scheme_map(scheme: str, N: int, K: int):
+    """E with x = E z in the ordering x[n, side, k] (side 0: a, 1: b); None = identity."""
+    if scheme == "proposed":
+        return None
+    if scheme == "equal_com":  # z[n, side]: one amplitude pair per subcarrier
+        return np.kron(np.eye(2 * N), np.ones((K, 1)))
+    return np.kron(np.eye(N), np.vstack((np.eye(K), np.eye(K))))  # equal_cs: a = b = z[n, k]
+
+
+class ExactModel:
+    """Values, gradients and Hessians of the functions of (26) for one frame and scheme."""
+
+    def __init__(self, snapshot: MIMOSnapshot, constants: StreamConstants, scheme: str, omega):
+        N, K = snapshot.N, snapshot.K
+        self.snapshot, self.omega, self.N, self.K = snapshot, float(omega), N, K
+        sigma = np.sqrt(snapshot.noise)
+        self.zeta = constants.zeta / sigma  # noise-normalised (sigma^2 -> 1)
+        g = constants.g / sigma
+        self.g_re, self.g2 = g.real, (g * g.conj()).real
+        self.eps = constants.eps
+        self.Q = constants.fim_forms  # (N, K, 4, 4, 2, 2)
+        self.Q_flat = np.moveaxis(self.Q, (2, 3), (0, 1)).reshape(16, -1)  # F = Q_flat (u u^T)
+        self.scheme, self.E = scheme, scheme_map(scheme, N, K)
+        self.nz = 2 * N * K if self.E is None else self.E.shape[1]
+        self.eye = np.eye(K, dtype=bool)
+        self.crb_max = snapshot.crb_max
+
+    # -- maps ------------------------------------------------------------------------------
+    def to_z(self, point: MIMOAllocation) -> np.ndarray:
+        x = np.stack((point.a, point.b), axis=1)  # (N, 2, K)
+        if self.E is None:
+            return x.ravel()
+        if self.scheme == "equal_com":  # tie over the users, exact where already tied
+            tied, axis = x, 2
+        else:  # equal_cs: tie a and b
+            tied, axis = np.swapaxes(x, 1, 2), 2
+        same = np.ptp(tied, axis=axis) == 0
+        return np.where(same, tied[..., 0], tied.mean(axis=axis)).ravel()
+
+    def full(self, z):
+        return z if self.E is None else self.E @ z
+
+    def allocation(self, z) -> MIMOAllocation:
+        x = np.maximum(self.full(z), 0.0).reshape(self.N, 2, self.K)
+        return MIMOAllocation(a=x[:, 0].copy(), b=x[:, 1].copy())
+
+    # -- values ----------------------------------------------------------------------------
+    def values(self, x):
+        """(R (K,), F (4, 4), P_T) at x, with the SINR terms T, psi kept for derivatives."""
+        x3 = x.reshape(self.N, 2, self.K)
+        a, b = x3[:, 0], x3[:, 1]
+        b2 = b * b
+        spread = self.g2 * b2.sum(axis=1, keepdims=True)
+        psi = 1.0 + spread - self.g2 * b2  # (29)
+        T = 1.0 + spread + self.zeta**2 * a * a + 2.0 * self.zeta * self.g_re * a * b  # psi+|chi|^2
+        rate = (np.log(T) - np.log(psi)).sum(axis=0) / (self.N * _LN2)  # (15)-(16)
+        u = np.stack((a, b), axis=-1)
+        F = (self.Q_flat @ (u[..., :, None] * u[..., None, :]).ravel()).reshape(4, 4)  # 3.4
+        power = float(np.sum(a * a + b * b + 2.0 * self.eps * a * b))  # (11)
+        return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
+
+    def inverse_crb(self, F):
+        """(1/CRB_theta, 1/CRB_phi), the scaled F^-1 and the scale, or None if F is not PD."""
+        d = np.diagonal(F)
+        if not np.all(d > 0):
+            return None
+        d = 1.0 / np.sqrt(d)
+        try:
+            inverse = np.linalg.inv(F * d[:, None] * d[None, :])
+        except np.linalg.LinAlgError:
+            return None
+        diag = np.diagonal(inverse)[:2] * d[:2] ** 2  # [F^-1]_ii, eq. (19)
+        if not np.all(diag > 0):
+            return None
+        return 1.0 / diag, inverse, d
+
+    def objective(self, v, inv_crb):
+        """Phi (26a) and its numerator and denominator (12)."""
+        s = self.snapshot
+        total_rate = v["rate"].sum()
+        numerator = (1.0 - self.omega) * total_rate + self.omega * inv_crb.sum()
+        denominator = v["power"] / s.eta + s.P_c + s.xi * total_rate  # (12)
+        return numerator / denominator, numerator, denominator
+
+    # -- derivatives -----------------------------------------------------------------------
+    def rate_derivatives(self, v):
+        """Per-subcarrier gradients of ln T and ln psi, (N, 2K, 2K) stacked, and the
+        rate gradients dR_k/dx (K, 2NK)."""
+        N, K, eye = self.N, self.K, self.eye
+        a, b = v["a"], v["b"]
+        own = 2.0 * self.zeta * (self.zeta * a + self.g_re * b)  # dT/da_k
+        cross = 2.0 * self.zeta * self.g_re * a  # extra dT/db_k
+        leak = 2.0 * self.g2[:, :, None] * b[:, None, :]  # [n, k, j]: 2 |g_k|^2 b_j
+        d_T = np.zeros((N, K, 2 * K))
+        d_T[:, :, :K] = own[:, :, None] * eye
+        d_T[:, :, K:] = leak + cross[:, :, None] * eye
+        d_psi = np.zeros((N, K, 2 * K))
+        d_psi[:, :, K:] = leak * ~eye
+        grad_r = d_T / v["T"][:, :, None] - d_psi / v["psi"][:, :, None]
+        gradient = grad_r.transpose(1, 0, 2).reshape(K, -1) / (N * _LN2)
+        return d_T, d_psi, gradient
+
+    def rate_hessian_blocks(self, v, d_T, d_psi, weights):
+        """sum_k weights_k Hess R_k as (N, 2K, 2K) blocks (exact, from T and psi)."""
+        K = self.K
+        w = np.broadcast_to(weights / (self.N * _LN2), v["T"].shape)
+        stacked = np.concatenate((d_T, d_psi), axis=1)  # (N, 2K, 2K)
+        coef = np.concatenate((-w / v["T"] ** 2, w / v["psi"] ** 2), axis=1)
+        blocks = np.einsum("nm,nmi,nmj->nij", coef, stacked, stacked)
+        on_T, on_psi = w / v["T"], w / v["psi"]
+        k = np.arange(K)
+        blocks[:, k, k] += 2.0 * self.zeta**2 * on_T
+        blocks[:, k, K + k] += 2.0 * self.zeta * self.g_re * on_T
+        blocks[:, K + k, k] += 2.0 * self.zeta * self.g_re * on_T
+        shared = (2.0 * self.g2 * (on_T - on_psi)).sum(axis=1, keepdims=True)
+        blocks[:, K + k, K + k] += shared + 2.0 * self.g2 * on_psi
+        return blocks
+
+    def crb_derivatives(self, v, crb_info):
+        """For i = theta, phi: grad (1/CRB_i) (2, 2NK); the per-stream 2x2 Hessian part per
+        unit 1/CRB_i^2 (2, N, K, 2, 2); the rank-4 factors V_i with the Hessian term
+        -2 CRB_i^-2 V_i V_i^T (2, 2NK, 4)."""
+        inv_crb, scaled_inverse, d = crb_info
+        gvec = d[None, :] * scaled_inverse[:, :2].T * d[:2, None]  # F^-1 e_i, (2, 4)
+        u = v["u"]
+        Qg = np.einsum("nkabpq,ia,ib->inkpq", self.Q, gvec, gvec)
+        grad = 2.0 * np.einsum("inkpq,nkq->inpk", Qg, u) * (inv_crb**2)[:, None, None, None]
+        Y = 2.0 * np.einsum("nkabpq,nkq,ib->inpka", self.Q, u, gvec) * d  # scaled F' g
+        root = np.linalg.cholesky(scaled_inverse)
+        factors = (Y @ root).reshape(2, -1, 4)
+        return grad.reshape(2, -1), 2.0 * Qg, factors
+
+    def power_gradient(self, v):
+        a, b = v["a"], v["b"]
+        return 2.0 * np.stack((a + self.eps * b, b + self.eps * a), axis=1).ravel()
+
+
+def add_stream_blocks(blocks, stream, K):
+    """Add per-stream 2x2 blocks (N, K, 2, 2) into (N, 2K, 2K) subcarrier blocks."""
+    k = np.arange(K)
+    blocks[:, k, k] += stream[..., 0, 0]
+    blocks[:, k, K + k] += stream[..., 0, 1]
+    blocks[:, K + k, k] += stream[..., 1, 0]
+    blocks[:, K + k, K + k] += stream[..., 1, 1]
+
+
+class BarrierProblem:
+    """The barrier function of (26) at weight t (module docstring), in the free amplitudes."""
+
+    def __init__(self, model: ExactModel, margin: float, phi_scale: float):
+        s = model.snapshot
+        self.model, self.phi_scale = model, phi_scale
+        self.R_low = s.R_th * (1.0 + margin)
+        self.crb_low = 1.0 + margin
+        self.P_max = s.P_max
+        self.n_constraints = model.nz + model.K + 3
+
+    def state(self, z):
+        """Everything at z, or None outside the (margined) feasible set."""
+        if np.any(z <= 0):
+            return None
+        model = self.model
+        x = model.full(z)
+        v = model.values(x)
+        se_slack = v["rate"] - self.R_low
+        power_slack = (self.P_max - v["power"]) / self.P_max
+        if np.any(se_slack <= 0) or power_slack <= 0:
+            return None
+        crb_info = model.inverse_crb(v["F"])
+        if crb_info is None:
+            return None
+        crb_slack = model.crb_max * crb_info[0] - self.crb_low
+        if np.any(crb_slack <= 0):
+            return None
+        phi, _, denominator = model.objective(v, crb_info[0])
+        return dict(
+            z=z, x=x, v=v, crb=crb_info, phi=phi, P=denominator,
+            se=se_slack, c=crb_slack, p=power_slack,
+        )  # fmt: skip
+
+    def merit(self, state, t) -> float:
+        if state is None:
+            return np.inf
+        barrier = (
+            np.log(state["se"]).sum()
+            + np.log(state["c"]).sum()
+            + np.log(state["p"])
+            + np.log(state["z"]).sum()
+        )
+        return -t * state["phi"] / self.phi_scale - barrier
+
+    @staticmethod
+    def slacks(state):
+        """The nonlinear constraints' slacks c_j > 0: K SE, 2 CRB, 1 power."""
+        return np.concatenate((state["se"], state["c"], [state["p"]]))
+
+    def newton(self, state, t, dual):
+        """(gradient, Hessian parts, constraint Jacobian) of the barrier function at weight
+        t. The gradient is the primal barrier's; the Hessian is the primal-dual one: the
+        constraint curvature weighted by the multipliers ``dual`` = (lam_c (K+3,), lam_z)
+        instead of 1/c (Forsgren, Gill and Wright 2002, section 5), which stays well
+        conditioned when an iterate is off the central path."""
+        model, s = self.model, self.model.snapshot
+        v, tau, omega = state["v"], t / self.phi_scale, model.omega
+        inv_crb, phi, P = state["crb"][0], state["phi"], state["P"]
+        lam, slack = dual[0], self.slacks(state)
+        K = model.K
+        d_T, d_psi, G = model.rate_derivatives(v)
+        grad_crb, crb_blocks, factors = model.crb_derivatives(v, state["crb"])
+        grad_power = model.power_gradient(v)
+        grad_num = (1.0 - omega) * G.sum(axis=0) + omega * grad_crb.sum(axis=0)
+        grad_den = grad_power / s.eta + s.xi * G.sum(axis=0)
+        grad_phi = (grad_num - phi * grad_den) / P
+        jacobian = np.vstack((G, model.crb_max[:, None] * grad_crb, -grad_power / self.P_max))
+        gradient = -tau * grad_phi - jacobian.T @ (1.0 / slack)
+        rate_coef = -tau * ((1.0 - omega) - phi * s.xi) / P - lam[:K]
+        crb_coef = -tau * omega / P - model.crb_max * lam[K : K + 2]  # on Hess(1/CRB_i)
+        power_coef = tau * phi / (s.eta * P) + lam[-1] / self.P_max
+        blocks = model.rate_hessian_blocks(v, d_T, d_psi, rate_coef)
+        stream = np.einsum("i,inkpq->nkpq", crb_coef * inv_crb**2, crb_blocks)
+        stream = stream + power_coef * np.array([[2.0, 0.0], [0.0, 2.0]])
+        stream[..., 0, 1] += power_coef * 2.0 * model.eps
+        stream[..., 1, 0] += power_coef * 2.0 * model.eps
+        add_stream_blocks(blocks, stream, K)
+        columns = np.column_stack((jacobian.T, grad_crb.T, *factors))
+        weights = np.concatenate((
+            lam / slack,
+            2.0 * crb_coef / inv_crb,
+            np.repeat(-2.0 * crb_coef * inv_crb**2, 4),
+        ))  # fmt: skip
+        cross = (grad_den * (tau / P), grad_phi)  # the ratio's rank-2 term
+        return gradient, (blocks, columns, weights, cross, dual[1]), jacobian
+
+    def hessian(self, z, parts):
+        """The (primal-dual) Hessian in z from :meth:`newton`'s parts."""
+        blocks, columns, weights, cross, dual_z = parts
+        hessian = _block_diagonal(blocks)
+        hessian += (columns * weights) @ columns.T
+        outer = np.outer(*cross)
+        hessian += outer + outer.T
+        E = self.model.E
+        if E is not None:
+            hessian = E.T @ hessian @ E
+        hessian[np.diag_indices_from(hessian)] += dual_z / z
+        return hessian
+
+    def reduce_gradient(self, z, gradient):
+        """To the free amplitudes z (x = E z), with the -sum log z term."""
+        E = self.model.E
+        if E is not None:
+            gradient = E.T @ gradient
+        return gradient - 1.0 / z
+
+
+def _block_diagonal(blocks):
+    """(N, m, m) blocks -> the (N m, N m) block-diagonal matrix."""
+    N, m, _ = blocks.shape
+    dense = np.zeros((N, m, N, m))
+    index = np.arange(N)
+    dense[index, :, index, :] = blocks
+    return dense.reshape(N * m, N * m)
+
+
+def newton_direction(problem: BarrierProblem, state, t, dual):
+    """(gradient, direction, jacobian): the primal-dual Newton direction, with a growing
+    Levenberg shift where the Hessian is not positive definite (Jacobi-scaled, since
+    the amplitude bounds spread its diagonal over many decades)."""
+    gradient, parts, jacobian = problem.newton(state, t, dual)
+    z = state["z"]
+    gradient = problem.reduce_gradient(z, gradient)
+    hessian = problem.hessian(z, parts)
+    scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
+    scaled = hessian * scale[:, None] * scale[None, :]
+    shift = 0.0
+    for _ in range(20):
+        trial = scaled.copy()
+        trial[np.diag_indices_from(trial)] += shift
+        factor, failed = scipy.linalg.lapack.dpotrf(trial, lower=True, clean=False)
+        if failed:
+            shift = max(1e-4, 10.0 * shift)
+            continue
+        solution = scipy.linalg.lapack.dpotrs(factor, -scale * gradient, lower=True)[0]
+        return gradient, scale * solution, jacobian
+    return gradient, -(scale**2) * gradient, jacobian
+
+
+def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30):
+    """Damped primal-dual Newton on the barrier function at weight t, with a backtracking
+    line search on the barrier function (+inf outside the feasible set):
+    (state, dual, steps)."""
+    if dual is None:
+        dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
+    for step in range(1, max_steps + 1):
+        gradient, direction, jacobian = newton_direction(problem, state, t, dual)
+        slope = gradient @ direction
+        if -slope / 2.0 <= tol:
+            return state, dual, step
+        z = state["z"]
+        size = min(1.0, _to_boundary(z, direction))
+        value = problem.merit(state, t)
+        while size > 1e-14:
+            trial = problem.state(z + size * direction)
+            if problem.merit(trial, t) <= value + 1e-4 * size * slope:
+                break
+            size *= 0.5
+        else:
+            return state, dual, step
+        dx = problem.model.full(direction)
+        dual = (
+            _dual_step(dual[0], problem.slacks(state), jacobian @ dx, size, problem.slacks(trial)),
+            _dual_step(dual[1], z, direction, size, trial["z"]),
+        )
+        state = trial
+    return state, dual, max_steps
+
+
+def _to_boundary(value, direction, fraction=0.99):
+    """The largest step keeping ``value + step direction`` above 1 - fraction of value."""
+    shrinking = direction < 0
+    if not np.any(shrinking):
+        return np.inf
+    return fraction * float(np.min(-value[shrinking] / direction[shrinking]))
+
+
+def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):
+    """Newton step on lam_j c_j = 1, then kept within [1 / (spread c_j), spread / c_j]."""
+    d_lam = 1.0 / slack - lam - lam / slack * slack_change
+    lam = lam + min(size, _to_boundary(lam, d_lam)) * d_lam
+    return np.clip(lam, 1.0 / (spread * new_slack), spread / new_slack)
+
+
+def barrier_path(
+    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40
+):
+    """Path following from the strictly feasible ``state``: centre at t, multiply t by
+    ``growth`` until the barrier gap m / t is ``gap`` relative to Phi.
+    Returns (state, stage-end states, Newton steps)."""
+    t, steps, stages, dual = t0, 0, [], None
+    t_final = problem.n_constraints / gap
+    while True:
+        state, dual, used = centre(problem, state, t, dual, tol=tol, max_steps=max_steps)
+        steps += used
+        stages.append(state)
+        if t >= t_final:
+            return state, stages, steps
+        t = min(t_final, t * growth)
+
+
+def solve_direct(
+    snapshot, constants, omega, scheme, start, *, warm, phase1_rounds, margin, evaluate
+):
+    """Phase I if needed, then the barrier path from ``start``: (point, judged, info).
+
+    ``warm``: the start is a good point (a previous or a restricted solution); the path
+    then begins at a small barrier gap (1e-3 of Phi) so that it stays in its basin. The
+    start itself is returned if it is feasible and the path ends below it, so a solve
+    never returns less than a feasible start.
+    """
+    model = ExactModel(snapshot, constants, scheme, omega)
+    z = model.to_z(start)
+    point = model.allocation(z)
+    judged = evaluate(snapshot, point, omega, constants)
+    info = dict(phase1_iterations=0, iterations=0, newton_steps=0, ee_trace=[])
+    problem = BarrierProblem(model, margin, 1.0)
+    state = problem.state(z)
+    if state is None:
+        surrogate = fast.FastSurrogate(snapshot, constants, scheme)
+        point, judged, rounds, status = fast.phase1(
+            snapshot, constants, surrogate, point, omega,
+            rounds=phase1_rounds, margin=margin, evaluate=evaluate,
+        )  # fmt: skip
+        info["phase1_iterations"] = rounds
+        state = problem.state(model.to_z(point)) if status == "feasible" else None
+        if state is None:
+            info["status"] = "infeasible" if status != "feasible" else "phase1_not_interior"
+            return point, judged, info
+        warm = False
+    problem.phi_scale = state["phi"]
+    t0 = problem.n_constraints * (1e3 if warm else 1.0)
+    final, stages, steps = barrier_path(problem, state, t0=t0)
+    candidate = model.allocation(final["z"])
+    result = evaluate(snapshot, candidate, omega, constants)
+    info.update(
+        status="converged", iterations=len(stages), newton_steps=steps,
+        ee_trace=[judged.ee] + [stage["phi"] for stage in stages],
+    )  # fmt: skip
+    if result.feasible and not (judged.feasible and result.ee < judged.ee):
+        return candidate, result, info
+    info["status"] = "kept_start"  # the path ended below its (feasible) start
+    return point, judged, info
