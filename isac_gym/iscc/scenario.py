@@ -12,10 +12,12 @@ Section II of Dong et al. (2026), with the open constants of ``docs/model.md``:
   ``g_k = G_e^2 / (FSPL(1 m) d_k^n)`` (log-distance; n = 2.1 is 3GPP UMi-SC LoS).
 * The snapshot keeps H_k's path factors (``path_coeff``, ``path_ap``, ``path_ue`` and
   the paths' direction cosines ``path_cos_ap``, ``path_cos_ue``; ``sense_cos`` for
-  a_t(psi_k)) next to the dense matrices: every path is rank one, so products with H_k
-  cost ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut``, and inner
-  products of steering vectors have a closed form (``has_paths``). Hand-built
-  snapshots and channel estimates (:func:`with_channel_error`) have none.
+  a_t(psi_k)): every path is rank one, so products with H_k cost
+  ``(1 + n_nlos) (M_a + M_ut)`` per vector instead of ``M_a M_ut``, and inner products
+  of steering vectors have a closed form (``has_paths``). The dense ``H`` and ``H_sense``
+  of a drawn slot are built from the factors only when read (:class:`DenseChannel`).
+  Hand-built snapshots and channel estimates (:func:`with_channel_error`) have no
+  factors and give the dense matrices.
 * Sensing channel, eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H`` with the radar
   equation ``|rho_k|^2 = G_e^2 lambda^2 sigma_rcs / ((4 pi)^3 d_k^4)`` and a uniform phase.
 """
@@ -31,6 +33,49 @@ from isac_gym.iscc.arrays import ula_steering
 from isac_gym.iscc.config import ISCCConfig
 
 _MAX_REJECTION_ROUNDS = 1000
+
+
+class DenseChannel:
+    """A dense channel field of :class:`Snapshot` (``H`` or ``H_sense``), built on first read.
+
+    A drawn slot carries H_k's path factors, and the batched solvers and
+    ``evaluate_batch`` work from them, so the (K, M_a, M_ut) and (K, M_ur, M_ut) complex
+    matrices are built only when code reads them (``evaluate``, ``sca_admm``), from the
+    factors by eq. (3) (``H_k = sum_l c_kl a_ap,kl a_ue,kl^H``) and eq. (5)
+    (``H~_k = rho_k a_r a_t^H``), then kept. Given explicitly (hand-built snapshots,
+    channel estimates) they are stored as given.
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name, self.key = name, "_dense_" + name
+
+    def __get__(self, snapshot, owner=None):
+        if snapshot is None:
+            return None  # the dataclass field's default: build on first read
+        value = snapshot.__dict__[self.key]
+        if value is None:
+            value = _DENSE_BUILDERS[self.name](snapshot)
+            value.setflags(write=False)
+            snapshot.__dict__[self.key] = value
+        return value
+
+    def __set__(self, snapshot, value) -> None:
+        snapshot.__dict__[self.key] = value
+
+
+def _dense_comm(snapshot: Snapshot) -> np.ndarray:
+    """Eq. (3): ``H_k = sum_l c_kl a_ap,kl a_ue,kl^H`` as (M_a x paths) @ (paths x M_ut)."""
+    scaled = snapshot.path_coeff[:, :, None] * snapshot.path_ap
+    return np.matmul(scaled.transpose(0, 2, 1), snapshot.path_ue.conj())
+
+
+def _dense_sense(snapshot: Snapshot) -> np.ndarray:
+    """Eq. (5): ``H~_k = rho_k a_r(psi_k) a_t(psi_k)^H``."""
+    received = snapshot.rho[:, None] * snapshot.sense_rx
+    return received[:, :, None] * snapshot.sense_tx.conj()[:, None, :]
+
+
+_DENSE_BUILDERS = {"H": _dense_comm, "H_sense": _dense_sense}
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,14 +107,17 @@ class Snapshot:
     distance_ap: np.ndarray  #: (K,) 3-D UE-AP distance [m]
     distance_target: np.ndarray  #: (K,) UE-target distance [m]
     # channels
-    H: np.ndarray  #: (K, M_a, M_ut) communication channels H_k, eq. (3)
-    H_sense: np.ndarray  #: (K, M_ur, M_ut) sensing channels H~_k, eq. (5)
     path_gain: np.ndarray  #: (K,) large-scale gain g_k of H_k (incl. element gains)
     rho: np.ndarray  #: (K,) complex sensing gain rho_k of eq. (5)
     sense_rx: np.ndarray  #: (K, M_ur) a_r(psi_k)
     sense_tx: np.ndarray  #: (K, M_ut) a_t(psi_k)
     ap_los: np.ndarray  #: (K, M_a) AP response towards UE k (LoS)
     ue_los: np.ndarray  #: (K, M_ut) UE k's transmit response towards the AP (LoS)
+    #: (K, M_a, M_ut) communication channels H_k, eq. (3); None: built from the path
+    #: factors on first use (``DenseChannel``)
+    H: np.ndarray | None = DenseChannel()
+    #: (K, M_ur, M_ut) sensing channels H~_k, eq. (5); None: ``rho a_r a_t^H`` on first use
+    H_sense: np.ndarray | None = DenseChannel()
     # path factors of H (None for hand-built channels): H_k = sum_l c_kl a_ap,kl a_ue,kl^H
     path_coeff: np.ndarray | None = None  #: (K, L+1) c_kl incl. sqrt(g_k), LoS first
     path_ap: np.ndarray | None = None  #: (K, L+1, M_a) AP responses a_ap,kl
@@ -79,8 +127,10 @@ class Snapshot:
     sense_cos: np.ndarray | None = None  #: (K,) direction cosine of a_t(psi_k)
 
     def __post_init__(self) -> None:
+        if not self.has_paths and any(self.stored(name) is None for name in _DENSE_BUILDERS):
+            raise ValueError("Snapshot needs H and H_sense unless it has every path factor")
         for name in _ARRAY_FIELDS:
-            value = getattr(self, name)
+            value = self.stored(name)
             # An owned read-only array (e.g. from another snapshot) is shared, not copied.
             if isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None):
                 value = value.copy()
@@ -93,15 +143,24 @@ class Snapshot:
 
     @property
     def M_a(self) -> int:
-        return int(self.H.shape[1])
+        dense = self.stored("H")
+        return int(self.path_ap.shape[2] if dense is None else dense.shape[1])
 
     @property
     def M_ut(self) -> int:
-        return int(self.H.shape[2])
+        dense = self.stored("H")
+        return int(self.path_ue.shape[2] if dense is None else dense.shape[2])
 
     @property
     def M_ur(self) -> int:
-        return int(self.H_sense.shape[1])
+        dense = self.stored("H_sense")
+        return int(self.sense_rx.shape[1] if dense is None else dense.shape[1])
+
+    def stored(self, name: str):
+        """The field ``name`` as stored: for ``H`` and ``H_sense`` None while not built."""
+        if name in _DENSE_BUILDERS:
+            return self.__dict__["_dense_" + name]
+        return getattr(self, name)
 
     @property
     def has_paths(self) -> bool:
@@ -120,7 +179,10 @@ class Snapshot:
         if any(name in changes for name in channels) and "path_coeff" not in changes:
             # new channels: the old factors no longer describe them (dense from now on)
             changes.update(dict.fromkeys(PATH_FIELDS))
-        return dataclasses.replace(self, **changes)
+            dense = {name: getattr(self, name) for name in _DENSE_BUILDERS}
+        else:  # unchanged channels: still built only when read
+            dense = {name: self.stored(name) for name in _DENSE_BUILDERS}
+        return dataclasses.replace(self, **{**dense, **changes})
 
     def select(self, ues) -> Snapshot:
         """The slot restricted to the UEs ``ues`` (indices or a (K,) mask).
@@ -131,13 +193,11 @@ class Snapshot:
         index = np.arange(self.K)[np.asarray(ues)]
         if np.array_equal(index, np.arange(self.K)):
             return self
+        stored = {name: self.stored(name) for name in PER_UE_SNAPSHOT_FIELDS}
         changes = _frozen(
-            **{
-                name: getattr(self, name)[index]
-                for name in PER_UE_SNAPSHOT_FIELDS
-                if getattr(self, name) is not None
-            }
+            **{name: value[index] for name, value in stored.items() if value is not None}
         )
+        changes.update({name: None for name in _DENSE_BUILDERS if stored[name] is None})
         return dataclasses.replace(self, **changes)
 
 
@@ -249,18 +309,14 @@ def channels_from_geometry(
     # The UE's transmit responses: the paths and, last, the target direction.
     a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[:, None]], axis=1))
     sense_tx, a_ue = a_ue[:, -1], a_ue[:, :-1]
-    # H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H: one batched (M_a x paths) @ (paths x M_ut)
+    # H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H and H~ = rho a_r a_t^H are built on first read
     coeff = np.sqrt(gain)[:, None] * coeff
-    H = np.matmul((coeff[:, :, None] * a_ap).transpose(0, 2, 1), a_ue.conj())
     ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
     a_ue = np.ascontiguousarray(a_ue)
 
     sense_rx = ula_steering(config.M_ur, cos_sense)
     rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
-    H_sense = (rho[:, None] * sense_rx)[:, :, None] * sense_tx.conj()[:, None, :]
     return _frozen(
-        H=H,
-        H_sense=H_sense,
         path_gain=gain,
         rho=rho,
         sense_rx=sense_rx,
