@@ -127,15 +127,17 @@ class Snapshot:
     sense_cos: np.ndarray | None = None  #: (K,) direction cosine of a_t(psi_k)
 
     def __post_init__(self) -> None:
-        if not self.has_paths and any(self.stored(name) is None for name in _DENSE_BUILDERS):
+        state = self.__dict__  # the fields as stored (``_STORED_AS``), read without building
+        unbuilt = state["_dense_H"] is None or state["_dense_H_sense"] is None
+        if unbuilt and not self.has_paths:
             raise ValueError("Snapshot needs H and H_sense unless it has every path factor")
-        for name in _ARRAY_FIELDS:
-            value = self.stored(name)
+        for key in _ARRAY_KEYS:
+            value = state[key]
             # An owned read-only array (e.g. from another snapshot) is shared, not copied.
             if isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None):
                 value = value.copy()
                 value.setflags(write=False)
-                object.__setattr__(self, name, value)
+                state[key] = value
 
     @property
     def K(self) -> int:
@@ -158,9 +160,7 @@ class Snapshot:
 
     def stored(self, name: str):
         """The field ``name`` as stored: for ``H`` and ``H_sense`` None while not built."""
-        if name in _DENSE_BUILDERS:
-            return self.__dict__["_dense_" + name]
-        return getattr(self, name)
+        return self.__dict__[_STORED_AS.get(name, name)]
 
     @property
     def has_paths(self) -> bool:
@@ -179,10 +179,9 @@ class Snapshot:
         if any(name in changes for name in channels) and "path_coeff" not in changes:
             # new channels: the old factors no longer describe them (dense from now on)
             changes.update(dict.fromkeys(PATH_FIELDS))
-            dense = {name: getattr(self, name) for name in _DENSE_BUILDERS}
-        else:  # unchanged channels: still built only when read
-            dense = {name: self.stored(name) for name in _DENSE_BUILDERS}
-        return dataclasses.replace(self, **{**dense, **changes})
+            for name in _DENSE_BUILDERS:  # the old dense channels, unless given
+                changes.setdefault(name, getattr(self, name))
+        return self._with(changes)
 
     def select(self, ues) -> Snapshot:
         """The slot restricted to the UEs ``ues`` (indices or a (K,) mask).
@@ -193,12 +192,24 @@ class Snapshot:
         index = np.arange(self.K)[np.asarray(ues)]
         if np.array_equal(index, np.arange(self.K)):
             return self
-        stored = {name: self.stored(name) for name in PER_UE_SNAPSHOT_FIELDS}
-        changes = _frozen(
-            **{name: value[index] for name, value in stored.items() if value is not None}
-        )
-        changes.update({name: None for name in _DENSE_BUILDERS if stored[name] is None})
-        return dataclasses.replace(self, **changes)
+        state = self.__dict__
+        selected = {key: state[key] for key in _PER_UE_KEYS if state[key] is not None}
+        return self._with(_frozen(**{key: value[index] for key, value in selected.items()}))
+
+    def _with(self, changes: dict) -> Snapshot:
+        """``dataclasses.replace(self, **changes)`` without its per-field overhead (a slot
+        is copied several times per environment step); ``changes`` may also name fields
+        by their storage keys (``_STORED_AS``)."""
+        unknown = changes.keys() - _STORAGE_KEYS - _STORED_AS.keys()
+        if unknown:
+            raise TypeError(f"Snapshot has no fields {sorted(unknown)}")
+        copy = object.__new__(Snapshot)
+        state = copy.__dict__
+        state.update(self.__dict__)
+        for name, value in changes.items():
+            state[_STORED_AS.get(name, name)] = value
+        copy.__post_init__()
+        return copy
 
 
 def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
@@ -217,6 +228,10 @@ def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
 _ARRAY_FIELDS = tuple(
     f.name for f in dataclasses.fields(Snapshot) if f.type.startswith("np.ndarray")
 )
+#: Where a field is stored in a snapshot's ``__dict__`` when not under its name.
+_STORED_AS = {name: "_dense_" + name for name in _DENSE_BUILDERS}
+_STORAGE_KEYS = frozenset(_STORED_AS.get(f.name, f.name) for f in dataclasses.fields(Snapshot))
+_ARRAY_KEYS = tuple(_STORED_AS.get(name, name) for name in _ARRAY_FIELDS)
 
 #: The path factors: all set (``Snapshot.has_paths``) or all None.
 PATH_FIELDS = ("path_coeff", "path_ap", "path_ue", "path_cos_ap", "path_cos_ue", "sense_cos")
@@ -227,6 +242,7 @@ PER_UE_SNAPSHOT_FIELDS = tuple(
     for field in dataclasses.fields(Snapshot)
     if field.type.startswith("np.ndarray") and field.name not in ("ap_position", "target_position")
 )
+_PER_UE_KEYS = tuple(_STORED_AS.get(name, name) for name in PER_UE_SNAPSHOT_FIELDS)
 
 
 def pathloss_gain(config: ISCCConfig, distance) -> np.ndarray:

@@ -194,3 +194,16 @@ def test_a_snapshot_without_factors_needs_dense_channels():
     copy = pickle.loads(pickle.dumps(snap))  # unbuilt survives a round trip (Ray, spawn)
     assert copy.stored("H") is None
     np.testing.assert_array_equal(copy.H, snap.H)
+
+
+def test_replace_and_select_reject_unknown_fields_and_copy_callers_arrays():
+    snap = _drawn()
+    with pytest.raises(TypeError, match="bogus"):
+        snap.replace(bogus=1.0)
+    tau = np.full(4, 0.3)
+    changed = snap.replace(tau=tau)
+    tau[0] = 9.0  # the caller's array stays the caller's
+    assert changed.tau[0] == 0.3 and snap.tau[0] != 0.3 and not changed.tau.flags.writeable
+    part = changed.select([1, 3])
+    assert part.K == 2 and part.tau.tolist() == [0.3, 0.3]
+    assert part.path_ap.shape == (2, snap.path_ap.shape[1], 64) and part.stored("H") is None
