@@ -142,8 +142,9 @@ def profile_vector_step(
     parts = {
         "oracle (solve_batch, evaluation included)": total["solve_batched"],
         "allocation rounds (UE selection, grouping)": total["run_rounds"] - total["solve_batched"],
-        "slot sampling (channels, tasks, harvest)": total["_draw_slot"],
-        "dynamics, reward, info": total["_finish_step"] - total["_draw_slot"],
+        "slot sampling (draws; channels of all envs at once)": total["_draw_slot"]
+        + total["place_channels"],
+        "dynamics, reward, info": total["_settle_step"] - total["_draw_slot"],
         "slot problems (budgets, reserve)": total["_slot_problem"],
         "observations": total["_observation"],
         "vector infos (_add_info)": total["_add_info"],

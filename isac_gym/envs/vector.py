@@ -28,6 +28,7 @@ from gymnasium.vector.utils import batch_space
 from isac_gym.envs.allocation import allocation_rounds, run_rounds, solve_batched
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.envs.iscc import ISCCEnv
+from isac_gym.iscc.scenario import channels_from_draws
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
@@ -122,9 +123,14 @@ class ISCCVectorEnv(VectorEnv):
             for env, action in zip(envs, actions[active], strict=True)
         ]
         outcomes = run_rounds([allocation_rounds(problem) for problem, _ in plans], solve_batched)
-        return [
-            env._finish_step(problem, reserve, outcome)
+        settled = [
+            env._settle_step(problem, reserve, outcome, channels=False)
             for env, (problem, reserve), outcome in zip(envs, plans, outcomes, strict=True)
+        ]
+        place_channels([env for env, (_, ended, _) in zip(envs, settled, strict=True) if not ended])
+        return [
+            (env._observation(), reward, False, truncated, info)
+            for env, (reward, truncated, info) in zip(envs, settled, strict=True)
         ]
 
     def get_attr(self, name: str) -> tuple:
@@ -144,3 +150,18 @@ class ISCCVectorEnv(VectorEnv):
 
     def __repr__(self) -> str:
         return f"ISCCVectorEnv(num_envs={self.num_envs}, oracle={self.config.oracle!r})"
+
+
+def place_channels(envs: list[ISCCEnv]) -> None:
+    """The channels of the envs' next slots (drawn, :meth:`ISCCEnv._draw_slot` without
+    ``channels``) computed in one ``channels_from_draws`` call over all of them: the
+    same numbers as each env's own call (elementwise arithmetic), at a fraction of the
+    Python overhead."""
+    if not envs:
+        return
+    stacked = {name: np.array([env._fading[name] for env in envs]) for name in envs[0]._fading}
+    positions = np.array([env._position for env in envs])
+    headings = np.array([env._heading for env in envs])
+    channels = channels_from_draws(envs[0].config.cell, positions, headings, stacked)
+    for index, env in enumerate(envs):
+        env._place_channels({name: value[index] for name, value in channels.items()})

@@ -133,8 +133,9 @@ class Snapshot:
             raise ValueError("Snapshot needs H and H_sense unless it has every path factor")
         for key in _ARRAY_KEYS:
             value = state[key]
-            # An owned read-only array (e.g. from another snapshot) is shared, not copied.
-            if isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None):
+            # A read-only array that no writeable array backs (e.g. from another snapshot,
+            # or a slot's rows of a vector env's batch) is shared, not copied.
+            if isinstance(value, np.ndarray) and not _shareable(value):
                 value = value.copy()
                 value.setflags(write=False)
                 state[key] = value
@@ -212,6 +213,17 @@ class Snapshot:
         return copy
 
 
+def _shareable(array: np.ndarray) -> bool:
+    """True for a read-only array whose memory is a read-only ndarray's (itself or the
+    base it views): nothing can write to it, so a snapshot may keep it without a copy."""
+    if array.flags.writeable:
+        return False
+    root = array
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return root.base is None and not root.flags.writeable
+
+
 def _frozen(**arrays: np.ndarray) -> dict[str, np.ndarray]:
     """Freshly built arrays (nobody else holds them), made read-only in place.
 
@@ -278,22 +290,41 @@ def sample_ue_positions(config: ISCCConfig, rng: np.random.Generator, num: int) 
     )
 
 
-def _draw_paths(config: ISCCConfig, rng: np.random.Generator, cos_ap, cos_ue):
+def draw_fading(config: ISCCConfig, rng: np.random.Generator, num: int) -> dict[str, np.ndarray]:
+    """The small-scale fading draws of ``num`` UEs for one slot, in the sampler's order.
+
+    LoS phases, the NLoS gains' real and imaginary parts, the NLoS direction cosines at
+    the AP and at the UE (``L = n_nlos`` paths each) and the sensing phases: everything
+    :func:`channels_from_draws` needs besides the geometry. Drawing them apart from the
+    arithmetic lets a vector env draw with each env's generator and compute all at once.
+    """
+    L = config.n_nlos
+    draws = {"los_phase": rng.uniform(size=num)}
+    if L > 0:
+        draws["nlos_real"] = rng.standard_normal((num, L))
+        draws["nlos_imag"] = rng.standard_normal((num, L))
+        draws["nlos_cos_ap"] = rng.uniform(-1, 1, (num, L))
+        draws["nlos_cos_ue"] = rng.uniform(-1, 1, (num, L))
+    draws["sense_phase"] = rng.uniform(size=num)
+    return draws
+
+
+def _paths(config: ISCCConfig, draws: dict[str, np.ndarray], cos_ap, cos_ue):
     """Path gains c_kl (without sqrt(g_k)) and direction cosines of eq. (3), LoS first.
 
     The LoS path has the geometric cosines, weight ``sqrt(kappa / (kappa + 1))`` and a
     uniform phase; the ``L = n_nlos`` NLoS paths ``sqrt(1 / ((kappa + 1) L)) CN(0, 1)``
-    and cosines uniform in [-1, 1]. Returns ``(coeff, cos_ap, cos_ue)``, each (K, L+1).
+    and cosines uniform in [-1, 1]. Returns ``(coeff, cos_ap, cos_ue)``, each (..., L+1).
     """
-    K, L, kappa = cos_ap.shape[0], config.n_nlos, config.rician_factor
+    L, kappa = config.n_nlos, config.rician_factor
     los_weight = np.sqrt(kappa / (kappa + 1.0)) if L > 0 else 1.0
-    coeff = (los_weight * np.exp(2j * np.pi * rng.uniform(size=K)))[:, None]
-    cos_ap, cos_ue = cos_ap[:, None], cos_ue[:, None]
+    coeff = (los_weight * np.exp(2j * np.pi * draws["los_phase"]))[..., None]
+    cos_ap, cos_ue = cos_ap[..., None], cos_ue[..., None]
     if L > 0:
-        scattered = (rng.standard_normal((K, L)) + 1j * rng.standard_normal((K, L))) / np.sqrt(2)
-        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=1)
-        cos_ap = np.concatenate([cos_ap, rng.uniform(-1, 1, (K, L))], axis=1)
-        cos_ue = np.concatenate([cos_ue, rng.uniform(-1, 1, (K, L))], axis=1)
+        scattered = (draws["nlos_real"] + 1j * draws["nlos_imag"]) / np.sqrt(2)
+        coeff = np.concatenate([coeff, np.sqrt(1.0 / ((kappa + 1.0) * L)) * scattered], axis=-1)
+        cos_ap = np.concatenate([cos_ap, draws["nlos_cos_ap"]], axis=-1)
+        cos_ue = np.concatenate([cos_ue, draws["nlos_cos_ue"]], axis=-1)
     return coeff, cos_ap, cos_ue
 
 
@@ -304,34 +335,50 @@ def channels_from_geometry(
     ue_heading: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Small-scale fading and sensing channels for given UE positions and headings."""
-    K = ue_position.shape[0]
+    draws = draw_fading(config, rng, ue_position.shape[0])
+    return channels_from_draws(config, ue_position, ue_heading, draws)
+
+
+def channels_from_draws(
+    config: ISCCConfig,
+    ue_position: np.ndarray,
+    ue_heading: np.ndarray,
+    draws: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The channel fields of a snapshot, eqs. (3) and (5), from geometry and fading draws.
+
+    Shapes: ``ue_position`` (..., K, 2), ``ue_heading`` (..., K), ``draws`` as from
+    :func:`draw_fading` with the same leading dimensions; every result has them too, so
+    the slots of many environments are computed in one go (element for element the
+    arithmetic of one slot). The dense H and H~ are left to :class:`DenseChannel`.
+    """
     ap = np.asarray(config.ap_position)
     target = np.asarray(config.target_position)
     cos_h, sin_h = np.cos(ue_heading), np.sin(ue_heading)  # UE array axes
 
     # LoS geometry UE -> AP (3-D, the AP is h_a - h_u higher); AP ULA axis is +y.
     offset = ap - ue_position
-    distance_ap = np.sqrt((offset**2).sum(axis=1) + (config.h_a - config.h_u) ** 2)
-    cos_ue = (offset[:, 0] * cos_h + offset[:, 1] * sin_h) / distance_ap
-    cos_ap = -offset[:, 1] / distance_ap
+    distance_ap = np.sqrt((offset**2).sum(axis=-1) + (config.h_a - config.h_u) ** 2)
+    cos_ue = (offset[..., 0] * cos_h + offset[..., 1] * sin_h) / distance_ap
+    cos_ap = -offset[..., 1] / distance_ap
     # Sensing geometry, eq. (5): same-height target, monostatic co-located Tx/Rx arrays.
     to_target = target - ue_position
-    distance_target = np.sqrt((to_target**2).sum(axis=1))
-    cos_sense = (to_target[:, 0] * cos_h + to_target[:, 1] * sin_h) / distance_target
+    distance_target = np.sqrt((to_target**2).sum(axis=-1))
+    cos_sense = (to_target[..., 0] * cos_h + to_target[..., 1] * sin_h) / distance_target
 
     gain = pathloss_gain(config, distance_ap)
-    coeff, cos_ap_paths, cos_ue_paths = _draw_paths(config, rng, cos_ap, cos_ue)
-    a_ap = ula_steering(config.M_a, cos_ap_paths)  # (K, paths, M_a)
+    coeff, cos_ap_paths, cos_ue_paths = _paths(config, draws, cos_ap, cos_ue)
+    a_ap = ula_steering(config.M_a, cos_ap_paths)  # (..., K, paths, M_a)
     # The UE's transmit responses: the paths and, last, the target direction.
-    a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[:, None]], axis=1))
-    sense_tx, a_ue = a_ue[:, -1], a_ue[:, :-1]
+    a_ue = ula_steering(config.M_ut, np.concatenate([cos_ue_paths, cos_sense[..., None]], axis=-1))
+    sense_tx, a_ue = a_ue[..., -1, :], a_ue[..., :-1, :]
     # H = sqrt(g) sum_l c_l a_ap,l a_ue,l^H and H~ = rho a_r a_t^H are built on first read
-    coeff = np.sqrt(gain)[:, None] * coeff
-    ap_los, ue_los = a_ap[:, 0], a_ue[:, 0]
+    coeff = np.sqrt(gain)[..., None] * coeff
+    ap_los, ue_los = a_ap[..., 0, :], a_ue[..., 0, :]
     a_ue = np.ascontiguousarray(a_ue)
 
     sense_rx = ula_steering(config.M_ur, cos_sense)
-    rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * rng.uniform(size=K))
+    rho = np.sqrt(radar_gain(config, distance_target)) * np.exp(2j * np.pi * draws["sense_phase"])
     return _frozen(
         path_gain=gain,
         rho=rho,
@@ -381,11 +428,25 @@ def sample_snapshot(
     if not np.isfinite(C_ap) or C_ap < 0:
         raise ValueError(f"C_ap must be finite and >= 0, got {C_ap!r}")
     channels = channels_from_geometry(config, rng, ue_position, ue_heading)
+    return snapshot_from_channels(config, ue_position, ue_heading, channels, budget, C_ap)
+
+
+def snapshot_from_channels(
+    config: ISCCConfig,
+    ue_position: np.ndarray,
+    ue_heading: np.ndarray,
+    channels: dict[str, np.ndarray],
+    energy_budget=np.inf,
+    C_ap: float | None = None,
+) -> Snapshot:
+    """The slot of ``config`` (tasks from it) with the channel fields ``channels`` (of
+    :func:`channels_from_draws`); arguments as :func:`sample_snapshot`, not validated."""
+    K = config.K
     return Snapshot(
         B=config.B,
         noise=config.noise,
         P_max=config.P_max,
-        C_ap=C_ap,
+        C_ap=config.C_ap if C_ap is None else C_ap,
         xi_ap=config.xi_ap,
         gamma_s=config.gamma_s,
         Q=config.per_ue("Q"),
@@ -393,7 +454,7 @@ def sample_snapshot(
         C_u=config.per_ue("C_u"),
         xi_u=config.per_ue("xi_u"),
         varpi=config.per_ue("varpi"),
-        energy_budget=budget,
+        energy_budget=np.broadcast_to(np.asarray(energy_budget, dtype=float), (K,)),
         ue_position=ue_position,
         ue_heading=ue_heading,
         ap_position=np.asarray(config.ap_position, dtype=float),

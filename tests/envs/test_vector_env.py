@@ -216,3 +216,25 @@ def test_one_solve_batch_call_per_oracle_round(monkeypatch):
         envs.step(action)
     assert any(size > 1 for _, size in calls)
     assert len(calls) < sum(size for _, size in calls)
+
+
+def test_channels_drawn_for_all_envs_at_once_equal_each_envs_own_bit_for_bit(monkeypatch):
+    from isac_gym.iscc import scenario
+    from isac_gym.iscc.scenario import channels_from_draws
+
+    def dense(snapshot):
+        raise AssertionError("a dense channel was built in the vector env's step")
+
+    envs = ISCCVectorEnv(3, **{**DRAINING, "horizon": 5})  # fallbacks and drop causes too
+    envs.reset(seed=4)
+    # the fast oracle and evaluate_batch work from the path factors: no dense H is built
+    monkeypatch.setattr(scenario, "_DENSE_BUILDERS", {"H": dense, "H_sense": dense})
+    for _ in range(3):
+        envs.step(random_actions(1, 3)[0])
+    monkeypatch.undo()
+    positions = {tuple(env._position.ravel()) for env in envs.envs}
+    assert len(positions) == 3  # the envs' slots differ
+    for env in envs.envs:
+        alone = channels_from_draws(env.config.cell, env._position, env._heading, env._fading)
+        for name, value in alone.items():
+            np.testing.assert_array_equal(getattr(env._snapshot, name), value, err_msg=name)
