@@ -127,11 +127,16 @@ class Snapshot:
     sense_cos: np.ndarray | None = None  #: (K,) direction cosine of a_t(psi_k)
 
     def __post_init__(self) -> None:
+        self._own(_ARRAY_KEYS)
+
+    def _own(self, keys) -> None:
+        """Check the channels are given; make the arrays stored under ``keys`` read-only
+        and the snapshot's own (copies unless nothing else can write to them)."""
         state = self.__dict__  # the fields as stored (``_STORED_AS``), read without building
         unbuilt = state["_dense_H"] is None or state["_dense_H_sense"] is None
         if unbuilt and not self.has_paths:
             raise ValueError("Snapshot needs H and H_sense unless it has every path factor")
-        for key in _ARRAY_KEYS:
+        for key in keys:
             value = state[key]
             # A read-only array that no writeable array backs (e.g. from another snapshot,
             # or a slot's rows of a vector env's batch) is shared, not copied.
@@ -207,9 +212,9 @@ class Snapshot:
         copy = object.__new__(Snapshot)
         state = copy.__dict__
         state.update(self.__dict__)
-        for name, value in changes.items():
-            state[_STORED_AS.get(name, name)] = value
-        copy.__post_init__()
+        keys = [_STORED_AS.get(name, name) for name in changes]
+        state.update(zip(keys, changes.values(), strict=True))
+        copy._own(keys)  # the other arrays are this snapshot's, already its own
         return copy
 
 
