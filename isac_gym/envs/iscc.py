@@ -345,9 +345,14 @@ class ISCCEnv(gym.Env):
             self._place_channels(fields)
 
     def _place_channels(self, channels: dict[str, np.ndarray]) -> None:
-        """The slot's snapshot from its channel fields (``channels_from_draws``)."""
+        """The slot's snapshot from its channel fields (``channels_from_draws``); the
+        constants are the previous slot's (the same config)."""
         self._snapshot = snapshot_from_channels(
-            self.config.cell, self._position, self._heading, channels
+            self.config.cell,
+            self._position,
+            self._heading,
+            channels,
+            like=self.__dict__.get("_snapshot"),
         )
 
     @property

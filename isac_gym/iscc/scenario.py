@@ -171,7 +171,11 @@ class Snapshot:
     @property
     def has_paths(self) -> bool:
         """True when H is given by its path factors and H_sense = rho a_r a_t^H exactly."""
-        return all(getattr(self, name) is not None for name in PATH_FIELDS)
+        state = self.__dict__
+        for name in PATH_FIELDS:  # (a plain loop: this runs for every slot of a batch)
+            if state[name] is None:
+                return False
+        return True
 
     def replace(self, **changes) -> Snapshot:
         """A copy with some fields changed (per-UE scalars are broadcast to (K,))."""
@@ -443,9 +447,17 @@ def snapshot_from_channels(
     channels: dict[str, np.ndarray],
     energy_budget=np.inf,
     C_ap: float | None = None,
+    like: Snapshot | None = None,
 ) -> Snapshot:
     """The slot of ``config`` (tasks from it) with the channel fields ``channels`` (of
-    :func:`channels_from_draws`); arguments as :func:`sample_snapshot`, not validated."""
+    :func:`channels_from_draws`); arguments as :func:`sample_snapshot`, not validated.
+
+    ``like``: a snapshot this function made with the same config, ``energy_budget`` and
+    ``C_ap``; its constants are reused instead of built again (an env draws a slot per
+    step)."""
+    if like is not None:
+        fresh = dict(channels, ue_position=ue_position, ue_heading=ue_heading)
+        return like._with({**fresh, "H": None, "H_sense": None})
     K = config.K
     return Snapshot(
         B=config.B,

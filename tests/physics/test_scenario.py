@@ -207,3 +207,22 @@ def test_replace_and_select_reject_unknown_fields_and_copy_callers_arrays():
     part = changed.select([1, 3])
     assert part.K == 2 and part.tau.tolist() == [0.3, 0.3]
     assert part.path_ap.shape == (2, snap.path_ap.shape[1], 64) and part.stored("H") is None
+
+
+def test_snapshot_from_channels_reusing_a_slots_constants_equals_building_them():
+    import dataclasses
+
+    from isac_gym.iscc.scenario import channels_from_draws, draw_fading, snapshot_from_channels
+
+    config, rng = ISCCConfig.paper(K=3), np.random.default_rng(8)
+    previous = sample_snapshot(config, rng)
+    previous.H  # noqa: B018  (built: must not leak into the next slot)
+    position, heading = previous.ue_position + 1.0, previous.ue_heading + 0.1
+    channels = channels_from_draws(config, position, heading, draw_fading(config, rng, 3))
+    built = snapshot_from_channels(config, position, heading, channels)
+    reused = snapshot_from_channels(config, position, heading, channels, like=previous)
+    assert reused.stored("H") is None
+    for field in dataclasses.fields(built):
+        np.testing.assert_array_equal(
+            getattr(reused, field.name), getattr(built, field.name), err_msg=field.name
+        )
