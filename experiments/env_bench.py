@@ -147,7 +147,7 @@ def profile_vector_step(
         "dynamics, reward, info": total["_settle_step"] - total["_draw_slot"],
         "slot problems (budgets, reserve)": total["_slot_problem"],
         "observations": total["_observation"],
-        "vector infos (_add_info)": total["_add_info"],
+        "vector infos": total["_vector_infos"],
     }
     return [(part, seconds / total["step"]) for part, seconds in parts.items()]
 

@@ -238,3 +238,37 @@ def test_channels_drawn_for_all_envs_at_once_equal_each_envs_own_bit_for_bit(mon
         alone = channels_from_draws(env.config.cell, env._position, env._heading, env._fading)
         for name, value in alone.items():
             np.testing.assert_array_equal(getattr(env._snapshot, name), value, err_msg=name)
+
+
+def _same_infos(ours, theirs):
+    """Equal vector infos: key order, types, dtypes, shapes and values."""
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        if isinstance(value, dict):
+            _same_infos(ours[key], value)
+            continue
+        assert type(ours[key]) is type(value) and ours[key].dtype == value.dtype, key
+        assert ours[key].shape == value.shape, key
+        assert [repr(x) for x in ours[key].ravel()] == [repr(x) for x in value.ravel()], key
+
+
+def test_vector_infos_built_key_by_key_equal_gymnasiums_add_info_fold():
+    from isac_gym.envs.iscc import WallTime
+    from isac_gym.envs.vector import stacked_infos
+
+    envs = ISCCVectorEnv(5, oracle="fast")
+    entries = [
+        (0, {"a": 1.5, "n": 3, "flag": True, "arr": np.array([1, 2]), "wall": WallTime(0.1),
+             "nested": {"x": np.float32(2), "y": {"z": 1}}, "name": "s"}),
+        (2, {"battery": np.array([0.5, 0.25]), "a": 2, "n": np.int64(4)}),
+        (3, {"nested": {"y": {"z": 5.5}, "w": 7}, "arr": np.array([3.7, 4.0]), "flag": False}),
+        (4, {}),
+    ]  # fmt: skip
+    theirs: dict = {}
+    for index, info in entries:
+        theirs = envs._add_info(theirs, info, index)
+    indices, infos = zip(*entries, strict=True)
+    _same_infos(stacked_infos(list(indices), list(infos), 5), theirs)
+    assert envs._vector_infos(entries).keys() == theirs.keys()
+    for special in ({"final_obs": 1}, {"_a": 1}, {"a": {"x": 1}}):  # left to the fold
+        assert stacked_infos([0, 1], [{"a": 1.0}, special], 5) is None
