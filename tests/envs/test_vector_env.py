@@ -162,6 +162,7 @@ def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
         ("draining", 2),
     ]
     assert np.isnan(rows[0]["sync"]) and rows[3]["sync"] > 0 and rows[3]["native"] > 0
+    assert np.isnan(rows[0]["sync_cpu"]) and rows[3]["sync_cpu"] > 0 and rows[3]["native_cpu"] > 0
     shares = dict(env_bench.profile_vector_step(horizon=3, num_envs=2))
     assert 0.0 < shares["oracle (solve_batch, evaluation included)"] < 1.0, shares
     assert all(share >= 0.0 for share in shares.values()), shares
