@@ -69,7 +69,7 @@ class NativeVecEnv(VecEnv):
                 obs, self.reset_infos[index] = self.envs[index].reset()
             observations.append(obs)
             infos.append(info)
-        return np.stack(observations), rewards, dones, infos
+        return np.array(observations), rewards, dones, infos
 
     def close(self) -> None:
         self.vector_env.close()

@@ -13,8 +13,9 @@ overstates the speed about 3x.
 call per round) against N (``--sizes``, default 1 8 64 256) for each oracle and policy,
 one whole episode per env (env i seeded ``seed + i``), and for N in ``--sync-sizes``
 (default 64) ``SyncVectorEnv`` over the same episodes in the same run (native and sync
-interleaved policy by policy) with the ratio; then a profile summary of where a batched
-step spends its time (N = 64, ``fast``, ``draining``).
+interleaved policy by policy) with the ratio, in wall-clock steps/s and in steps per CPU
+second of this process (steadier on a shared machine); then a profile summary of where
+a batched step spends its time (N = 64, ``fast``, ``draining``).
 
 ``--compare-oracles`` instead records the per-slot problems the environment hands to
 its oracle (batteries as energy budgets, background load as reduced C_ap, the drop-cause
@@ -83,18 +84,19 @@ def measure(
     }
 
 
-def vector_episodes(envs, policy: str, seed: int, horizon: int) -> tuple[int, float]:
+def vector_episodes(envs, policy: str, seed: int, horizon: int) -> tuple[int, float, float]:
     """Run one whole episode (``horizon`` slots) in every env of ``envs``: (env steps,
-    seconds spent stepping)."""
+    wall seconds and CPU seconds spent stepping)."""
     rng = np.random.default_rng(seed)
     envs.reset(seed=seed)
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for _ in range(horizon):
         actions = policy_actions(policy, envs.action_space.shape, rng)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         envs.step(actions)
         elapsed += time.perf_counter() - start
-    return horizon * envs.num_envs, elapsed
+        cpu += time.process_time() - start_cpu
+    return horizon * envs.num_envs, elapsed, cpu
 
 
 def make_vector(kind: str, num_envs: int, oracle: str, **config):
@@ -104,7 +106,8 @@ def make_vector(kind: str, num_envs: int, oracle: str, **config):
 
 
 def vector_table(oracles, sizes, sync_sizes, horizon: int, seed: int = 0, **config):
-    """Yield rows ``oracle, policy, N, native, sync`` [env steps/s] (sync: NaN if not run)."""
+    """Yield rows ``oracle, policy, N, native, sync`` [env steps/s] and ``native_cpu``,
+    ``sync_cpu`` [env steps per CPU second] (sync: NaN if not run)."""
     for oracle in oracles:
         for num_envs in sizes:
             kinds = ("native", "sync") if num_envs in sync_sizes else ("native",)
@@ -113,10 +116,11 @@ def vector_table(oracles, sizes, sync_sizes, horizon: int, seed: int = 0, **conf
                 for kind in kinds
             }
             for policy in POLICIES:
-                row = {"oracle": oracle, "policy": policy, "N": num_envs, "sync": np.nan}
+                row = {"oracle": oracle, "policy": policy, "N": num_envs}
+                row.update(sync=np.nan, sync_cpu=np.nan)
                 for kind, vector_env in envs.items():  # interleaved, same episodes
-                    steps, seconds = vector_episodes(vector_env, policy, seed, horizon)
-                    row[kind] = steps / seconds
+                    steps, seconds, cpu = vector_episodes(vector_env, policy, seed, horizon)
+                    row[kind], row[f"{kind}_cpu"] = steps / seconds, steps / cpu
                 yield row
             for vector_env in envs.values():
                 vector_env.close()
@@ -130,7 +134,7 @@ def profile_vector_step(
     envs = make_vector("native", num_envs, oracle, horizon=horizon, **config)
     rng = np.random.default_rng(seed)
     envs.reset(seed=seed)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: steadier on a shared machine
     for _ in range(horizon):
         actions = policy_actions("draining", envs.action_space.shape, rng)
         profiler.runcall(envs.step, actions)
@@ -142,11 +146,12 @@ def profile_vector_step(
     parts = {
         "oracle (solve_batch, evaluation included)": total["solve_batched"],
         "allocation rounds (UE selection, grouping)": total["run_rounds"] - total["solve_batched"],
-        "slot sampling (channels, tasks, harvest)": total["_draw_slot"],
-        "dynamics, reward, info": total["_finish_step"] - total["_draw_slot"],
+        "slot sampling (draws; channels of all envs at once)": total["_draw_slot"]
+        + total["place_channels"],
+        "dynamics, reward, info": total["_settle_step"] - total["_draw_slot"],
         "slot problems (budgets, reserve)": total["_slot_problem"],
         "observations": total["_observation"],
-        "vector infos (_add_info)": total["_add_info"],
+        "vector infos": total["_vector_infos"],
     }
     return [(part, seconds / total["step"]) for part, seconds in parts.items()]
 
@@ -280,11 +285,16 @@ def print_vector(oracles, sizes, sync_sizes, horizon: int, seed: int, config: di
         f"{ENV_ID} {config}: env steps/s, one whole {horizon}-slot episode per env "
         f"(env i: seed {seed} + i); native = ISCCVectorEnv, sync = SyncVectorEnv"
     )
-    print(f"{'oracle':>9} {'policy':>9} {'N':>4} {'native':>9} {'sync':>9} {'ratio':>6}")
+    print("(wall-clock steps/s, then per CPU second: the steadier figure on a shared machine)")
+    print(
+        f"{'oracle':>9} {'policy':>9} {'N':>4} {'native':>9} {'sync':>9} {'ratio':>6} "
+        f"{'native cpu':>10} {'sync cpu':>9} {'ratio cpu':>9}"
+    )
     for row in vector_table(oracles, sizes, sync_sizes, horizon, seed, **config):
         print(
             f"{row['oracle']:>9} {row['policy']:>9} {row['N']:>4} {row['native']:9.1f} "
-            f"{row['sync']:9.1f} {row['native'] / row['sync']:6.2f}"
+            f"{row['sync']:9.1f} {row['native'] / row['sync']:6.2f} {row['native_cpu']:10.1f} "
+            f"{row['sync_cpu']:9.1f} {row['native_cpu'] / row['sync_cpu']:9.2f}"
         )
     print(f"profile of a native step (N = 64, fast, draining, {horizon} slots):")
     for part, share in profile_vector_step(horizon, seed=seed, **config):

@@ -253,6 +253,6 @@ def solve_batched(requests: Sequence[Request]) -> list[Any]:
     import optimizers
 
     first = requests[0]
-    betas = np.stack([request.beta for request in requests])
+    betas = np.array([request.beta for request in requests])
     snapshots = [request.snapshot for request in requests]
     return optimizers.solve_batch(snapshots, betas, method=first.method, **first.options)

@@ -25,7 +25,14 @@ from isac_gym.envs.allocation import (
 from isac_gym.envs.config import ISCCEnvConfig, make_config
 from isac_gym.iscc import dynamics
 from isac_gym.iscc.model import ENERGY_ATOL, FEASIBILITY_RTOL
-from isac_gym.iscc.scenario import Snapshot, pathloss_gain, sample_snapshot, sample_ue_positions
+from isac_gym.iscc.scenario import (
+    Snapshot,
+    channels_from_draws,
+    draw_fading,
+    pathloss_gain,
+    sample_ue_positions,
+    snapshot_from_channels,
+)
 
 #: Per-UE observation features, in order; then the global ``backlog`` and ``slot``.
 UE_FEATURES = ("battery", "harvest", "task_size", "deadline", "cpu", "channel")
@@ -304,13 +311,15 @@ class ISCCEnv(gym.Env):
         self._draw_slot()
         return self._observation(), {"battery": self._battery.copy(), "task": self._task.copy()}
 
-    def _draw_slot(self) -> None:
-        """Exogenous draws of the current slot: tasks, channels, harvest, arrivals."""
+    def _draw_slot(self, channels: bool = True) -> None:
+        """Exogenous draws of the current slot: tasks, fading, harvest, arrivals; then the
+        slot's channels (``channels=False``: left to the caller, :meth:`_place_channels`,
+        as the vector env does for all its envs at once)."""
         cfg, K, rng = self.config, self.K, self._rng
         self._task = rng["task"].random(K) < cfg.task_probability
         Q = rng["task"].uniform(*cfg.task_bits, K)
         tau = rng["task"].uniform(*cfg.deadline, K)
-        self._snapshot = sample_snapshot(cfg.cell, rng["fading"], self._position, self._heading)
+        self._fading = draw_fading(cfg.cell, rng["fading"], K)
         self._tasks = dict(Q=Q, tau=tau, C_u=self._cpu)
         if cfg.harvest_process == "markov":
             self._harvest = dynamics.harvest_markov(
@@ -330,6 +339,20 @@ class ISCCEnv(gym.Env):
             rng["load"],
             capacity_cycles=self._capacity_cycles,
             load=cfg.background_load,
+        )
+        if channels:
+            fields = channels_from_draws(cfg.cell, self._position, self._heading, self._fading)
+            self._place_channels(fields)
+
+    def _place_channels(self, channels: dict[str, np.ndarray]) -> None:
+        """The slot's snapshot from its channel fields (``channels_from_draws``); the
+        constants are the previous slot's (the same config)."""
+        self._snapshot = snapshot_from_channels(
+            self.config.cell,
+            self._position,
+            self._heading,
+            channels,
+            like=self.__dict__.get("_snapshot"),
         )
 
     @property
@@ -403,6 +426,12 @@ class ISCCEnv(gym.Env):
 
     def _finish_step(self, problem: SlotProblem, reserve: float, outcome: dict[str, Any]):
         """Apply the slot's allocation: dynamics, reward, info, the next slot's draws."""
+        reward, truncated, info = self._settle_step(problem, reserve, outcome)
+        return self._observation(), reward, False, truncated, info
+
+    def _settle_step(self, problem, reserve, outcome, channels: bool = True):
+        """``(reward, truncated, info)`` of the slot; the next slot drawn (its channels
+        only with ``channels``, see :meth:`_draw_slot`)."""
         transition = self._transition(problem.slot, outcome)
         self._t += 1
         truncated = self._t >= self.config.horizon  # the one place an episode ends
@@ -410,9 +439,8 @@ class ISCCEnv(gym.Env):
         info = self._info(problem, reserve, outcome, transition, rewards)
         self._last = {"alpha": outcome["alpha"], "success": outcome["success"]}
         if not truncated:
-            self._advance()
-        reward = float(sum(rewards.values()))
-        return self._observation(), reward, False, bool(truncated), info
+            self._advance(channels)
+        return float(sum(rewards.values())), bool(truncated), info
 
     def _transition(self, slot: Snapshot, outcome: dict[str, Any]) -> dict[str, Any]:
         """Battery and AP backlog updates; outages and drop counts of the slot."""
@@ -483,7 +511,7 @@ class ISCCEnv(gym.Env):
             info["oracle_weighted_cost"] = outcome["regret_cost"]
         return info
 
-    def _advance(self) -> None:
+    def _advance(self, channels: bool = True) -> None:
         """Advance the exogenous processes to the next slot and draw it."""
         cfg, rng = self.config, self._rng
         self._last_harvest = self._harvest
@@ -502,7 +530,7 @@ class ISCCEnv(gym.Env):
             speed=cfg.ue_speed,
             dt=cfg.slot_duration,
         )
-        self._draw_slot()
+        self._draw_slot(channels)
 
     # --- rendering -------------------------------------------------------------------------
 

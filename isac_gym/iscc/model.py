@@ -413,7 +413,7 @@ def _stacked_snapshots(snapshots: list) -> SimpleNamespace:
     for name in _SLOT_LIMITS:
         setattr(limits, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
     for name in _UE_LIMITS:
-        setattr(limits, name, np.stack([getattr(s, name) for s in snapshots]))
+        setattr(limits, name, np.array([getattr(s, name) for s in snapshots]))
     return limits
 
 
@@ -435,7 +435,7 @@ def _stacked_allocations(snapshots: list, allocations: list) -> SimpleNamespace:
         valid = valid and shapes == {(K, *expected.get(name, ()))}
         if not valid:
             break
-        stacked = np.stack(rows)
+        stacked = np.array(rows)
         valid = bool(np.isfinite(stacked.sum()) or np.isfinite(stacked).all())
         setattr(decisions, name, stacked)
     shares = [a.bandwidth_share if isinstance(a, Allocation) else None for a in allocations]
@@ -511,7 +511,7 @@ def _channel_outputs(snapshots: list, beams: np.ndarray):
         x = beams[slots]
 
         def stacked(name, group=group):
-            return np.stack([getattr(s, name) for s in group])
+            return np.array([getattr(s, name) for s in group])
 
         coeff, ap, ue = stacked("path_coeff"), stacked("path_ap"), stacked("path_ue")
         comm[slots] = np.swapaxes(ap, -1, -2) @ (coeff[..., None] * (ue.conj() @ x))  # (3)

@@ -96,14 +96,14 @@ class SlotBatch:
         for name in _SLOT_CONSTANTS:
             setattr(self, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
         for name in _PER_UE:
-            setattr(self, name, np.stack([getattr(s, name) for s in snapshots]))
+            setattr(self, name, np.array([getattr(s, name) for s in snapshots]))
         self.M_a = first.M_a
         self.has_paths = all(s.has_paths for s in snapshots)
         if self.has_paths and len({s.path_coeff.shape for s in snapshots}) > 1:
             self.has_paths = False  # different path counts: dense products
         names = PATH_FIELDS + ("rho", "sense_rx") if self.has_paths else ("H", "H_sense")
         for name in names:
-            setattr(self, name, np.stack([getattr(s, name) for s in snapshots]))
+            setattr(self, name, np.array([getattr(s, name) for s in snapshots]))
 
     def directions(self):
         """:func:`isac_gym.iscc.beam_directions` of every slot, (B, K, M_ut) each."""

@@ -162,6 +162,7 @@ def test_env_bench_runs_whole_episodes_of_both_policies(capsys):
         ("draining", 2),
     ]
     assert np.isnan(rows[0]["sync"]) and rows[3]["sync"] > 0 and rows[3]["native"] > 0
+    assert np.isnan(rows[0]["sync_cpu"]) and rows[3]["sync_cpu"] > 0 and rows[3]["native_cpu"] > 0
     shares = dict(env_bench.profile_vector_step(horizon=3, num_envs=2))
     assert 0.0 < shares["oracle (solve_batch, evaluation included)"] < 1.0, shares
     assert all(share >= 0.0 for share in shares.values()), shares
@@ -216,3 +217,59 @@ def test_one_solve_batch_call_per_oracle_round(monkeypatch):
         envs.step(action)
     assert any(size > 1 for _, size in calls)
     assert len(calls) < sum(size for _, size in calls)
+
+
+def test_channels_drawn_for_all_envs_at_once_equal_each_envs_own_bit_for_bit(monkeypatch):
+    from isac_gym.iscc import scenario
+    from isac_gym.iscc.scenario import channels_from_draws
+
+    def dense(snapshot):
+        raise AssertionError("a dense channel was built in the vector env's step")
+
+    envs = ISCCVectorEnv(3, **{**DRAINING, "horizon": 5})  # fallbacks and drop causes too
+    envs.reset(seed=4)
+    # the fast oracle and evaluate_batch work from the path factors: no dense H is built
+    monkeypatch.setattr(scenario, "_DENSE_BUILDERS", {"H": dense, "H_sense": dense})
+    for _ in range(3):
+        envs.step(random_actions(1, 3)[0])
+    monkeypatch.undo()
+    positions = {tuple(env._position.ravel()) for env in envs.envs}
+    assert len(positions) == 3  # the envs' slots differ
+    for env in envs.envs:
+        alone = channels_from_draws(env.config.cell, env._position, env._heading, env._fading)
+        for name, value in alone.items():
+            np.testing.assert_array_equal(getattr(env._snapshot, name), value, err_msg=name)
+
+
+def _same_infos(ours, theirs):
+    """Equal vector infos: key order, types, dtypes, shapes and values."""
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        if isinstance(value, dict):
+            _same_infos(ours[key], value)
+            continue
+        assert type(ours[key]) is type(value) and ours[key].dtype == value.dtype, key
+        assert ours[key].shape == value.shape, key
+        assert [repr(x) for x in ours[key].ravel()] == [repr(x) for x in value.ravel()], key
+
+
+def test_vector_infos_built_key_by_key_equal_gymnasiums_add_info_fold():
+    from isac_gym.envs.iscc import WallTime
+    from isac_gym.envs.vector import stacked_infos
+
+    envs = ISCCVectorEnv(5, oracle="fast")
+    entries = [
+        (0, {"a": 1.5, "n": 3, "flag": True, "arr": np.array([1, 2]), "wall": WallTime(0.1),
+             "nested": {"x": np.float32(2), "y": {"z": 1}}, "name": "s"}),
+        (2, {"battery": np.array([0.5, 0.25]), "a": 2, "n": np.int64(4)}),
+        (3, {"nested": {"y": {"z": 5.5}, "w": 7}, "arr": np.array([3.7, 4.0]), "flag": False}),
+        (4, {}),
+    ]  # fmt: skip
+    theirs: dict = {}
+    for index, info in entries:
+        theirs = envs._add_info(theirs, info, index)
+    indices, infos = zip(*entries, strict=True)
+    _same_infos(stacked_infos(list(indices), list(infos), 5), theirs)
+    assert envs._vector_infos(entries).keys() == theirs.keys()
+    for special in ({"final_obs": 1}, {"_a": 1}, {"a": {"x": 1}}):  # left to the fold
+        assert stacked_infos([0, 1], [{"a": 1.0}, special], 5) is None

@@ -140,3 +140,89 @@ def test_ula_inner_is_the_dirichlet_kernel_of_the_steering_vectors():
         direct = np.einsum("nm,nm->n", ula_steering(M, a).conj(), ula_steering(M, b))
         np.testing.assert_allclose(ula_inner(M, a, b), direct, rtol=0, atol=1e-12 * M)
     assert ula_inner(64, 0.3, 0.3) == 64
+
+
+# --- dense channels built on first read (DenseChannel) ----------------------------------
+
+
+def _drawn(seed=3, K=4):
+    return sample_snapshot(ISCCConfig.paper(K=K), np.random.default_rng(seed))
+
+
+def test_drawn_slot_builds_its_dense_channels_only_when_read_eqs_3_and_5():
+    snap = _drawn()
+    assert snap.stored("H") is None and snap.stored("H_sense") is None
+    assert (snap.M_a, snap.M_ut, snap.M_ur) == (64, 64, 64)  # known without them
+    # eq. (3) summed path by path, eq. (5) as an outer product: independent of the builder
+    comm = sum(
+        snap.path_coeff[:, path, None, None]
+        * snap.path_ap[:, path, :, None]
+        * snap.path_ue[:, path, None, :].conj()
+        for path in range(snap.path_coeff.shape[1])
+    )
+    sense = np.einsum("k,kr,kt->krt", snap.rho, snap.sense_rx, snap.sense_tx.conj())
+    for name, expected in (("H", comm), ("H_sense", sense)):
+        built = getattr(snap, name)
+        assert built.shape == expected.shape and not built.flags.writeable
+        np.testing.assert_allclose(built, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+        assert getattr(snap, name) is built  # built once, then kept
+        assert snap.stored(name) is built
+
+
+def test_select_and_replace_keep_dense_channels_unbuilt_and_equal():
+    snap, twin = _drawn(), _drawn()
+    twin.H, twin.H_sense  # noqa: B018  (built before selecting)
+    part, twin_part = snap.select([0, 2]), twin.select([0, 2])
+    assert part.stored("H") is None and twin_part.stored("H") is not None
+    np.testing.assert_array_equal(part.H, twin_part.H)  # the same numbers either way
+    np.testing.assert_array_equal(part.H_sense, twin_part.H_sense)
+    same_channels = snap.replace(tau=0.3, energy_budget=np.ones(4))
+    assert same_channels.has_paths and same_channels.stored("H") is None
+    # new sensing factors: the factors are dropped, the dense matrices kept as they were
+    moved = _drawn().replace(rho=np.ones(4, complex))
+    assert not moved.has_paths and moved.stored("H_sense") is not None
+    np.testing.assert_array_equal(moved.H_sense, snap.H_sense)
+    np.testing.assert_array_equal(moved.H, snap.H)
+
+
+def test_a_snapshot_without_factors_needs_dense_channels():
+    snap = _drawn()
+    with pytest.raises(ValueError, match="H and H_sense"):
+        snap.replace(path_coeff=None)
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(snap))  # unbuilt survives a round trip (Ray, spawn)
+    assert copy.stored("H") is None
+    np.testing.assert_array_equal(copy.H, snap.H)
+
+
+def test_replace_and_select_reject_unknown_fields_and_copy_callers_arrays():
+    snap = _drawn()
+    with pytest.raises(TypeError, match="bogus"):
+        snap.replace(bogus=1.0)
+    tau = np.full(4, 0.3)
+    changed = snap.replace(tau=tau)
+    tau[0] = 9.0  # the caller's array stays the caller's
+    assert changed.tau[0] == 0.3 and snap.tau[0] != 0.3 and not changed.tau.flags.writeable
+    part = changed.select([1, 3])
+    assert part.K == 2 and part.tau.tolist() == [0.3, 0.3]
+    assert part.path_ap.shape == (2, snap.path_ap.shape[1], 64) and part.stored("H") is None
+
+
+def test_snapshot_from_channels_reusing_a_slots_constants_equals_building_them():
+    import dataclasses
+
+    from isac_gym.iscc.scenario import channels_from_draws, draw_fading, snapshot_from_channels
+
+    config, rng = ISCCConfig.paper(K=3), np.random.default_rng(8)
+    previous = sample_snapshot(config, rng)
+    previous.H  # noqa: B018  (built: must not leak into the next slot)
+    position, heading = previous.ue_position + 1.0, previous.ue_heading + 0.1
+    channels = channels_from_draws(config, position, heading, draw_fading(config, rng, 3))
+    built = snapshot_from_channels(config, position, heading, channels)
+    reused = snapshot_from_channels(config, position, heading, channels, like=previous)
+    assert reused.stored("H") is None
+    for field in dataclasses.fields(built):
+        np.testing.assert_array_equal(
+            getattr(reused, field.name), getattr(built, field.name), err_msg=field.name
+        )
