@@ -97,6 +97,26 @@ def test_partial_reset_by_mask_equals_sync_vector_env(cheap_oracle):
     assert_close(traces[0], traces[1], rtol=0)
 
 
+def test_the_sb3_adapter_steps_the_mimo_vector_env_like_single_envs(cheap_oracle):
+    from agents.vec_env import NativeVecEnv
+
+    venv = NativeVecEnv.make(ENV_ID, 2, **SHORT)
+    venv.seed(6)
+    obs = venv.reset()
+    single = gym.make(ENV_ID, **SHORT)
+    np.testing.assert_array_equal(obs[1], single.reset(seed=7)[0])
+    for action in random_actions(4, 2, seed=6):  # through one episode end (horizon 3)
+        obs, rewards, dones, infos = venv.step(action)
+        expected, reward, terminated, truncated, _ = single.step(action[1])
+        assert rewards[1] == np.float32(reward) and dones[1] == (terminated or truncated)
+        if dones[1]:
+            np.testing.assert_array_equal(infos[1]["terminal_observation"], expected)
+            break
+        np.testing.assert_array_equal(obs[1], expected)
+    else:
+        pytest.fail("the episode did not end")
+
+
 def test_vector_env_rejects_bad_arguments():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="num_envs"):
