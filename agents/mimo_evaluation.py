@@ -35,6 +35,15 @@ METRICS = (
     "oracle_ms",
 )
 
+#: why ``--bound`` (agents.bounds) has no MIMOISAC-v0 counterpart (README, MIMOISAC-v0)
+BOUND_DOES_NOT_CARRY_OVER = (
+    "--bound: the clairvoyant bound of agents.bounds is for ISCC-v0 only and does not carry "
+    "over to MIMOISAC-v0: it needs the slot oracle's optimal cost as a convex outer "
+    "description per user, while MIMOISAC-v0's frame problem (26) couples the users, is "
+    "nonconvex (Dinkelbach-SCA certifies no global optimum) and its reward is a ratio "
+    "(efficiency per watt), not linear in the energy; see README.md"
+)
+
 
 @dataclass
 class MIMOEpisode:
@@ -171,6 +180,8 @@ def run_from_args(args) -> int:
     from isac_gym.cli import UsageError
     from isac_gym.runs import prepare_output, write_manifest
 
+    if getattr(args, "bound", False):
+        raise UsageError(BOUND_DOES_NOT_CARRY_OVER)
     specs = [spec.strip() for spec in args.policies.split(",") if spec.strip()]
     for spec in specs:
         try:

@@ -16,9 +16,17 @@ import numpy as np
 from gymnasium import spaces
 
 from isac_gym.envs.iscc import WallTime
-from isac_gym.envs.mimo_config import MIMOEnvConfig, make_mimo_config
+from isac_gym.envs.mimo_config import ORACLE_DEFAULTS, MIMOEnvConfig, make_mimo_config
 from isac_gym.iscc import dynamics as battery_dynamics
-from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, dynamics, evaluate, sample_snapshot
+from isac_gym.mimo import (
+    MIMOAllocation,
+    MIMOSnapshot,
+    dynamics,
+    evaluate,
+    sample_snapshot,
+    stream_constants,
+    transmit_power_closed_form,
+)
 from isac_gym.mimo.scenario import upa_steering
 
 _STREAMS = ("init", "mobility", "fading", "target", "harvest", "demand", "sensing")
@@ -80,10 +88,22 @@ class MIMOISACEnv(gym.Env):
 
     ## Arguments
     ``gymnasium.make("isac_gym/MIMOISAC-v0", preset="default", render_mode=None,
-    **config)``: ``preset`` is ``"default"`` (8 x 4 UPA, K = 3, N = 8: an oracle fast
-    enough for training) or ``"paper"`` (the paper's 8 x 8 UPA, K = 6, N = 16); config
+    **config)``: ``preset`` is ``"default"`` (8 x 4 UPA, K = 3, N = 8: the size meant
+    for training) or ``"paper"`` (the paper's 8 x 8 UPA, K = 6, N = 16); config
     keys are fields of :class:`isac_gym.envs.mimo_config.MIMOEnvConfig` or of
     :class:`isac_gym.mimo.MIMOISACConfig`.
+
+    The oracle is ``solve_mimo(frame, omega, scheme, method="fast", warm_start=...)``:
+    ``solver_options`` overrides its options (``method``, ``tol``, ``max_iterations``,
+    ``phase1_rounds``, ``margin``), and with ``warm_start`` (default on) each frame
+    starts from the last feasible frame's solution scaled onto its budget, used if it
+    is feasible for the new frame (else the solver's cold starts run).
+    ``gymnasium.make_vec(...,
+    vectorization_mode="vector_entry_point")`` gives
+    :class:`isac_gym.envs.mimo_vector.MIMOVectorEnv` (the oracles run in a loop).
+
+    Rate demands are one R_th per frame for all users: per-user demands need an oracle
+    that takes a (K,) R_th, which ``method="fast"`` does not yet (README.md).
 
     ## Version History
     * v0: initial version.
@@ -121,6 +141,7 @@ class MIMOISACEnv(gym.Env):
         for name, index in self.observation_index.items():
             ranges[0, index], ranges[1, index] = self._scale[name]
         self._obs_low, self._obs_span = ranges[0], ranges[1] - ranges[0]
+        self._oracle_options = {**ORACLE_DEFAULTS, **self.config.solver_options}
         self._t = 0
 
     # --- action and observation maps -------------------------------------------------
@@ -217,6 +238,7 @@ class MIMOISACEnv(gym.Env):
         self._estimate = np.array([self._azimuth, cfg.cell.target_elevation])
         self._t = 0
         self._last: dict[str, Any] = {}
+        self._warm: MIMOAllocation | None = None  # the last feasible frame's solution
         self._draw_frame()
         return self._observation(), {"battery": self._battery}
 
@@ -296,7 +318,15 @@ class MIMOISACEnv(gym.Env):
             return self._silent_frame(budget)
         snapshot = self.frame_snapshot(budget)
         clock = perf_counter()
-        solution = solve_mimo(snapshot, omega, self.config.scheme, **self.config.solver_options)
+        solution = solve_mimo(
+            snapshot,
+            omega,
+            self.config.scheme,
+            warm_start=self._warm_start(snapshot),
+            **self._oracle_options,
+        )
+        if solution.feasible:
+            self._warm = solution.allocation
         evaluation = _within_budget(snapshot, solution.allocation, solution.evaluation, omega)
         return dict(
             evaluation=evaluation,
@@ -311,6 +341,16 @@ class MIMOISACEnv(gym.Env):
             rate_met=evaluation.checks["se"].copy(),
             crb_met=np.array([evaluation.checks["crb_theta"], evaluation.checks["crb_phi"]]),
         )
+
+    def _warm_start(self, snapshot: MIMOSnapshot) -> MIMOAllocation | None:
+        """The last feasible frame's allocation, scaled (P_T of (11) is quadratic in the
+        amplitudes) to within 99.9 % of this frame's budget; ``solve_mimo`` uses it as the
+        only start if it is feasible for this frame, else runs its cold starts."""
+        if not self.config.warm_start or self._warm is None:
+            return None
+        power = transmit_power_closed_form(stream_constants(snapshot), self._warm)
+        scale = min(1.0, np.sqrt(0.999 * snapshot.P_max / power)) if power > 0 else 1.0
+        return MIMOAllocation(a=self._warm.a * scale, b=self._warm.b * scale)
 
     def _silent_frame(self, budget: float) -> dict[str, Any]:
         K = self.K

@@ -18,6 +18,11 @@ from isac_gym.envs.config import merge_config
 from isac_gym.mimo import MIMOISACConfig
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")  #: the oracle's scheme (optimizers.mimo)
+#: keyword options of ``optimizers.mimo.solve_mimo`` a config may set (the env owns the
+#: start points: ``start`` and ``warm_start`` are not among them)
+ORACLE_OPTIONS = ("method", "tol", "max_iterations", "phase1_rounds", "margin")
+#: the options every frame's solve starts from; ``solver_options`` overrides them
+ORACLE_DEFAULTS = {"method": "fast"}
 _DRAWN_BY_ENV = {"R_th": "rate_demand"}
 
 
@@ -35,7 +40,8 @@ class MIMOEnvConfig:
 
     cell: MIMOISACConfig = field(default_factory=_default_cell)  #: physics of one frame
     scheme: str = "proposed"  #: the oracle: "proposed", "equal_com" or "equal_cs"
-    solver_options: dict = field(default_factory=dict)  #: keyword options of solve_mimo
+    solver_options: dict = field(default_factory=dict)  #: over ORACLE_DEFAULTS (ORACLE_OPTIONS)
+    warm_start: bool = True  #: start each frame's oracle from the last frame's solution
     horizon: int = 200  #: frames per episode (truncation)
     frame_duration: float = 0.01  #: T_f [s]: a frame's energy is P (12) times T_f
     # --- action maps ---------------------------------------------------------------------
@@ -76,10 +82,12 @@ class MIMOEnvConfig:
         if not isinstance(self.cell, MIMOISACConfig):
             validation.fail(self, "cell", "a MIMOISACConfig", self.cell)
         validation.choice(self, "scheme", SCHEMES)
-        if not isinstance(self.solver_options, dict):
-            validation.fail(self, "solver_options", "a dict", self.solver_options)
+        unknown = set(self.solver_options) if isinstance(self.solver_options, dict) else None
+        if unknown is None or unknown - set(ORACLE_OPTIONS):
+            expected = f"a dict with keys among {ORACLE_OPTIONS}"
+            validation.fail(self, "solver_options", expected, self.solver_options)
         validation.integer(self, "horizon")
-        for name in ("grid_connected",):
+        for name in ("grid_connected", "warm_start"):
             if not isinstance(getattr(self, name), bool):
                 validation.fail(self, name, "a bool", getattr(self, name))
         for name in ("frame_duration", "ee_comm_ref", "ee_sense_ref", "e_ref", "b_max"):

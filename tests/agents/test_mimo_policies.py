@@ -106,3 +106,8 @@ def test_evaluate_policies_cli_runs_the_mimo_comparison(tmp_path, capsys):
     assert "| fixed-omega:hor |" in capsys.readouterr().out
     bad = ["policies", "--env", "isac_gym/MIMOISAC-v0", "--policies", "fl", "--episodes", "1"]
     assert evaluate_main([*bad, "--out", str(tmp_path / "bad")]) == 2  # an ISCC-only policy
+    bound = [*argv[:-4], "--out", str(tmp_path / "b"), *argv[-2:], "--bound"]
+    assert evaluate_main(bound) == 2
+    error = capsys.readouterr().err
+    assert "--bound" in error and "does not carry over to MIMOISAC-v0" in error
+    assert not (tmp_path / "b").exists()  # refused before any episode or output

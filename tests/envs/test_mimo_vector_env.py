@@ -1,0 +1,159 @@
+"""The native vector form of isac_gym/MIMOISAC-v0: equal to SyncVectorEnv, seeded, async.
+
+The equality tests replace the Dinkelbach oracle by the cheap deterministic stand-in
+of test_mimo_oracle.py (it depends on the frame and on the env's warm start), so that
+they run whole episodes in well under a second; what they check is the vector env's
+bookkeeping, which does not depend on the oracle's quality. One short test runs the
+real oracle, and one the async vector env.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import MIMO_TINY_CELL
+from gymnasium.vector import AutoresetMode
+from test_mimo_oracle import stand_in_oracle
+from test_vector_env import assert_close
+
+import isac_gym  # noqa: F401  (registers the ids)
+from isac_gym.envs.mimo_vector import MIMOVectorEnv
+
+ENV_ID = "isac_gym/MIMOISAC-v0"
+#: 3-frame episodes on the tiny cell; a low battery and no harvest make silent frames
+SHORT = {
+    **MIMO_TINY_CELL,
+    "solver_options": {"method": "cvxpy", "max_iterations": 3},
+    "horizon": 3,
+    "b_init": (0.1, 0.15),
+    "harvest_power": (0.0, 0.0),
+}
+
+
+@pytest.fixture
+def cheap_oracle(monkeypatch):
+    import optimizers.mimo
+
+    monkeypatch.setattr(optimizers.mimo, "solve_mimo", stand_in_oracle)
+
+
+def run(envs, actions, seed):
+    trace = [envs.reset(seed=seed)]
+    trace += [envs.step(action) for action in actions]
+    envs.close()
+    return trace
+
+
+def random_actions(steps, num_envs, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (steps, num_envs, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_native_vector_env_equals_sync_vector_env_through_autoresets(cheap_oracle, mode):
+    num_envs, actions = 3, random_actions(8, 3)  # 3-frame episodes: two ends each
+    native = gym.make_vec(ENV_ID, num_envs, "vector_entry_point", autoreset_mode=mode, **SHORT)
+    sync = gym.make_vec(ENV_ID, num_envs, "sync", vector_kwargs={"autoreset_mode": mode}, **SHORT)
+    assert isinstance(native, MIMOVectorEnv) and native.metadata["autoreset_mode"] == mode
+    assert native.action_space == sync.action_space
+    assert native.observation_space == sync.observation_space
+    assert native.single_observation_space == gym.make(ENV_ID, **SHORT).observation_space
+    ours, theirs = run(native, actions, seed=[5, 9, 2]), run(sync, actions, seed=[5, 9, 2])
+    assert_close(ours, theirs, rtol=0)
+    truncations = np.array([step[3] for step in ours[1:]])
+    assert truncations.sum() == 2 * num_envs  # the comparison saw autoresets
+    infos = [step[4] for step in ours[1:]] + [step[4].get("final_info", {}) for step in ours[1:]]
+    statuses = {status for info in infos for status in info.get("status", []) if status}
+    assert statuses == {"stand-in", "silent"}  # and frames both solved and silent
+
+
+def test_seeds_give_each_env_its_single_env_trajectory(cheap_oracle):
+    actions = random_actions(4, 2, seed=1)
+    native = run(MIMOVectorEnv(2, **SHORT), actions, seed=3)
+    again = run(MIMOVectorEnv(2, **SHORT), actions, seed=3)
+    assert_close(native, again, rtol=0)
+    single = gym.make(ENV_ID, **SHORT)
+    obs, _ = single.reset(seed=4)  # an int seed S gives env i the seed S + i
+    np.testing.assert_array_equal(native[0][0][1], obs)
+    for step, action in enumerate(actions[:3], start=1):
+        obs, reward, _, _, info = single.step(action[1])
+        np.testing.assert_array_equal(native[step][0][1], obs)
+        assert native[step][1][1] == reward
+        assert native[step][4]["battery"][1] == info["battery"]
+    other = run(MIMOVectorEnv(2, **SHORT), actions[:1], seed=[3, 5])
+    assert not np.array_equal(native[0][0][1], other[0][0][1])
+
+
+def test_partial_reset_by_mask_equals_sync_vector_env(cheap_oracle):
+    actions = random_actions(2, 2, seed=2)
+    native, sync = MIMOVectorEnv(2, **SHORT), gym.make_vec(ENV_ID, 2, "sync", **SHORT)
+    traces = []
+    for envs in (native, sync):
+        trace = [envs.reset(seed=[1, 2]), envs.step(actions[0])]
+        mask = np.array([False, True])
+        trace.append(envs.reset(seed=[None, 7], options={"reset_mask": mask}))
+        trace.append(envs.step(actions[1]))
+        traces.append(trace)
+    assert_close(traces[0], traces[1], rtol=0)
+
+
+def test_the_sb3_adapter_steps_the_mimo_vector_env_like_single_envs(cheap_oracle):
+    from agents.vec_env import NativeVecEnv
+
+    venv = NativeVecEnv.make(ENV_ID, 2, **SHORT)
+    venv.seed(6)
+    obs = venv.reset()
+    single = gym.make(ENV_ID, **SHORT)
+    np.testing.assert_array_equal(obs[1], single.reset(seed=7)[0])
+    for action in random_actions(4, 2, seed=6):  # through one episode end (horizon 3)
+        obs, rewards, dones, infos = venv.step(action)
+        expected, reward, terminated, truncated, _ = single.step(action[1])
+        assert rewards[1] == np.float32(reward) and dones[1] == (terminated or truncated)
+        if dones[1]:
+            np.testing.assert_array_equal(infos[1]["terminal_observation"], expected)
+            break
+        np.testing.assert_array_equal(obs[1], expected)
+    else:
+        pytest.fail("the episode did not end")
+
+
+def test_vector_env_rejects_bad_arguments():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="num_envs"):
+            MIMOVectorEnv(bad, **SHORT)
+    with pytest.raises(ValueError, match="sensing_weight"):
+        MIMOVectorEnv(2, **{**SHORT, "sensing_weight": 2.0})
+    envs = MIMOVectorEnv(2, **SHORT)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must have shape \(2, 2\)"):
+        envs.step(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        envs.step(np.full((2, 2), np.nan, np.float32))
+
+
+@pytest.mark.slow
+def test_the_real_oracle_runs_in_the_vector_env_as_in_single_envs():
+    actions = random_actions(2, 2, seed=3)
+    native = run(MIMOVectorEnv(2, **SHORT), actions, seed=11)
+    single = gym.make(ENV_ID, **SHORT)
+    single.reset(seed=12)
+    for step, action in enumerate(actions, start=1):
+        obs, reward, _, _, info = single.step(action[1])
+        np.testing.assert_array_equal(native[step][0][1], obs)
+        assert native[step][1][1] == reward and native[step][4]["status"][1] == info["status"]
+
+
+def test_async_vector_env_is_seeded_like_the_native_one(cheap_oracle):
+    actions = random_actions(4, 2, seed=4)
+    native = run(MIMOVectorEnv(2, **SHORT), actions, seed=[8, 1])
+    forked = {"context": "fork"}  # the workers inherit the stand-in oracle
+    async_envs = gym.make_vec(ENV_ID, 2, "async", vector_kwargs=forked, **SHORT)
+    assert_close(native, run(async_envs, actions, seed=[8, 1]), rtol=0)
+
+
+@pytest.mark.slow
+def test_async_vector_env_with_the_real_oracle_is_seeded_like_the_native_one():
+    actions = random_actions(3, 2, seed=5)
+    native = run(MIMOVectorEnv(2, **SHORT), actions, seed=[4, 6])
+    async_envs = gym.make_vec(ENV_ID, 2, "async", **SHORT)
+    assert_close(native, run(async_envs, actions, seed=[4, 6]), rtol=0)
