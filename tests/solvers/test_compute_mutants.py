@@ -1,0 +1,330 @@
+"""The compute allocation's inner pieces against independent oracles (mutation review).
+
+Written for the survivors of ``scripts/mutate.py compute`` (docs/testing.md): the
+Newton start point and ``approximate_alpha`` against a bisection of the documented
+quadratic model and Newton steps on hand derivatives of g_k; batches against one slot
+at a time; the pinned-offloading AP overload against hand numbers; argument checks;
+silence (no RuntimeWarning) on degenerate inputs.
+"""
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from isac_gym.iscc import ISCCConfig, sample_snapshot
+from optimizers.iscc.compute import (
+    _Coefficients,
+    _coefficients,
+    _initial_alpha,
+    allocate,
+    alpha_bounds,
+    approximate_alpha,
+    coefficients_of,
+    exact_compute_allocation,
+)
+
+# --------------------------------------------------------------------------- oracles
+
+
+def random_coefficients(n, seed=0):
+    """n UEs with costs of comparable size, so that every term of g_k matters."""
+    rng = np.random.default_rng(seed)
+    return _Coefficients(
+        w=rng.uniform(0.5, 2.0, n), beta=rng.uniform(0.2, 3.0, n), P=rng.uniform(0.01, 1.0, n),
+        c=rng.uniform(0.05, 0.9, n), a=rng.uniform(0.01, 1.0, n), b=rng.uniform(0.01, 1.0, n),
+        d=rng.uniform(0.5, 2.0, n), tau=rng.uniform(0.5, 1.5, n), no_link=np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def model_root(A, C, T):
+    """Root in [0, 1] of the increasing m(x) = C - A (1-x)^2 + T x^2, or 0 if m(0) >= 0.
+
+    The quadratic model of g'/3 of ``_initial_alpha``'s docstring, solved by bisection
+    (no closed form): m' = 2 A (1-x) + 2 T x > 0 on [0, 1] and m(1) = C + T > 0.
+    """
+    low, high = np.zeros_like(A), np.ones_like(A)
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        below = C - A * (1 - mid) ** 2 + T * mid**2 < 0
+        low, high = np.where(below, mid, low), np.where(below, high, mid)
+    return np.where(C - A >= 0, 0.0, 0.5 * (low + high))
+
+
+def initial_alpha_oracle(co, lo, hi):
+    """The two stages of ``_initial_alpha``'s docstring: s frozen at tau, then at the root."""
+    A, C, bb = co.w * co.a, co.w * co.P * co.c / 3, co.beta * co.b
+    alpha = np.clip(model_root(A, C, bb / co.tau**2), lo, hi)
+    s0 = co.tau - co.c * alpha
+    T = bb * (1 + 2 * co.c * alpha / (3 * s0)) / s0**2
+    return np.clip(model_root(A, C, T), lo, hi)
+
+
+def hand_derivatives(co, alpha):
+    """g' and g'' of g = w [P c x + a (1-x)^3] + beta b x^3 / s^2, s = tau - c x, by hand."""
+    s = co.tau - co.c * alpha
+    bb = co.beta * co.b
+    first = co.w * (co.P * co.c - 3 * co.a * (1 - alpha) ** 2) + bb * (
+        3 * alpha**2 / s**2 + 2 * co.c * alpha**3 / s**3
+    )
+    second = 6 * co.w * co.a * (1 - alpha) + bb * (
+        6 * alpha / s**2 + 12 * co.c * alpha**2 / s**3 + 6 * co.c**2 * alpha**3 / s**4
+    )
+    return first, second
+
+
+def bounds_for(co, seed=1):
+    """A mix of intervals: the full one, a lower bound that binds, a narrow one."""
+    n = co.w.size
+    rng = np.random.default_rng(seed)
+    top = np.minimum(1.0, 0.999 * co.tau / co.c)
+    lo = np.where(np.arange(n) % 3 == 1, rng.uniform(0.3, 0.6, n) * top, 0.0)
+    hi = np.where(np.arange(n) % 3 == 2, lo + 0.05 * top, top)
+    return lo, hi
+
+
+# ------------------------------------------------------ the Newton start, approximate_alpha
+
+
+def test_initial_alpha_is_the_root_of_the_documented_quadratic_model():
+    co = random_coefficients(300)
+    lo, hi = bounds_for(co)
+    expected = initial_alpha_oracle(co, lo, hi)
+    np.testing.assert_allclose(_initial_alpha(co, lo, hi), expected, rtol=0, atol=1e-12)
+    inside = (expected > lo + 1e-6) & (expected < hi - 1e-6)
+    assert inside.sum() > 100 and (expected == lo).sum() > 30 and (expected == hi).sum() > 30
+
+
+def test_initial_alpha_falls_back_to_the_midpoint_when_the_model_has_no_root():
+    # a = 0 (no local energy) makes A = 0: the formula gives -C/0 = -inf, or 0/0 with P = 0;
+    # both fall back to the middle of [lo, hi] (0.35 here, not 0.5 (lo + hi) of another
+    # interval).
+    co = random_coefficients(2)
+    co = _Coefficients(**{**vars(co), "a": np.zeros(2), "P": np.array([0.5, 0.0])})
+    lo, hi = np.array([0.2, 0.2]), np.array([0.5, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(_initial_alpha(co, lo, hi), [0.35, 0.35])
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+def test_approximate_alpha_is_projected_newton_steps_from_the_start(steps):
+    co = random_coefficients(300, seed=2)
+    lo, hi = bounds_for(co, seed=3)
+    expected = initial_alpha_oracle(co, lo, hi)
+    for _ in range(steps):
+        first, second = hand_derivatives(co, expected)
+        expected = np.clip(expected - first / second, lo, hi)
+    got = approximate_alpha(co, lo, hi, steps=steps)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+    if steps == 2:  # the default
+        np.testing.assert_array_equal(approximate_alpha(co, lo, hi), got)
+
+
+def test_approximate_alpha_broadcasts_a_grid_of_candidates():
+    # fast ranks a (B, K, G) grid of powers with per-UE bounds broadcast along G.
+    co = random_coefficients(12, seed=6)
+    grid = _Coefficients(**{k: np.reshape(v, (3, 4, 1)) for k, v in vars(co).items()})
+    grid = _Coefficients(**{**vars(grid), "P": grid.P * np.array([0.5, 1.0, 2.0])})
+    lo, hi = bounds_for(co, seed=7)
+    lo3, hi3 = (np.broadcast_to(x.reshape(3, 4, 1), (3, 4, 3)) for x in (lo, hi))
+    got = approximate_alpha(grid, lo3, hi3)
+    for g, factor in enumerate((0.5, 1.0, 2.0)):
+        one = _Coefficients(**{**vars(co), "P": co.P * factor})
+        np.testing.assert_array_equal(got[..., g].ravel(), approximate_alpha(one, lo, hi))
+
+
+# ------------------------------------------------------------------- batches of slots
+
+PER_UE = ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget")
+
+
+def links(snapshot):
+    """Rates and powers of a plausible beam setting: ~1e8 bit/s and 10-50 mW per UE."""
+    rng = np.random.default_rng(int(snapshot.Q.sum()) % 1000)
+    return rng.uniform(0.5e8, 2e8, snapshot.K), rng.uniform(0.01, 0.05, snapshot.K)
+
+
+def stacked(snapshots):
+    """The fields ``allocate`` reads, per-UE (B, K) and ``C_ap`` (B, 1), as fast's batch."""
+    slots = SimpleNamespace(**{n: np.stack([getattr(s, n) for s in snapshots]) for n in PER_UE})
+    slots.C_ap = np.array([[s.C_ap] for s in snapshots])
+    slots.xi_ap = np.array([[s.xi_ap] for s in snapshots])
+    return slots
+
+
+def batch_cases():
+    """Four slots of K = 4: AP free, AP binding, AP overloaded by batteries, a UE excluded."""
+    config = ISCCConfig.paper(K=4, tau=0.5)
+    base = [sample_snapshot(config, np.random.default_rng(seed)) for seed in range(4)]
+    cases = [(base[0].replace(C_ap=1e12), None), (base[1].replace(C_ap=5e9), None)]
+    rate, power = links(base[2])
+    free = exact_compute_allocation(base[2].replace(C_ap=1e12), 1.0, rate, power)
+    tight = base[2].replace(energy_budget=0.3 * free.coefficients.ue_energy(free.alpha))
+    co = _coefficients(tight, 1.0, rate, power, None)
+    least = co.ap_frequency(alpha_bounds(tight, co)[0])  # the least AP demands
+    cases.append((tight.replace(C_ap=0.6 * least.sum()), None))
+    cases.append((base[3].replace(C_ap=4e9), np.array([False, True, False, False])))
+    return cases
+
+
+def test_a_batch_gives_every_slot_its_own_allocation():
+    cases = batch_cases()
+    snapshots = [snapshot for snapshot, _ in cases]
+    rates, powers = zip(*(links(s) for s in snapshots), strict=True)
+    exclude = np.stack([np.zeros(4, bool) if e is None else e for _, e in cases])
+    beta = np.array([[0.1], [0.3], [1.0], [0.1]]) * np.ones(4)
+    alone = [
+        exact_compute_allocation(s, beta[i], rates[i], powers[i], exclude=exclude[i])
+        for i, s in enumerate(snapshots)
+    ]
+    assert alone[0].ap_price == 0 and alone[1].ap_price > 0 and alone[3].ap_price > 0
+    assert not alone[2].feasible.all() and alone[2].feasible.any()  # a UE given up
+    slots = stacked(snapshots)
+    co = coefficients_of(slots, beta, np.stack(rates), np.stack(powers), np.ones((4, 4)))
+    batch = allocate(slots, co, exclude=exclude)
+    assert batch.ap_price.shape == (4, 1)
+    for i, one in enumerate(alone):
+        for name in ("alpha", "f_u", "f_ap", "feasible"):
+            np.testing.assert_allclose(getattr(batch, name)[i], getattr(one, name), rtol=1e-12)
+        assert batch.ap_price[i, 0] == pytest.approx(one.ap_price, rel=1e-12)
+
+
+# --------------------------------------------------- the AP shared with lost UEs, pinned
+
+
+@pytest.fixture(scope="module")
+def four():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=0.5), np.random.default_rng(3))
+    return (snapshot, *links(snapshot))
+
+
+def test_a_lost_ue_keeps_its_offloading_when_it_just_fits(four):
+    snapshot, rate, power = four
+    exclude = np.array([True, False, False, False])
+    roomy = exact_compute_allocation(snapshot.replace(C_ap=1e12), 0.1, rate, power, exclude=exclude)
+    assert roomy.ap_price == 0 and roomy.feasible.all()
+    fits = exact_compute_allocation(
+        snapshot.replace(C_ap=roomy.f_ap.sum()), 0.1, rate, power, exclude=exclude
+    )  # the AP is exactly full with the lost UE's best-effort demand
+    np.testing.assert_array_equal(fits.alpha, roomy.alpha)
+    np.testing.assert_array_equal(fits.f_ap, roomy.f_ap)
+    assert fits.feasible.all()
+
+
+def test_a_lost_ue_short_of_capacity_offloads_the_least_it_can(four):
+    # The live UEs leave `left` of C^ap. Above the lost UE's least demand (at alpha = lo)
+    # it offloads that least and is served; below it gets exactly `left` and fails.
+    snapshot, rate, power = four
+    exclude = np.array([True, False, False, False])
+    roomy = exact_compute_allocation(snapshot.replace(C_ap=1e12), 0.1, rate, power, exclude=exclude)
+    lo = 1 - snapshot.C_u[0] * snapshot.tau[0] / (snapshot.varpi[0] * snapshot.Q[0])  # (17d)
+    t_com = lo * snapshot.Q[0] / rate[0]
+    least = snapshot.varpi[0] * lo * snapshot.Q[0] / (snapshot.tau[0] - t_com)  # (18c)
+    assert 0 < lo < roomy.alpha[0] and least < 0.9 * roomy.f_ap[0]
+    for left, served in ((0.9 * roomy.f_ap[0], True), (0.5 * least, False)):
+        capacity = roomy.f_ap[1:].sum() + left
+        res = exact_compute_allocation(
+            snapshot.replace(C_ap=capacity), 0.1, rate, power, exclude=exclude
+        )
+        np.testing.assert_array_equal(res.alpha[1:], roomy.alpha[1:])  # live: untouched
+        assert res.alpha[0] == pytest.approx(lo, rel=1e-12)
+        assert res.f_ap[0] == pytest.approx(least if served else left, rel=1e-9)
+        assert res.feasible.tolist() == [served, True, True, True]
+
+
+def fo_demand(snapshot, rate):
+    """f^ap of full offloading by hand: varpi Q / (tau - Q / R) (18c at alpha = 1)."""
+    return snapshot.varpi * snapshot.Q / (snapshot.tau - snapshot.Q / rate)
+
+
+def test_pinned_offloading_on_an_overloaded_ap_is_scaled_into_its_capacity():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(1))
+    rate, power = links(snapshot)
+    demand = fo_demand(snapshot, rate)
+    assert np.all(demand > 0)
+    capacity = 0.5 * demand.sum()
+    res = exact_compute_allocation(
+        snapshot.replace(C_ap=capacity), 0.1, rate, power, alpha_fixed=1.0
+    )
+    np.testing.assert_array_equal(res.alpha, 1.0)
+    np.testing.assert_allclose(res.f_ap, 0.5 * demand, rtol=1e-12)
+    assert not res.feasible.any() and np.all(res.f_u == 0) and res.ap_price == 0
+    fits = exact_compute_allocation(
+        snapshot.replace(C_ap=demand.sum() * (1 + 1e-12)), 0.1, rate, power, alpha_fixed=1.0
+    )
+    np.testing.assert_allclose(fits.f_ap, demand, rtol=1e-12)
+    assert fits.feasible.all()
+
+
+def test_pinned_offloading_serves_a_lost_ue_from_what_the_others_leave():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(1))
+    rate, power = links(snapshot)
+    demand = fo_demand(snapshot, rate)
+    exclude = np.array([False, False, True, False])
+    live = demand[[0, 1, 3]].sum()
+    for left, served in ((1.5 * demand[2], True), (0.25 * demand[2], False)):
+        res = exact_compute_allocation(
+            snapshot.replace(C_ap=live + left), 0.1, rate, power, alpha_fixed=1.0, exclude=exclude
+        )
+        np.testing.assert_allclose(res.f_ap[[0, 1, 3]], demand[[0, 1, 3]], rtol=1e-12)
+        assert res.f_ap[2] == pytest.approx(demand[2] if served else left, rel=1e-12)
+        assert res.feasible.tolist() == [True, True, served, True]
+    # an overloaded AP: the live UEs take all of it, the lost one gets nothing
+    res = exact_compute_allocation(
+        snapshot.replace(C_ap=0.5 * live), 0.1, rate, power, alpha_fixed=1.0, exclude=exclude
+    )
+    np.testing.assert_allclose(res.f_ap, np.r_[0.5 * demand[:2], 0, 0.5 * demand[3]], rtol=1e-12)
+    assert not res.feasible.any()
+
+
+# ---------------------------------------------------------------------- argument checks
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(rate=[np.inf, 1e8]), "rate must be finite and >= 0, got"),
+        (dict(rate=-1.0), "rate must be finite and >= 0"),
+        (dict(power=[0.01, -1e-9]), "power must be finite and >= 0"),
+        (dict(weight_ue=[1.0, 0.0]), "weight_ue must be finite and > 0"),
+        (dict(weight_ue=np.inf), "weight_ue must be finite and > 0"),
+        (dict(alpha_fixed=[0.5, 1.0 + 1e-12]), "alpha_fixed must be in"),
+        (dict(alpha_fixed=-1e-12), "alpha_fixed must be in"),
+        (dict(alpha_fixed=np.nan), "alpha_fixed must be in"),
+        (dict(exclude=[True]), r"exclude must have shape \(2,\), got \(1,\)"),
+    ],
+)
+def test_bad_arguments_name_the_field_and_range(kwargs, message):
+    snapshot = sample_snapshot(ISCCConfig.paper(K=2), np.random.default_rng(0))
+    args = dict(beta=0.1, rate=[1e8, 1e8], power=[0.01, 0.01]) | kwargs
+    with pytest.raises(ValueError, match="^" + message):
+        exact_compute_allocation(snapshot, **args)
+
+
+def test_scalars_broadcast_and_zero_rate_or_power_is_allowed():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=2, tau=1.0), np.random.default_rng(0))
+    ref = exact_compute_allocation(snapshot, 0.1, [1e8, 1e8], [0.02, 0.02])
+    scalar = exact_compute_allocation(snapshot, 0.1, 1e8, 0.02, weight_ue=1.0)
+    for name in ("alpha", "f_u", "f_ap", "feasible"):
+        np.testing.assert_array_equal(getattr(scalar, name), getattr(ref, name))
+    zero = exact_compute_allocation(snapshot, 0.1, [0.0, 1e8], [0.0, 0.02])
+    assert zero.alpha[0] == 0 and zero.alpha[1] == ref.alpha[1] and zero.feasible.all()
+    for bound in (0.0, 1.0):  # the ends of alpha_fixed's range are allowed
+        exact_compute_allocation(snapshot, 0.1, 1e8, 0.02, alpha_fixed=bound)
+
+
+def test_weight_scales_the_ue_energy():
+    # w E^u + beta E^ap = w (E^u + (beta / w) E^ap): weight 2 with beta 0.2 has the
+    # argmin of weight 1 with beta 0.1, at twice the cost; weight [2, 1] mixes the two.
+    snapshot = sample_snapshot(ISCCConfig.paper(K=2, tau=1.0), np.random.default_rng(0))
+    rate, power = links(snapshot)
+    one = exact_compute_allocation(snapshot, 0.1, rate, power)
+    two = exact_compute_allocation(snapshot, 0.2, rate, power, weight_ue=2.0)
+    np.testing.assert_allclose(two.alpha, one.alpha, rtol=1e-9)
+    assert two.objective == pytest.approx(2 * one.objective, rel=1e-9)
+    other = exact_compute_allocation(snapshot, 0.2, rate, power)
+    mixed = exact_compute_allocation(snapshot, 0.2, rate, power, weight_ue=[2.0, 1.0])
+    np.testing.assert_allclose(mixed.alpha, [one.alpha[0], other.alpha[1]], rtol=1e-9)
+    assert abs(one.alpha[1] - other.alpha[1]) > 1e-3
