@@ -328,3 +328,87 @@ def test_weight_scales_the_ue_energy():
     mixed = exact_compute_allocation(snapshot, 0.2, rate, power, weight_ue=[2.0, 1.0])
     np.testing.assert_allclose(mixed.alpha, [one.alpha[0], other.alpha[1]], rtol=1e-9)
     assert abs(one.alpha[1] - other.alpha[1]) > 1e-3
+
+
+# ------------------------------------------- derivatives and the exact per-UE minimiser
+
+
+def phi_derivatives(co, alpha):
+    """phi = d alpha / s (the AP frequency at its latency bound): phi' and phi''."""
+    s = co.tau - co.c * alpha
+    return co.d * co.tau / s**2, 2 * co.d * co.tau * co.c / s**3
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.7])
+def test_derivatives_match_the_hand_derivatives(lam):
+    co = random_coefficients(300, seed=8)
+    alpha = np.random.default_rng(9).uniform(0.0, 0.99, 300) * np.minimum(1, co.tau / co.c)
+    first, second = hand_derivatives(co, alpha)
+    phi1, phi2 = phi_derivatives(co, alpha)
+    d1, d2 = co.derivatives(alpha, lam)
+    terms = co.w * (co.P * co.c + 3 * co.a) + np.abs(first) + lam * phi1  # sizes of the sums
+    assert np.all(np.abs(d1 - (first + lam * phi1)) <= 1e-12 * terms)  # g' may cancel to ~0
+    np.testing.assert_allclose(d2, second + lam * phi2, rtol=1e-11)
+
+
+def bisect_minimiser(co, lo, hi, lam, rounds=100):
+    """argmin of g + lam phi over [lo, hi] by bisection of its hand derivative."""
+    low, high = lo.copy(), hi.copy()
+    for _ in range(rounds):
+        mid = 0.5 * (low + high)
+        rising = hand_derivatives(co, mid)[0] + lam * phi_derivatives(co, mid)[0] > 0
+        low, high = np.where(rising, low, mid), np.where(rising, mid, high)
+    return 0.5 * (low + high)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.05, 0.7])
+def test_minimise_is_exact_from_any_start(lam):
+    from optimizers.iscc.compute import _minimise
+
+    co = random_coefficients(300, seed=10)
+    lo, hi = bounds_for(co, seed=11)
+    expected = bisect_minimiser(co, lo, hi, lam)
+    assert (expected == lo).sum() > 20 and (expected == hi).sum() > 20  # both ends bind
+    for start in (None, lo, hi, 0.5 * (lo + hi), expected):
+        got = _minimise(co, lo, hi, lam, start)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+
+
+def price_oracle(co, lo, hi, live, capacity):
+    """lam with sum_live phi(alpha(lam)) = C^ap, by nested bisection (0 if it fits at 0)."""
+
+    def load(lam):
+        alpha = bisect_minimiser(co, lo, hi, lam, rounds=64)
+        return np.where(live, co.ap_frequency(alpha), 0.0).sum(axis=-1, keepdims=True)
+
+    low, high = np.zeros_like(capacity), np.full_like(capacity, 1e4)
+    assert np.all(load(high) < capacity)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        over = load(mid) > capacity
+        low, high = np.where(over, mid, low), np.where(over, high, mid)
+    return np.where(load(0.0) > capacity, 0.5 * (low + high), 0.0)
+
+
+def test_the_ap_price_solves_complementary_slackness_per_slot():
+    # Three slots of 4 UEs (one excluded in the last): the AP free, binding, and nearly
+    # at the least load of the live UEs (a price far above the cost scale).
+    from optimizers.iscc.compute import _priced_alpha
+
+    co = random_coefficients(12, seed=12)
+    co = _Coefficients(**{k: np.reshape(v, (3, 4)) for k, v in vars(co).items()})
+    co.d[2, 0], co.a[2, 0] = 0.005, 1.0  # cheap AP cycles and a costly CPU: lam ~ 3 a tau / d
+    lo, hi = (x.reshape(3, 4) for x in bounds_for(random_coefficients(12, seed=12), seed=13))
+    live = np.ones((3, 4), bool)
+    live[2, 1] = False
+    free = np.where(live, co.ap_frequency(bisect_minimiser(co, lo, hi, 0.0)), 0).sum(-1)
+    least = np.where(live, co.ap_frequency(lo), 0).sum(-1)
+    assert np.all(least > 0) and np.all(least < free)
+    capacity = np.array([[1.01 * free[0]], [0.7 * free[1]], [least[2] * (1 + 1e-8)]])
+    alpha, lam = _priced_alpha(co, lo, hi, live, capacity, None)
+    expected = price_oracle(co, lo, hi, live, capacity)
+    assert lam[0, 0] == 0 and 0 < lam[1, 0] < 10 and lam[2, 0] > 100  # the bracket starts at ~1
+    np.testing.assert_allclose(lam, expected, rtol=1e-9)
+    np.testing.assert_allclose(alpha, bisect_minimiser(co, lo, hi, expected), rtol=0, atol=1e-10)
+    load = np.where(live, co.ap_frequency(alpha), 0).sum(-1, keepdims=True)
+    np.testing.assert_allclose(load[1:], capacity[1:], rtol=1e-12)  # slackness: C^ap used
