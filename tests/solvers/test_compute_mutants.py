@@ -412,3 +412,71 @@ def test_the_ap_price_solves_complementary_slackness_per_slot():
     np.testing.assert_allclose(alpha, bisect_minimiser(co, lo, hi, expected), rtol=0, atol=1e-10)
     load = np.where(live, co.ap_frequency(alpha), 0).sum(-1, keepdims=True)
     np.testing.assert_allclose(load[1:], capacity[1:], rtol=1e-12)  # slackness: C^ap used
+
+
+# ------------------------------------------------------------ silence on degenerate input
+
+
+def test_approximate_alpha_is_silent_on_candidates_without_a_link():
+    # fast's power grid has c = Q / R = inf where a power gives no rate, and c ~ 1e300 for
+    # a vanishing one; the candidate at the pole (c alpha = tau) is reachable when lo = hi.
+    co = random_coefficients(4, seed=14)
+    co = _Coefficients(**{**vars(co), "c": np.array([np.inf, np.inf, 1e300, 2.0])})
+    co = _Coefficients(**{**vars(co), "tau": np.array([1.0, 1.0, 1.0, 1.0])})
+    lo, hi = np.array([0.0, 0.3, 0.2, 0.5]), np.array([0.0, 0.3, 0.2, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"):
+            alpha = approximate_alpha(co, lo, hi)
+    assert alpha[2] == 0.2  # lo = hi pins the candidate
+
+
+# ------------------------------------------------------------------ the cost of a solve
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts of ``_minimise`` calls and of derivative evaluations during a test."""
+    import optimizers.iscc.compute as compute
+
+    counts = {"minimise": 0, "derivatives": 0}
+    minimise, evaluate = compute._minimise, compute._Derivatives.__call__
+
+    def counting_minimise(*args, **kwargs):
+        counts["minimise"] += 1
+        return minimise(*args, **kwargs)
+
+    def counting_evaluate(self, alpha):
+        counts["derivatives"] += 1
+        return evaluate(self, alpha)
+
+    monkeypatch.setattr(compute, "_minimise", counting_minimise)
+    monkeypatch.setattr(compute._Derivatives, "__call__", counting_evaluate)
+    return counts
+
+
+def test_a_warm_start_at_the_optimum_costs_one_evaluation(counted):
+    # alpha_start "changes nothing but the run time": at the optimum, the first (stacked)
+    # evaluation of g' at lo, hi and the start already meets the stopping test.
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(3))
+    rate, power = links(snapshot)
+    cold = exact_compute_allocation(snapshot, 0.1, rate, power)
+    assert cold.ap_price == 0 and np.all((cold.alpha > 0.01) & (cold.alpha < 0.99))
+    assert counted["derivatives"] >= 2  # the cold start takes a Newton step
+    counted.update(minimise=0, derivatives=0)
+    warm = exact_compute_allocation(snapshot, 0.1, rate, power, alpha_start=cold.alpha)
+    assert counted == {"minimise": 1, "derivatives": 1}
+    np.testing.assert_allclose(warm.alpha, cold.alpha, rtol=0, atol=1e-12)
+
+
+def test_the_price_search_takes_a_few_newton_steps(counted):
+    # Newton on lam with the implicit-function slope, each inner solve warm-started at the
+    # last alpha: 8 solves and 24 evaluations of g' here (bisection alone needs ~40 solves;
+    # cold inner starts 35 evaluations).
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, C_ap=5e9, tau=0.5), np.random.default_rng(3))
+    rng = np.random.default_rng(1)
+    res = exact_compute_allocation(
+        snapshot, 0.1, rng.uniform(0.5e8, 2e8, 4), rng.uniform(0.01, 0.05, 4)
+    )
+    assert res.ap_price > 0 and res.f_ap.sum() == pytest.approx(snapshot.C_ap, rel=1e-12)
+    assert counted["minimise"] <= 10 and counted["derivatives"] <= 30
