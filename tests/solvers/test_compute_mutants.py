@@ -188,7 +188,7 @@ def test_a_batch_gives_every_slot_its_own_allocation():
     for i, one in enumerate(alone):
         for name in ("alpha", "f_u", "f_ap", "feasible"):
             np.testing.assert_allclose(getattr(batch, name)[i], getattr(one, name), rtol=1e-12)
-        assert batch.ap_price[i, 0] == pytest.approx(one.ap_price, rel=1e-12)
+        assert batch.ap_price[i, 0] == one.ap_price  # the same price search, 0 when free
 
 
 # --------------------------------------------------- the AP shared with lost UEs, pinned
@@ -465,3 +465,124 @@ def test_the_price_search_takes_a_few_newton_steps(counted):
     )
     assert res.ap_price > 0 and res.f_ap.sum() == pytest.approx(snapshot.C_ap, rel=1e-12)
     assert counted["minimise"] <= 10 and counted["derivatives"] <= 30
+
+
+# ----------------------------------------------------- giving up UEs, pinned boundaries
+
+
+def test_give_up_removes_the_largest_least_demands_ties_by_index():
+    from optimizers.iscc.compute import _give_up
+
+    least = np.array([[1e9, 1e9, 2e9, 2e9], [1e9, 1e9, 2e9, 5e9], [1e9, 1e9, 2e9, 5e9]])
+    live = np.array([[True] * 4, [True, True, True, False], [True, True, True, False]])
+    capacity = np.array([[4.5e9], [4e9], [4e9 - 1]])
+    kept = _give_up(least, live, capacity)
+    # row 0: one of the tied 2e9 must go, the first (UE 2); row 1: the live demands sum
+    # to C^ap exactly, and the lost UE 3 does not count; row 2: 1 cycle/s short.
+    assert kept.tolist() == [[True, True, False, True], [True, True, True, False],
+                             [True, True, False, False]]  # fmt: skip
+
+
+def test_the_ap_exactly_full_at_zero_price_is_not_priced():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=0.5), np.random.default_rng(3))
+    rate, power = links(snapshot)
+    free = exact_compute_allocation(snapshot.replace(C_ap=1e12), 0.1, rate, power)
+    full = exact_compute_allocation(snapshot.replace(C_ap=free.f_ap.sum()), 0.1, rate, power)
+    assert full.ap_price == 0 and isinstance(full.ap_price, float)
+    np.testing.assert_array_equal(full.alpha, free.alpha)
+
+
+def test_pinned_offloading_at_the_boundaries_of_sendable_and_of_the_battery():
+    # UE 0 sends Q in exactly tau (c alpha = tau: not sendable, 18c needs f^ap = inf), UE 1
+    # has no link, UE 2 a battery below its full-offloading energy P Q / R, UE 3 is free.
+    config = ISCCConfig.paper(K=4, tau=0.5, Q=1e6)
+    snapshot = sample_snapshot(config, np.random.default_rng(0))
+    rate = np.array([2e6, 0.0, 1e8, 1e8])  # Q / R = 0.5 s = tau for UE 0
+    power = np.full(4, 0.02)
+    ue_energy = power * snapshot.Q / np.where(rate > 0, rate, 1)  # E^u at alpha = 1
+    budget = np.array([np.inf, np.inf, 0.99 * ue_energy[2], 1.01 * ue_energy[3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fo = exact_compute_allocation(
+            snapshot.replace(energy_budget=budget), 0.1, rate, power, alpha_fixed=1.0
+        )
+    np.testing.assert_array_equal(fo.alpha, 1.0)
+    assert fo.feasible.tolist() == [False, False, False, True]
+    assert fo.f_ap[0] == 0 and fo.f_ap[1] == 0 and np.all(np.isfinite(fo.f_ap))
+    # full local computing needs no link: every UE is feasible when tau allows it
+    loose = snapshot.replace(tau=np.full(4, 2.0))
+    fl = exact_compute_allocation(loose, 0.1, rate, power, alpha_fixed=0.0)
+    assert fl.feasible.all()
+    np.testing.assert_array_equal(fl.f_ap, 0.0)
+    half = exact_compute_allocation(loose, 0.1, rate, power, alpha_fixed=0.5)
+    assert half.feasible.tolist() == [True, False, True, True] and half.f_ap[1] == 0
+
+
+def test_pinned_demands_exactly_at_capacity_are_served():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(1))
+    rate, power = links(snapshot)
+    demand = exact_compute_allocation(snapshot, 0.1, rate, power, alpha_fixed=1.0).f_ap
+    res = exact_compute_allocation(
+        snapshot.replace(C_ap=demand.sum()), 0.1, rate, power, alpha_fixed=1.0
+    )
+    assert res.feasible.all()
+    np.testing.assert_array_equal(res.f_ap, demand)
+
+
+def test_a_batch_of_pinned_slots_scales_only_the_overloaded_one():
+    snapshots = [
+        sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(seed))
+        for seed in (1, 2)
+    ]
+    rates, powers = zip(*(links(s) for s in snapshots), strict=True)
+    demand = [fo_demand(s, r) for s, r in zip(snapshots, rates, strict=True)]
+    snapshots[0] = snapshots[0].replace(C_ap=0.5 * demand[0].sum())
+    snapshots[1] = snapshots[1].replace(C_ap=2.0 * demand[1].sum())
+    slots = stacked(snapshots)
+    co = coefficients_of(slots, np.full((2, 4), 0.1), np.stack(rates), np.stack(powers), 1.0)
+    res = allocate(slots, co, alpha_fixed=np.ones((2, 4)))
+    np.testing.assert_allclose(res.f_ap, [0.5 * demand[0], demand[1]], rtol=1e-12)
+    assert res.feasible.tolist() == [[False] * 4, [True] * 4]
+
+
+def test_argument_types_are_normalised():
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=0.5), np.random.default_rng(3))
+    rate, power = links(snapshot)
+    pinned = exact_compute_allocation(snapshot, 0.1, rate, power, alpha_fixed=1)
+    assert pinned.alpha.dtype == np.float64
+    free = exact_compute_allocation(snapshot.replace(C_ap=1e12), 0.1, rate, power)
+    snapshot = snapshot.replace(C_ap=1.01 * free.f_ap.sum())  # the lost UEs just fit
+    flags = exact_compute_allocation(snapshot, 0.1, rate, power, exclude=[True, False] * 2)
+    ints = exact_compute_allocation(snapshot, 0.1, rate, power, exclude=[1, 0, 1, 0])
+    assert flags.feasible.all()
+    np.testing.assert_array_equal(flags.alpha, free.alpha)
+    for name in ("alpha", "f_ap", "feasible"):
+        np.testing.assert_array_equal(getattr(ints, name), getattr(flags, name))
+
+
+def test_a_one_bit_per_second_link_is_a_link():
+    # rate > 0 is a link: c = Q / R, so alpha <= tau R / Q (here ~1e-6), not 0 and not
+    # the alpha of a usable link. With no transmit power (P = 0) sending is free, so UE 0
+    # sends all the link carries.
+    snapshot = sample_snapshot(ISCCConfig.paper(K=2, tau=1.0), np.random.default_rng(0))
+    res = exact_compute_allocation(snapshot, 1e-6, [1.0, 1e8], [0.0, 0.02])
+    assert 0 < res.alpha[0] <= snapshot.tau[0] * 1.0 / snapshot.Q[0] and res.alpha[1] > 0.01
+
+
+def test_a_lost_ue_without_a_least_offloading_is_cut_to_zero_silently():
+    # A lost UE with lo = 0 (its CPU alone meets the deadline) on an AP the live UEs fill:
+    # its least demand is 0, so it is cut to alpha = 0 and f^ap = 0, not 0 * (0 / 0).
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(3))
+    rate, power = links(snapshot)
+    exclude = np.array([False, True, False, False])
+    free = exact_compute_allocation(snapshot.replace(C_ap=1e12), 0.1, rate, power)
+    assert free.alpha[1] > 0.01
+    live_load = free.f_ap.sum() - free.f_ap[1]
+    for share in (0.5, 0.7, 0.9, 0.95, 0.99):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = exact_compute_allocation(
+                snapshot.replace(C_ap=share * live_load), 0.1, rate, power, exclude=exclude
+            )
+        assert res.alpha[1] == 0 and res.f_ap[1] == 0 and res.feasible[1]
+        assert res.ap_price > 0 and res.f_ap.sum() <= share * live_load * (1 + 1e-12)
