@@ -586,3 +586,19 @@ def test_a_lost_ue_without_a_least_offloading_is_cut_to_zero_silently():
             )
         assert res.alpha[1] == 0 and res.f_ap[1] == 0 and res.feasible[1]
         assert res.ap_price > 0 and res.f_ap.sum() <= share * live_load * (1 + 1e-12)
+
+
+def test_a_battery_with_a_silent_transmitter_is_handled_silently():
+    # P = 0 (a UE that sends for free) makes E^u = a (1-alpha)^3 flat at alpha = 1: the
+    # Newton steps of the budget interval meet a zero slope there (x / 0, and 0 / 0 with
+    # a zero budget, which alpha = 1 meets exactly).
+    snapshot = sample_snapshot(ISCCConfig.paper(K=4, tau=1.0), np.random.default_rng(0))
+    rate, power = np.array([1e8, 1e8, 0.0, 1e8]), np.array([0.0, 0.0, 0.0, 0.02])
+    budget = np.array([0.01, 0.0, 0.01, 1e-12])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = exact_compute_allocation(snapshot.replace(energy_budget=budget), 0.1, rate, power)
+    a = snapshot.xi_u * (snapshot.varpi * snapshot.Q) ** 3 / snapshot.tau**2
+    assert a[2] > 0.01 and a[3] * 1e-3 > 1e-12  # UEs 2 (no link) and 3 cannot meet theirs
+    assert res.feasible.tolist() == [True, True, False, False] and res.alpha[1] > 1 - 1e-9
+    assert res.alpha[0] >= 1 - (0.01 / a[0]) ** (1 / 3) - 1e-12  # a (1-alpha)^3 <= 0.01
