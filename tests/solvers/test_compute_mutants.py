@@ -502,7 +502,13 @@ def test_pinned_offloading_at_the_boundaries_of_sendable_and_of_the_battery():
     rate = np.array([2e6, 0.0, 1e8, 1e8])  # Q / R = 0.5 s = tau for UE 0
     power = np.full(4, 0.02)
     ue_energy = power * snapshot.Q / np.where(rate > 0, rate, 1)  # E^u at alpha = 1
-    budget = np.array([np.inf, np.inf, 0.99 * ue_energy[2], 1.01 * ue_energy[3]])
+    # UE 2's battery lies between the least E^u = P c alpha + a (1-alpha)^3 (at `turn`)
+    # and E^u(1) = P c: its interval is not empty, but alpha = 1 lies outside it.
+    a = snapshot.xi_u[2] * (snapshot.varpi[2] * snapshot.Q[2]) ** 3 / snapshot.tau[2] ** 2
+    turn = 1 - np.sqrt(ue_energy[2] / (3 * a))
+    least = ue_energy[2] * turn + a * (1 - turn) ** 3
+    assert 0 < turn < 1 and least < 0.995 * ue_energy[2]
+    budget = np.array([np.inf, np.inf, 0.5 * (least + ue_energy[2]), 1.01 * ue_energy[3]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fo = exact_compute_allocation(
@@ -511,6 +517,10 @@ def test_pinned_offloading_at_the_boundaries_of_sendable_and_of_the_battery():
     np.testing.assert_array_equal(fo.alpha, 1.0)
     assert fo.feasible.tolist() == [False, False, False, True]
     assert fo.f_ap[0] == 0 and fo.f_ap[1] == 0 and np.all(np.isfinite(fo.f_ap))
+    inside = exact_compute_allocation(
+        snapshot.replace(energy_budget=budget), 0.1, rate, power, alpha_fixed=[1, 1, turn, 1]
+    )
+    assert inside.feasible.tolist() == [False, False, True, True]
     # full local computing needs no link: every UE is feasible when tau allows it
     loose = snapshot.replace(tau=np.full(4, 2.0))
     fl = exact_compute_allocation(loose, 0.1, rate, power, alpha_fixed=0.0)
