@@ -618,3 +618,25 @@ def test_a_battery_with_a_silent_transmitter_is_handled_silently():
     assert a[2] > 0.01 and a[3] * 1e-3 > 1e-12  # UEs 2 (no link) and 3 cannot meet theirs
     assert res.feasible.tolist() == [True, True, False, False] and res.alpha[1] > 1 - 1e-9
     assert res.alpha[0] >= 1 - (0.01 / a[0]) ** (1 / 3) - 1e-12  # a (1-alpha)^3 <= 0.01
+
+
+def test_pinned_alpha_tolerance_band_on_both_sides():
+    # A pinned alpha is inside [lo, hi] up to 1e-12: exactly lo - 1e-12 and hi + 1e-12
+    # pass, 2e-12 past either end fails. UE 0: lo from (17d) (tau = 0.5); UE 1: hi from
+    # its battery, E^u = P c alpha + a (1-alpha)^3 <= E^u(0.8) on the rising side
+    # (P c = 0.75 a puts the minimum at alpha = 0.5).
+    snapshot = sample_snapshot(ISCCConfig.paper(K=2, tau=0.5, C_ap=1e12), np.random.default_rng(0))
+    snapshot = snapshot.replace(C_u=np.array([1e9, 1e12]))  # UE 1: no CPU bound (lo = 0)
+    rate = np.array([1e8, 1e8])
+    a = snapshot.xi_u * (snapshot.varpi * snapshot.Q) ** 3 / snapshot.tau**2
+    c = snapshot.Q / rate
+    power = 0.75 * a / c
+    budget = np.array([np.inf, power[1] * c[1] * 0.8 + a[1] * 0.2**3])
+    snapshot = snapshot.replace(energy_budget=budget)
+    lo = 1.0 - snapshot.C_u[0] * snapshot.tau[0] / (snapshot.varpi[0] * snapshot.Q[0])
+    hi = alpha_bounds(snapshot, _coefficients(snapshot, 0.1, rate, power, None))[1][1]
+    assert 0.1 < lo < 0.9 and hi == pytest.approx(0.8, rel=1e-9)
+    for step, ok in ((1e-12, True), (2e-12, False)):
+        pinned = [lo - step, hi + step]
+        res = exact_compute_allocation(snapshot, 0.1, rate, power, alpha_fixed=pinned)
+        assert res.feasible.tolist() == [ok, ok]
