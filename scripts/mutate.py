@@ -62,7 +62,10 @@ GROUPS: dict[str, Group] = {
         "isac_gym/iscc/dynamics.py",
         ["tests/physics/test_dynamics.py", "tests/envs/test_dynamics_and_reward.py"],
     ),
-    "compute": Group("optimizers/iscc/compute.py", ["tests/solvers/test_compute.py"]),
+    "compute": Group(
+        "optimizers/iscc/compute.py",
+        ["tests/solvers/test_compute.py", "tests/solvers/test_compute_mutants.py"],
+    ),
     "env_step": Group(  # the step, its reward and the observation map
         "isac_gym/envs/iscc.py",
         ["tests/envs/test_dynamics_and_reward.py", "tests/envs/test_env.py"],
