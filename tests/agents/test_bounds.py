@@ -188,7 +188,7 @@ def test_bound_rows_for_an_allocation_mode_evaluation():
     assert all(math.isnan(row["gap_closed"]) for row in table)  # no fixed-beta:mu row
     assert bounds.allocation_note(table) is None
     note = bounds.allocation_note([*table, {"policy": "fo", "action_mode": "allocation"}])
-    assert "fo" in note and "beta-mode" in note
+    assert "fo" in note and "beta and beta_budget" in note
 
 
 @pytest.mark.slow  # the CLI imports torch and draws policies.png (several seconds)
