@@ -901,39 +901,59 @@ def bound_results(
     modes: tuple[str, ...] = ("beta",),
     time_limit: float = 45.0,
     progress: bool = True,
+    jobs: int = 1,
 ) -> tuple[list, list[BoundResult]]:
     """EpisodeResults of the rows ``clairvoyant-bound`` and ``clairvoyant-plan`` (beta
     mode) and ``clairvoyant-bound-budget`` and ``clairvoyant-plan-budget``
-    (``beta_budget`` mode), for the ``modes`` asked; one grid per seed serves both."""
-    from agents.evaluation import EpisodeResult
+    (``beta_budget`` mode), for the ``modes`` asked; one grid per seed serves both.
+    ``jobs > 1`` solves the seeds in worker processes (``isac_gym.runs.map_jobs``)."""
+    from isac_gym.runs import map_jobs
 
-    envs = {mode: make_env(env_kwargs, env_id, mode) for mode in ("beta", *modes)}
+    make_env(env_kwargs, env_id).close()  # a bad env is a ValueError here, not in a worker
+    tasks = [
+        (env_kwargs, env_id, tuple(modes), time_limit, episode, seed)
+        for episode, seed in enumerate(seeds)
+    ]
+    title = "clairvoyant bound" if progress else False
+    done = map_jobs(_bound_episode, tasks, jobs, progress=title, unit="episode")
     rows: dict[str, list] = {}
     solved = []
-    for episode, seed in enumerate(seeds):
+    for named, results in done:
+        for name, row in named:
+            rows.setdefault(name, []).append(row)
+        solved.extend(results)
+    return [row for name in rows for row in rows[name]], solved
+
+
+def _bound_episode(task: tuple) -> tuple[list, list[BoundResult]]:
+    """One seed of :func:`bound_results`: ``([(row name, EpisodeResult)], [BoundResult])``."""
+    from agents.evaluation import EpisodeResult
+
+    env_kwargs, env_id, modes, time_limit, episode, seed = task
+    envs = {mode: make_env(env_kwargs, env_id, mode) for mode in ("beta", *modes)}
+    cpu = time.process_time()
+    draws = record_draws(envs["beta"], seed)
+    front = slot_frontiers(draws)
+    grid_cpu = (time.process_time() - cpu) / len(modes)
+    named, solved = [], []
+    for mode in modes:
         cpu = time.process_time()
-        draws = record_draws(envs["beta"], seed)
-        front = slot_frontiers(draws, progress=progress)
-        grid_cpu = (time.process_time() - cpu) / len(modes)
-        for mode in modes:
-            cpu = time.process_time()
-            result = clairvoyant_bound(draws, mode=mode, time_limit=time_limit, front=front)
-            bound_name, plan_name = ROW_NAMES[mode]
-            plan = best_plan(envs[mode], seed, result)
-            result.details["cpu_s"] = grid_cpu + time.process_time() - cpu
-            plan.policy, plan.episode = plan_name, episode
-            row = EpisodeResult(bound_name, episode, seed, mode, slots=draws.horizon)
-            row.episode_return = result.bound
-            # only the return is a bound: the other metrics stay empty (nan)
-            row.energy_cost = row.weighted_cost = math.nan
-            # the bound's CPU time: its share of the grid, the program, the plan's replays
-            row.oracle_s = result.details["cpu_s"]
-            rows.setdefault(bound_name, []).append(row)
-            rows.setdefault(plan_name, []).append(plan)
-            solved.append(result)
+        result = clairvoyant_bound(draws, mode=mode, time_limit=time_limit, front=front)
+        bound_name, plan_name = ROW_NAMES[mode]
+        plan = best_plan(envs[mode], seed, result)
+        result.details["cpu_s"] = grid_cpu + time.process_time() - cpu
+        plan.policy, plan.episode = plan_name, episode
+        row = EpisodeResult(bound_name, episode, seed, mode, slots=draws.horizon)
+        row.episode_return = result.bound
+        # only the return is a bound: the other metrics stay empty (nan); its oracle
+        # time is the bound's CPU time (its share of the grid, the program, the replays)
+        row.energy_cost = row.weighted_cost = math.nan
+        row.oracle_s = result.details["cpu_s"]
+        named += [(bound_name, row), (plan_name, plan)]
+        solved.append(result)
     for env in envs.values():
         env.close()
-    return [row for name in rows for row in rows[name]], solved
+    return named, solved
 
 
 def add_gap_closed(rows: list[dict]) -> list[dict]:

@@ -678,6 +678,7 @@ def _bound_results(args: argparse.Namespace, env_kwargs: dict, results: list) ->
             [args.seed + i for i in range(args.episodes)],
             env_id=args.env,
             modes=("beta", "beta_budget") if budget else ("beta",),
+            jobs=args.jobs,
             time_limit=args.bound_time_limit,
             progress=not args.no_progress,
         )
