@@ -1,13 +1,27 @@
 """How much room is there? A clairvoyant episode bound and an achievable plan.
 
-For one episode seed of ``isac_gym/ISCC-v0`` (beta mode) this module gives
+For one episode seed of ``isac_gym/ISCC-v0`` and an action mode (``mode``: ``beta`` or
+``beta_budget``) this module gives
 
 * the **clairvoyant bound** (:func:`clairvoyant_bound`): an upper bound on the return of
-  any beta-mode policy, learned or not, on that seed; and
-* the **clairvoyant plan** (:func:`replay_plan`): the bound's per-slot beta schedule
-  replayed open-loop in the real environment, a return that a policy does reach.
+  any policy of that mode, learned or not, on that seed; and
+* the **clairvoyant plan** (:func:`best_plan`): the best of the program's schedules
+  replayed in the real environment, a return that a policy of that mode does reach.
 
-The truth (the best causal policy) lies between the plan and the bound.
+The best return any policy of the mode can reach on the seed (knowing its draws) lies
+between the two; every causal policy lies below the bound.
+
+Which policies a bound covers
+-----------------------------
+``beta`` mode: the env's budget is ``(1 - leak) B_k - b_out`` (``b_out = b_min +
+outage_margin``), so a UE never spends into the outage margin and serves every task its
+budget carries. ``beta_budget`` mode: the agent sets ``f_k ((1 - leak) B_k - b_min)``, so
+it may drop any task (budget 0) and spend into the margin. The ``beta_budget`` program
+relaxes the ``beta`` one (a lower spending floor, free drops; every beta-mode
+trajectory satisfies both), so its bound covers both modes and is the larger; the
+``beta`` bound covers beta-mode policies only (the tests show a beta_budget plan above
+it, by rationing and by dipping). Allocation-mode policies (alpha pinned outside the
+oracle) are covered by neither.
 
 Why a bound exists
 ------------------
@@ -16,9 +30,8 @@ arrivals -- comes from streams seeded at ``reset`` and independent of the action
 (``isac_gym.envs.iscc``). :func:`record_draws` replays the env once with a fixed action
 and stores them (the test suite checks that two different policies see identical
 draws). The slot problem the oracle solves depends on the state only through two
-fields of the slot's ``Snapshot``: the energy budget ``(1 - leak) B_k - B_min`` and
-the AP capacity ``C^ap - f_res(Z)`` (``ISCCEnv.step``). Both enter the program below
-exactly as the environment applies them.
+fields of the slot's ``Snapshot``: the energy budget and the AP capacity ``C^ap -
+f_res(Z)`` (``ISCCEnv.step``). Both enter the program below as the env applies them.
 
 The program (a MILP over the episode)
 -------------------------------------
@@ -27,7 +40,7 @@ served ``s`` (binary); per UE and slot the battery ``B`` and outage ``o`` (binar
 per slot the AP backlog ``Z`` and two binaries (reserve capped, AP short).
 It maximises the env's return, ``-sum (E^u + mu E^ap) / e_ref - drop_penalty * drops
 - outage_penalty * outages - terminal_battery_price * sum (B(0) - B(T))^+ / e_ref``.
-Each relaxation keeps every trajectory of every beta-mode policy feasible:
+Each relaxation keeps every trajectory of every policy of the mode feasible:
 
 1. **Slot trade-off (outer description).** Per UE-slot the oracle is solved for the UE
    alone (the others silent, full AP capacity, no battery limit) at a grid of betas
@@ -44,8 +57,10 @@ Each relaxation keeps every trajectory of every beta-mode policy feasible:
 2. **Offloaded cycles.** ``O = varpi alpha Q``. Any allocation spends at least the
    local energy at the latency bound, ``E^u >= a (1 - alpha)^3``, ``a = xi^u (varpi
    Q)^3 / tau^2`` (eq. (14) with (18b)), so ``O >= d (1 - (E^u / a)^{1/3})``, a convex
-   function of ``E^u``; its tangents at the grid points are linear lower bounds (made
-   homogeneous in ``s``). Also ``O >= d alpha_lb`` (CPU cap (17d)) and ``O <= d``.
+   function of ``E^u``; its tangents at the grid points and at the offloaded fractions
+   :data:`TANGENT_ALPHAS` are linear lower bounds (made homogeneous in ``s``). Also
+   ``O >= d alpha_lb`` (CPU cap (17d)) and ``O <= d``. (Measured on the grid: the link
+   time is 0-2 % of tau, so ``O / tau`` below is the AP demand within 1-6 %.)
 3. **AP capacity.** ``f^ap = O / s_k >= O / tau`` (the AP time ``s_k <= tau``), so the
    slot needs ``sum_k O / tau <= C^ap - min(r C^ap, Z / T)``, modelled exactly with one
    binary per slot (reserve capped or not, big-M from the largest reachable backlog;
@@ -55,37 +70,45 @@ Each relaxation keeps every trajectory of every beta-mode policy feasible:
    queue ``max(0, .)`` relaxed to its epigraph; a larger Z only shrinks the capacity.
 5. **Batteries.** ``B(t+1) <= (1 - leak) B - E^u + eta e``, ``B <= b_max`` (the env's
    ``min`` relaxed to its hypograph; a smaller B never helps), energy causality
-   ``E^u <= (1 - leak) B - B_min`` for a served UE; ``B`` at least the floor any policy
-   reaches (:func:`battery_floor`), which also sizes the outage big-M.
-6. **Drops, forced not free.** A UE alone infeasible at beta -> 0 with unlimited battery
-   and AP (deadline, link or sensing) is dropped in both. Otherwise a drop needs a
-   reason the env also needs: the budget below ``E_need`` (the UE energy of the joint
-   ``fast`` fallback at beta = 1e-6, all tasked UEs, full AP, times 1 + ``margin``), or
-   a give-up by the compute allocation. A give-up needs a slot where the AP may be
-   short (available capacity below the sum of the UEs' minimum-energy AP demands times
-   1 + margin, a binary tied to the backlog) and a budget below ``E_lb``, the UE energy
-   at the CPU-forced least offloading alpha_lb: with more, alpha_lb is in the UE's
-   interval and the allocation gives up UEs with larger least demands first; only
-   where n_t UEs at their CPU-forced demand could overload even ``(1 - r) C^ap`` is a
-   give-up free. UEs the joint fallback itself fails may drop freely. ``E_need``, the
-   demands and the link time are estimates from the joint fallback with a safety
-   margin, not proofs (the one place the interference of the joint slot enters).
-7. **Outage** ``B(t+1) >= (B_min + margin_outage)(1 - o)``; **terminal** price on
-   ``(B(0) - B(T))^+`` as in the reward.
+   ``E^u <= (1 - leak) B - F`` for a served UE with the mode's spending floor
+   ``F`` (:func:`spend_floor`: ``b_out`` in beta mode, ``b_min`` in beta_budget mode);
+   ``B`` at least the floor any policy of the mode reaches (:func:`battery_floor`),
+   which also sizes the outage big-M.
+6. **Drops.** A UE alone infeasible at beta -> 0 with unlimited battery and AP
+   (deadline, link or sensing) is dropped in both. In beta_budget mode any other drop
+   is free (a zero budget drops any task). In beta mode a drop is forced, not free: it
+   needs a reason the env also needs: the budget ``(1 - leak) B - b_out`` below
+   ``E_need`` (the UE energy of the joint ``fast`` fallback at beta = 1e-6, all tasked
+   UEs, full AP, times 1 + ``margin``), or a give-up by the compute allocation. A
+   give-up needs a slot where the AP may be short (available capacity below the sum of
+   the UEs' minimum-energy AP demands times 1 + margin, a binary tied to the backlog)
+   and a budget below ``E_lb``, the UE energy at the CPU-forced least offloading
+   alpha_lb: with more, alpha_lb is in the UE's interval and the allocation gives up
+   UEs with larger least demands first; only where n_t UEs at their CPU-forced demand
+   could overload even ``(1 - r) C^ap`` is a give-up free. UEs the joint fallback
+   itself fails may drop freely. ``E_need``, the demands and the link time are
+   estimates from the joint fallback with a safety margin, not proofs (the one place
+   the interference of the joint slot enters).
+7. **Outage** ``B(t+1) >= b_out (1 - o)``; **terminal** price on ``(B(0) - B(T))^+``
+   as in the reward.
 
 Solving
 -------
 HiGHS (the solver CVXPY ships, ``highspy``; called through ``scipy.optimize``, which
 reports the MIP dual bound and the LP's row prices). First the LP relaxation (all
-binaries in [0, 1]; a valid bound in itself, seconds), then the MILP with a time limit.
-The bound is the better of the LP value and the MILP's dual bound: a MILP stopped
-early still gives a valid one.
+binaries in [0, 1]; a valid bound in itself, seconds), then the MILP with a time limit
+(``time_limit <= 0``: the LP only). The bound is the better of the LP value and the
+MILP's dual bound: a MILP stopped early still gives a valid one. (Measured at horizon
+500, seed 1: in 45 s HiGHS found no incumbent and no dual bound above the LP's; a MILP
+integer in the reserve branch alone reached -531 against the LP's -523 in 150 s. The
+results in ``docs/results/iscc_bound`` are the LP's.)
 
 The plan
 --------
 Candidate open-loop schedules, each replayed in the real env by
-:class:`ScheduledBetaPolicy`; the plan is the best replay (:func:`best_plan`), an
-achievable return, never above the bound:
+:class:`ScheduledBetaPolicy` (beta mode) or :class:`ScheduledBudgetPolicy`
+(``beta_budget``); the plan is the best replay (:func:`best_plan`), an achievable
+return, never above the bound:
 
 * prices: per UE-slot the grid beta whose UE-alone point is cheapest under the LP's row
   prices of the UE's battery and of the slot's AP capacity and backlog (Lagrangian
@@ -93,7 +116,12 @@ achievable return, never above the bound:
   is the myopic policy;
 * per UE-slot of the MILP incumbent and of the LP solution, the largest grid beta whose
   UE-alone point spends no more UE energy than the program (so the replayed battery
-  tends to stay at or above the program's).
+  tends to stay at or above the program's);
+* ``beta_budget`` only: the price schedule with per-task budgets ``drop_penalty /
+  price`` (the LP's price of the UE's energy: a task is served only if it is worth its
+  energy), and each program solution with its drops (budget 0) and its planned
+  outages (budget down to b_min), the other tasks at the safe budget. (Pinning the
+  budgets at the program's E^u replayed worse: -806 against -757 on seed 1.)
 
 What loosens it (measured on the default preset, see BENCHMARKS.md)
 -------------------------------------------------------------------
@@ -984,3 +1012,62 @@ def allocation_note(rows: list[dict]) -> str | None:
         f"allocation-mode rows "
         f"({', '.join(names)}) pin alpha outside the oracle and may exceed it"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Per-seed brackets of an evaluate.py policies --bound folder
+# ---------------------------------------------------------------------------------------
+def bracket_rows(episodes: list[dict]) -> list[dict]:
+    """Per seed, from ``episodes.csv`` rows: each mode's bound and plan, their bracket
+    ``(bound - plan) / |plan|``, the best policy of the mode and the plan's headroom
+    over it ``(plan - best) / |best|`` (beta mode: beta policies; beta_budget mode: beta
+    and beta_budget policies, which it covers)."""
+    names = {name for pair in ROW_NAMES.values() for name in pair}
+    out = []
+    for seed in sorted({int(row["seed"]) for row in episodes}):
+        rows = [row for row in episodes if int(row["seed"]) == seed]
+        value = {row["policy"]: float(row["return"]) for row in rows}
+        entry: dict[str, Any] = {"seed": seed}
+        for mode, (bound_name, plan_name) in ROW_NAMES.items():
+            if bound_name not in value:
+                continue
+            covered = ("beta",) if mode == "beta" else MODES
+            policies = [
+                row for row in rows if row["action_mode"] in covered and row["policy"] not in names
+            ]
+            best = max(policies, key=lambda row: float(row["return"]), default=None)
+            bound, plan = value[bound_name], value[plan_name]
+            suffix = "" if mode == "beta" else "_budget"
+            entry[f"bound{suffix}"], entry[f"plan{suffix}"] = bound, plan
+            entry[f"bracket{suffix}"] = (bound - plan) / abs(plan)
+            if best is not None:
+                best_return = float(best["return"])
+                entry[f"best_policy{suffix}"] = best["policy"]
+                entry[f"plan_over_best{suffix}"] = (plan - best_return) / abs(best_return)
+                entry[f"bound_over_best{suffix}"] = (bound - best_return) / abs(best_return)
+        out.append(entry)
+    return out
+
+
+def write_brackets(folder) -> str:
+    """``brackets.csv`` in ``folder`` from its ``episodes.csv`` (:func:`bracket_rows`)."""
+    import csv
+    from pathlib import Path
+
+    folder = Path(folder)
+    with open(folder / "episodes.csv", newline="") as handle:
+        rows = bracket_rows(list(csv.DictReader(handle)))
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    path = folder / "brackets.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    return str(path)
+
+
+if __name__ == "__main__":  # python -m agents.bounds FOLDER: write FOLDER/brackets.csv
+    import sys
+
+    print(write_brackets(sys.argv[1]))

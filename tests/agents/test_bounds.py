@@ -342,3 +342,39 @@ def test_bound_results_do_not_depend_on_jobs():
     assert [r.episode_return for r in one] == [r.episode_return for r in two]
     names = [bounds.BOUND, bounds.PLAN, *bounds.ROW_NAMES["beta_budget"]]
     assert [r.policy for r in one] == [name for name in names for _ in range(2)]
+
+
+def test_bracket_rows_per_seed_and_mode(tmp_path):
+    budget_bound, budget_plan = bounds.ROW_NAMES["beta_budget"]
+    rows = [
+        ("fixed-beta:mu", "beta", -100.0),
+        ("heuristic", "beta", -90.0),
+        ("threshold-budget", "beta_budget", -80.0),
+        ("fo", "allocation", -10.0),  # covered by neither bound
+        (bounds.BOUND, "beta", -60.0),
+        (bounds.PLAN, "beta", -75.0),
+        (budget_bound, "beta_budget", -50.0),
+        (budget_plan, "beta_budget", -85.0),
+    ]
+    episodes = [
+        {"policy": name, "action_mode": mode, "seed": str(seed), "return": str(value - seed)}
+        for seed in (1, 0)
+        for name, mode, value in rows
+    ]
+    table = bounds.bracket_rows(episodes)
+    assert [row["seed"] for row in table] == [0, 1]
+    first = table[0]
+    assert first["bracket"] == pytest.approx(15.0 / 75.0)
+    assert first["best_policy"] == "heuristic"
+    assert first["plan_over_best"] == pytest.approx(15.0 / 90.0)
+    assert first["bracket_budget"] == pytest.approx(35.0 / 85.0)
+    assert first["best_policy_budget"] == "threshold-budget"
+    assert first["plan_over_best_budget"] == pytest.approx(-5.0 / 80.0)
+    assert table[1]["bound"] == -61.0
+    with open(tmp_path / "episodes.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(episodes[0]))
+        writer.writeheader()
+        writer.writerows(episodes)
+    with open(bounds.write_brackets(tmp_path)) as handle:
+        written = list(csv.DictReader(handle))
+    assert [float(row["bracket"]) for row in written] == pytest.approx([0.2, 15 / 76], rel=1e-5)
