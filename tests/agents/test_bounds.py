@@ -300,7 +300,7 @@ def test_cli_bound_with_an_allocation_mode_policy(tmp_path):
     argv = [
         "policies",
         "--policies",
-        "fixed-beta:mu,fo",
+        "fixed-beta:mu,fo,threshold-budget",
         "--episodes",
         "1",
         "--bound",
@@ -313,10 +313,16 @@ def test_cli_bound_with_an_allocation_mode_policy(tmp_path):
     assert evaluate.main(argv) == 0
     with open(tmp_path / "policies.csv") as handle:
         rows = {row["policy"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"fixed-beta:mu", "fo", bounds.BOUND, bounds.PLAN}
+    budget_bound, budget_plan = bounds.ROW_NAMES["beta_budget"]
+    policies = {"fixed-beta:mu", "fo", "threshold-budget"}
+    assert set(rows) == policies | {bounds.BOUND, bounds.PLAN, budget_bound, budget_plan}
     assert float(rows["fixed-beta:mu"]["gap_closed"]) == 0.0
     assert float(rows[bounds.BOUND]["gap_closed"]) == 1.0
     assert rows[bounds.PLAN]["action_mode"] == "beta"
+    assert rows[budget_plan]["action_mode"] == "beta_budget"
+    # the budget program relaxes the beta one (up to the MILP's relative gap, 1e-4)
+    beta_bound = float(rows[bounds.BOUND]["return_mean"])
+    assert float(rows[budget_bound]["return_mean"]) >= beta_bound - 0.01
     with open(tmp_path / "episodes.csv") as handle:
         episodes = [row["policy"] for row in csv.DictReader(handle)]
     assert bounds.BOUND in episodes and bounds.PLAN in episodes
