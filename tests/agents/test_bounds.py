@@ -332,10 +332,15 @@ def test_cli_bound_with_an_allocation_mode_policy(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_bound_is_valid_on_default_preset_episodes(seed):
     kwargs = dict(horizon=100, oracle="fast", b_init=(0.08, 0.2))
-    _, _, result, plan = _solve(kwargs, seed=seed, betas=bounds.DEFAULT_BETAS)
-    for spec, value in _returns(kwargs, seed).items():
-        assert result.bound >= value - 1e-6, spec
+    draws, front, result, plan = _solve(kwargs, seed=seed, betas=bounds.DEFAULT_BETAS)
+    budget = bounds.clairvoyant_bound(draws, front=front, mode="beta_budget", time_limit=20.0)
+    budget_plan = bounds.best_plan(bounds.make_env(kwargs, mode="beta_budget"), seed, budget)
+    for spec, value in _returns(kwargs, seed, BETA_POLICIES + BUDGET_POLICIES).items():
+        if spec in BETA_POLICIES:
+            assert result.bound >= value - 1e-6, spec
+        assert budget.bound >= value - 1e-6, spec
     assert result.bound >= plan.episode_return - 1e-6
+    assert budget.bound >= budget_plan.episode_return - 1e-6
 
 
 @pytest.mark.slow  # spawns worker processes
