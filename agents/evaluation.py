@@ -26,8 +26,10 @@ Outputs under ``out``:
 With ``--bound`` (:mod:`agents.bounds`) the rows ``clairvoyant-bound`` (an upper bound
 on the return of any beta-mode policy per seed; only its return is filled) and
 ``clairvoyant-plan`` (its beta schedule replayed open-loop) join both CSVs and the
-plot, and ``policies.csv`` gains ``gap_closed = (R - R_myopic) / (R_bound - R_myopic)``
-with ``fixed-beta:mu`` as the myopic policy (nan without that row).
+plot (with a ``beta_budget`` policy also ``clairvoyant-bound-budget`` and
+``clairvoyant-plan-budget``, the same for that mode), and ``policies.csv`` gains
+``gap_closed = (R - R_myopic) / (R_bound - R_myopic)`` with ``fixed-beta:mu`` as the
+myopic policy and the bound of the row's mode (nan without those rows).
 """
 
 from __future__ import annotations
@@ -623,8 +625,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--bound",
         action="store_true",
-        help="add the rows clairvoyant-bound and clairvoyant-plan (agents.bounds) and the "
-        "column gap_closed; the bound holds for beta-mode policies",
+        help="add the rows clairvoyant-bound and clairvoyant-plan (agents.bounds; with a "
+        "beta_budget policy also clairvoyant-bound-budget and clairvoyant-plan-budget) and "
+        "the column gap_closed; the bounds hold for beta (and beta_budget) policies",
     )
     parser.add_argument(
         "--bound-time-limit",
@@ -690,16 +693,20 @@ def _probe(env_id: str, spec: str, env_kwargs: dict) -> Any:
     return config
 
 
-def _bound_results(args: argparse.Namespace, env_kwargs: dict) -> list:
-    """The rows ``clairvoyant-bound`` and ``clairvoyant-plan`` per episode
-    (:mod:`agents.bounds`); a bad request is a one-line UsageError."""
+def _bound_results(args: argparse.Namespace, env_kwargs: dict, results: list) -> list:
+    """The rows ``clairvoyant-bound`` and ``clairvoyant-plan`` per episode, and their
+    ``-budget`` rows when a ``beta_budget`` policy is evaluated (:mod:`agents.bounds`);
+    a bad request is a one-line UsageError."""
     from agents import bounds
 
+    budget = any(result.action_mode == "beta_budget" for result in results)
     try:
         extra, _ = bounds.bound_results(
             env_kwargs,
             [args.seed + i for i in range(args.episodes)],
             env_id=args.env,
+            modes=("beta", "beta_budget") if budget else ("beta",),
+            jobs=args.jobs,
             time_limit=args.bound_time_limit,
             progress=not args.no_progress,
         )
@@ -748,7 +755,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         ray_address=args.ray_address,
     )
     if getattr(args, "bound", False):
-        results = results + _bound_results(args, env_kwargs)
+        results = results + _bound_results(args, env_kwargs, results)
     wall = time.perf_counter() - start
     rows = summarize(results, oracle)
     if getattr(args, "bound", False):
