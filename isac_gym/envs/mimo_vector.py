@@ -15,14 +15,10 @@ same seeds (tests/envs/test_mimo_vector_env.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
 from isac_gym.envs.mimo import MIMOISACEnv
-from isac_gym.envs.mimo_config import MIMOEnvConfig, make_mimo_config
+from isac_gym.envs.mimo_config import make_mimo_config
 from isac_gym.envs.vector import ISCCVectorEnv, StepResult
 
 
@@ -33,27 +29,8 @@ class MIMOVectorEnv(ISCCVectorEnv):
     for all copies) and ``autoreset_mode`` (an ``AutoresetMode`` or its value).
     """
 
-    def __init__(
-        self,
-        num_envs: int,
-        preset: str | MIMOEnvConfig = "default",
-        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
-        **config: Any,
-    ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.config = make_mimo_config(preset, **config)
-        self.envs = [MIMOISACEnv(self.config) for _ in range(num_envs)]
-        self.num_envs = num_envs
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
-        self.metadata = {"autoreset_mode": self.autoreset_mode}
-        self.render_mode = None
-        self.single_action_space = self.envs[0].action_space
-        self.single_observation_space = self.envs[0].observation_space
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self._autoreset_envs = np.zeros(num_envs, dtype=bool)
-        self._observations = np.zeros(self.observation_space.shape, np.float32)
+    single_env_class = MIMOISACEnv
+    config_factory = staticmethod(make_mimo_config)
 
     def step_envs(self, actions: np.ndarray, active: np.ndarray) -> list[StepResult]:
         """Step the envs where ``active`` with their rows of ``actions``, one oracle

@@ -40,6 +40,10 @@ class ISCCVectorEnv(VectorEnv):
     all copies) and ``autoreset_mode`` (an ``AutoresetMode`` or its value).
     """
 
+    #: the single env's class and config factory (a vector env of another env sets them)
+    single_env_class: type = ISCCEnv
+    config_factory = staticmethod(make_config)
+
     def __init__(
         self,
         num_envs: int,
@@ -49,8 +53,8 @@ class ISCCVectorEnv(VectorEnv):
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.config = make_config(preset, **config)
-        self.envs = [ISCCEnv(self.config) for _ in range(num_envs)]
+        self.config = self.config_factory(preset, **config)
+        self.envs = [self.single_env_class(self.config) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode}
