@@ -24,6 +24,7 @@ The base policy must be stateless (a function of the observation), as every poli
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,17 @@ def residual_action(base_action: np.ndarray, correction: np.ndarray, scale: floa
 
 @dataclass(frozen=True)
 class ResidualSpec:
-    """Which base policy the correction is added to, and its ``scale`` (in (0, 2])."""
+    """Which base policy the correction is added to, and its ``scale`` (in (0, 2]).
+
+    ``params``: the base policy's constants (its ``params`` dataclass as a dict). A
+    trained agent is a correction to one particular base, so a run records them
+    (:meth:`pinned`) and a loaded agent acts on them, even after the base policy's
+    defaults are retuned. ``None``: the base's current defaults.
+    """
 
     base: str
     scale: float = 1.0
+    params: dict | None = None
 
     def __post_init__(self) -> None:
         from agents.policies import parse_spec
@@ -64,20 +72,40 @@ class ResidualSpec:
         """``None`` for ``None``; a spec from ``{"base": ..., "scale": ...}``."""
         if value is None:
             return None
-        if not isinstance(value, dict) or set(value) - {"base", "scale"} or "base" not in value:
+        keys = {"base", "scale", "params"}
+        if not isinstance(value, dict) or set(value) - keys or "base" not in value:
             raise ValueError(
-                f"residual must be a mapping with keys 'base' and optionally 'scale', got {value!r}"
+                "residual must be a mapping with keys 'base' and optionally 'scale' and "
+                f"'params', got {value!r}"
             )
-        return cls(str(value["base"]), float(value.get("scale", 1.0)))
+        params = value.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"residual params must be a mapping, got {params!r}")
+        return cls(str(value["base"]), float(value.get("scale", 1.0)), params)
 
     def as_dict(self) -> dict:
-        return {"base": self.base, "scale": float(self.scale)}
+        spec = {"base": self.base, "scale": float(self.scale)}
+        return spec if self.params is None else {**spec, "params": dict(self.params)}
+
+    def pinned(self, env: Any) -> ResidualSpec:
+        """This spec with ``params`` set to the constants the base acts on now."""
+        constants = getattr(self.base_policy(env), "params", None)
+        if constants is None:  # a base without constants (e.g. fixed-beta:B)
+            return self
+        return dataclasses.replace(self, params=dataclasses.asdict(constants))
 
     def base_policy(self, env: Any) -> Any:
         """The base policy for ``env``; its action mode must be the env's."""
         from agents.policies import make_policy
 
         policy = make_policy(self.base, env)
+        if self.params is not None:
+            if getattr(policy, "params", None) is None:
+                raise ValueError(f"residual base {self.base!r} has no params to set")
+            try:
+                policy.params = dataclasses.replace(policy.params, **self.params)
+            except TypeError as error:
+                raise ValueError(f"residual params for {self.base!r}: {error}") from None
         mode = getattr(getattr(env.unwrapped, "config", None), "action_mode", policy.action_mode)
         if policy.action_mode != mode:
             raise ValueError(
@@ -126,4 +154,13 @@ def wrap_residual(venv: Any, spec: ResidualSpec | None, env_id: str, env_kwargs:
     return ResidualVecEnv(venv, spec.base_policy(template), spec.scale)
 
 
-__all__ = ["ResidualSpec", "ResidualVecEnv", "residual_action", "wrap_residual"]
+def pin_residual(spec: ResidualSpec | None, env_id: str, env_kwargs: dict) -> Any:
+    """``spec.pinned`` on a template env (None stays None)."""
+    if spec is None:
+        return None
+    import gymnasium
+
+    return spec.pinned(gymnasium.make(env_id, **env_kwargs))
+
+
+__all__ = ["ResidualSpec", "ResidualVecEnv", "pin_residual", "residual_action", "wrap_residual"]

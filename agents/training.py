@@ -627,8 +627,9 @@ def _make_envs(settings: TrainSettings, plan: RunPlan, resume: bool) -> tuple[An
         "monitor_dir": str(settings.out / "monitor"),
         "monitor_kwargs": {"override_existing": not resume},
     }
-    from agents.residual import wrap_residual
+    from agents.residual import pin_residual, wrap_residual
 
+    plan.residual = pin_residual(plan.residual, settings.env_id, plan.env_kwargs)
     venv = _make_env(
         settings.env_id, plan.n_envs, settings.seed, plan.env_kwargs, plan.vec_env, **monitor
     )

@@ -22,6 +22,7 @@ def test_the_folder_holds_a_model_its_statistics_config_and_card():
     config = json.loads((FOLDER / "config.json").read_text())
     assert config["env_kwargs"]["action_mode"] == "beta_budget"
     assert config["residual"]["base"] == "threshold-budget"
+    assert config["residual"]["params"]["threshold"] == 0.9  # the constants it trained on
     assert (FOLDER / "model.zip").stat().st_size < 2_000_000  # committed small
 
 

@@ -36,6 +36,7 @@ def test_residual_action_by_hand_and_clipped_on_both_sides():
         ({"base": "threshold-budget", "scale": 2.5}, r"\(0, 2\]"),
         ({"base": "threshold-budget", "scale": float("nan")}, r"\(0, 2\]"),
         ({"base": "threshold-budget", "gain": 1.0}, "keys 'base'"),
+        ({"base": "threshold-budget", "params": [0.5]}, "params must be a mapping"),
         ("threshold-budget", "mapping"),
     ],
 )
@@ -109,7 +110,8 @@ def residual_run(tmp_path_factory):
 
 def test_a_residual_run_saves_its_spec_and_acts_as_it_trained(residual_run):
     config = json.loads((residual_run / "config.json").read_text())
-    assert config["residual"] == {"base": "threshold-budget", "scale": 1.0}
+    pinned = {"threshold": 0.9, "beta_low": 0.01, "beta_high": 1.0, "low_budget": 0.05}
+    assert config["residual"] == {"base": "threshold-budget", "scale": 1.0, "params": pinned}
     assert config["policy"] == "EquivariantPolicy"
     env = gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS)
     policy = SB3Policy(env, "ppo", residual_run / "model.zip")
@@ -144,3 +146,21 @@ def test_evaluation_runs_a_trained_agent_in_its_own_env_settings(residual_run):
     env, _ = make_env_and_policy("isac_gym/ISCC-v0", spec, {"horizon": 20, "action_mode": "beta"})
     config = env.unwrapped.config
     assert (config.horizon, config.oracle, config.action_mode) == (20, "fast", "beta_budget")
+
+
+def test_pinned_params_outlive_a_retuned_default(monkeypatch):
+    """A run acts on the base constants it was trained with: after the default is
+    retuned, the pinned spec still gives threshold 0.9; an unknown constant is named."""
+    import agents.policies as policies
+
+    env = gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS)
+    pinned = ResidualSpec("threshold-budget").pinned(env)
+    assert pinned.params["threshold"] == 0.9
+    retuned = policies.ThresholdBudgetParams(threshold=0.3)
+    monkeypatch.setattr(policies, "THRESHOLD_BUDGET_DEFAULTS", retuned)
+    assert ResidualSpec("threshold-budget").base_policy(env).params.threshold == 0.3
+    assert pinned.base_policy(env).params.threshold == 0.9
+    with pytest.raises(ValueError, match="residual params for 'threshold-budget'"):
+        ResidualSpec("threshold-budget", params={"treshold": 0.5}).base_policy(env)
+    with pytest.raises(ValueError, match="has no params"):
+        ResidualSpec("fixed-beta:mu", params={"x": 1}).base_policy(env)
