@@ -40,7 +40,7 @@ class MIMOSnapshot:
     P_c: float  #: circuit power [W]
     xi: float  #: power per unit sum SE [W per bps/Hz]
     P_max: float  #: transmit power budget [W]
-    R_th: float  #: per-user SE floor [bps/Hz]
+    R_th: float | np.ndarray  #: per-user SE floor [bps/Hz]: one for all, or (K,)
     crb_max: np.ndarray  #: (2,) CRB ceilings (eps_theta, eps_phi) [rad^2]
     sensing_precoder: str  #: "matched" or "nullspace" (MIMOISACConfig)
     # target

@@ -312,7 +312,7 @@ class BarrierProgram:
         gx, Hxe = np.zeros(nx), np.zeros((nx, ne))
         ge, Hee = np.zeros(ne), np.zeros((ne, ne))
         scale = 1.0 / self.snapshot_R_th() if self.phase1 else 1.0
-        G = scale * sur.se_gradient(x)  # (K, nx): gradients of the SE slacks
+        G = np.reshape(scale, (-1, 1)) * sur.se_gradient(x)  # (K, nx): SE slack gradients
         inv_s = 1.0 / se_slack
         gx -= G.T @ inv_s
         rate_weight = -scale * inv_s

@@ -3,6 +3,7 @@ against the true model and the CVXPY reference."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -236,3 +237,20 @@ def test_fast_scheme_order_wherever_feasible(omega):
     ee = {s: solve_mimo(snapshot, omega, s, method="fast").ee for s in dinkelbach.SCHEMES}
     assert all(math.isfinite(v) for v in ee.values())
     assert ee["proposed"] >= ee["equal_com"] >= 0.999 * ee["equal_cs"]
+
+
+@pytest.mark.parametrize(
+    "floors, method",
+    [([9.0, 0.5, 0.5], "fast"), ([0.5, 0.5, 6.5], "fast"), ([9.0, 0.5, 0.5], "cvxpy")],
+)
+def test_per_user_rate_floors(floors, method):
+    """A (K,) R_th: each user meets its own floor on the true model, and a user with a
+    low floor may stay below another's (so the floors are not read as their maximum).
+    The floors above bind (without them the SEs are about 8.3, 8.0, 4.9)."""
+    snapshot = _snapshot(SMALL.replace(R_th=2.0, crb_max_theta=5e-3, crb_max_phi=5e-3), 3)
+    snapshot = dataclasses.replace(snapshot, R_th=np.array(floors))
+    solution = solve_mimo(snapshot, 1e-5, method=method)
+    se = evaluate(snapshot, solution.allocation, 1e-5).se
+    assert solution.feasible
+    assert np.all(se >= np.array(floors) * (1 - 1e-9))
+    assert se.min() < max(floors)
