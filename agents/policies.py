@@ -68,7 +68,7 @@ class Policy:
     name: str = "policy"
     #: env settings the policy was made for (a trained agent's); evaluation uses them
     #: unless the user overrides them
-    env_kwargs: dict = {}  # noqa: RUF012 - read-only default, replaced per instance
+    env_kwargs: dict = {}  # read-only default; a trained agent sets its own
 
     def __init__(self, env: Any) -> None:
         base = env.unwrapped
