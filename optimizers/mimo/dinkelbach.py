@@ -279,7 +279,16 @@ def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings, *, warm=Fa
 
 
 def _fast_fallback(snapshot, constants, omega, scheme, point, settings, info):
-    """Clarabel failed: continue with the fast method from the last point."""
+    """Clarabel failed: continue with the fast method from the last point, or from the
+    equal split at P_max / 2 where that point is no interior start for the barrier (an
+    amplitude at 0, or the whole power budget spent)."""
+    interior = (
+        np.all(point.a > 0)
+        and np.all(point.b > 0)
+        and transmit_power_closed_form(constants, point) < snapshot.P_max
+    )
+    if not interior:
+        point = equal_split(snapshot, constants, snapshot.P_max / 2)
     new_point, judged, new_info = _solve_fast(snapshot, constants, omega, scheme, point, settings)
     new_info.update(fallback="fast", reference_status=info["status"])
     return new_point, judged, new_info

@@ -101,6 +101,24 @@ def test_clarabel_failure_falls_back_to_fast(monkeypatch):
     assert solution.feasible and solution.info["iterations"] >= 1
 
 
+@pytest.mark.parametrize("bad", ["zero_amplitude", "full_power"])
+def test_fallback_from_a_point_outside_the_barrier_domain(monkeypatch, bad):
+    """Clarabel fails at a point with an amplitude at 0, or one spending all of P_max
+    (no interior start for the barrier): the fallback restarts from the equal split."""
+    snapshot = _snapshot()
+    constants = stream_constants(snapshot)
+    point = equal_split(snapshot, constants, snapshot.P_max)  # full power
+    if bad == "zero_amplitude":
+        point = equal_split(snapshot, constants, snapshot.P_max / 2)
+        point.a[0, 0] = 0.0
+    info = {"status": "solver_failed: mock"}
+    settings = dict(phase1_rounds=300, margin=1e-4, tol=1e-4, max_iterations=30)
+    _, judged, new_info = dinkelbach._fast_fallback(
+        snapshot, constants, 1e-5, "proposed", point, settings, info
+    )
+    assert new_info["fallback"] == "fast" and judged.feasible
+
+
 def test_bad_method_raises():
     with pytest.raises(ValueError, match="method"):
         solve_mimo(_snapshot(), 1e-5, method="newton")
