@@ -102,8 +102,8 @@ class MIMOISACEnv(gym.Env):
     vectorization_mode="vector_entry_point")`` gives
     :class:`isac_gym.envs.mimo_vector.MIMOVectorEnv` (the oracles run in a loop).
 
-    Rate demands are one R_th per frame for all users: per-user demands need an oracle
-    that takes a (K,) R_th, which ``method="fast"`` does not yet (README.md).
+    Rate demands are one R_th per frame for all users; the oracle also accepts a (K,)
+    R_th, so per-user demands need only this env's draws and observation.
 
     ## Version History
     * v0: initial version.
