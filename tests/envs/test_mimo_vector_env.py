@@ -15,7 +15,7 @@ import pytest
 from conftest import MIMO_TINY_CELL
 from gymnasium.vector import AutoresetMode
 from test_mimo_oracle import stand_in_oracle
-from test_vector_env import assert_close
+from test_vector_env import assert_close, run
 
 import isac_gym  # noqa: F401  (registers the ids)
 from isac_gym.envs.mimo_vector import MIMOVectorEnv
@@ -36,13 +36,6 @@ def cheap_oracle(monkeypatch):
     import optimizers.mimo
 
     monkeypatch.setattr(optimizers.mimo, "solve_mimo", stand_in_oracle)
-
-
-def run(envs, actions, seed):
-    trace = [envs.reset(seed=seed)]
-    trace += [envs.step(action) for action in actions]
-    envs.close()
-    return trace
 
 
 def random_actions(steps, num_envs, seed=0):
