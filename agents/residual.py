@@ -16,7 +16,8 @@ The base policy must be stateless (a function of the observation), as every poli
 * :class:`ResidualSpec` -- ``{"base": spec, "scale": s}`` from a hyperparameter file or a
   saved run's ``config.json``, checked;
 * :class:`ResidualVecEnv` -- an SB3 ``VecEnvWrapper`` that applies the map while
-  training. It sits under ``VecNormalize``: the base policy reads raw observations.
+  training. It sits under ``VecNormalize``: the base policy reads raw observations
+  (:func:`residual_base` builds it and pins its constants).
 
 :class:`agents.policies.SB3Policy` applies the same map when a saved run's
 ``config.json`` names a residual, so evaluation acts exactly as training did.
@@ -144,23 +145,14 @@ class ResidualVecEnv(VecEnvWrapper):
         return observations, rewards, dones, infos
 
 
-def wrap_residual(venv: Any, spec: ResidualSpec | None, env_id: str, env_kwargs: dict) -> Any:
-    """``venv`` wrapped in :class:`ResidualVecEnv` (unchanged when ``spec`` is None)."""
-    if spec is None:
-        return venv
+def residual_base(spec: ResidualSpec, env_id: str, env_kwargs: dict) -> tuple[ResidualSpec, Any]:
+    """``(spec pinned, its base policy)`` on one template env of ``env_id``; the base is
+    stateless, so the training and evaluation wrappers can share it."""
     import gymnasium
 
     template = gymnasium.make(env_id, **env_kwargs)  # the base policy reads its config
-    return ResidualVecEnv(venv, spec.base_policy(template), spec.scale)
+    pinned = spec.pinned(template)
+    return pinned, pinned.base_policy(template)
 
 
-def pin_residual(spec: ResidualSpec | None, env_id: str, env_kwargs: dict) -> Any:
-    """``spec.pinned`` on a template env (None stays None)."""
-    if spec is None:
-        return None
-    import gymnasium
-
-    return spec.pinned(gymnasium.make(env_id, **env_kwargs))
-
-
-__all__ = ["ResidualSpec", "ResidualVecEnv", "pin_residual", "residual_action", "wrap_residual"]
+__all__ = ["ResidualSpec", "ResidualVecEnv", "residual_action", "residual_base"]

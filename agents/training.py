@@ -66,7 +66,6 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -627,17 +626,19 @@ def _make_envs(settings: TrainSettings, plan: RunPlan, resume: bool) -> tuple[An
         "monitor_dir": str(settings.out / "monitor"),
         "monitor_kwargs": {"override_existing": not resume},
     }
-    from agents.residual import pin_residual, wrap_residual
-
-    plan.residual = pin_residual(plan.residual, settings.env_id, plan.env_kwargs)
     venv = _make_env(
         settings.env_id, plan.n_envs, settings.seed, plan.env_kwargs, plan.vec_env, **monitor
     )
     eval_seed = settings.seed + EVAL_SEED_OFFSET
     eval_kind = "native" if plan.vec_env == "native" else "dummy"  # wrapped like training
     eval_venv = _make_env(settings.env_id, 1, eval_seed, plan.env_kwargs, eval_kind)
-    wrap = partial(wrap_residual, spec=plan.residual, env_id=settings.env_id)
-    return wrap(venv, env_kwargs=plan.env_kwargs), wrap(eval_venv, env_kwargs=plan.env_kwargs)
+    if plan.residual is None:
+        return venv, eval_venv
+    from agents.residual import ResidualVecEnv, residual_base
+
+    plan.residual, base = residual_base(plan.residual, settings.env_id, plan.env_kwargs)
+    scale = plan.residual.scale
+    return ResidualVecEnv(venv, base, scale), ResidualVecEnv(eval_venv, base, scale)
 
 
 def _configure_logger(model: Any, out: Path, verbose: int) -> Path:
