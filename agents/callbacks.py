@@ -244,12 +244,31 @@ class StopRequest:
         )
 
 
-class StopCallback(BaseCallback):
-    """Stop training when ``request`` caught a signal or after ``seconds`` of wall time."""
+def _completes_rollout(frame: dict) -> bool:
+    """Whether the step SB3 just took is the last of its rollout (PPO's ``n_steps`` per
+    env; SAC/TD3's ``train_freq`` in steps), from ``collect_rollouts``' locals."""
+    if "n_rollout_steps" in frame:  # on-policy: n_steps counts the steps before this one
+        return frame["n_steps"] + 1 >= frame["n_rollout_steps"]
+    train_freq = frame.get("train_freq")
+    if train_freq is not None and train_freq.unit.value == "step":
+        return frame["num_collected_steps"] >= train_freq.frequency
+    return False
 
-    def __init__(self, request: StopRequest, seconds: float | None = None) -> None:
+
+class StopCallback(BaseCallback):
+    """Stop training when ``request`` caught a signal, after ``seconds`` of wall time
+    (``reason`` says which), or on reaching ``at_steps`` timesteps (``reason`` None).
+
+    At ``at_steps`` a rollout that this step completes is still learned from; one that
+    it leaves unfinished is dropped, where SB3 would collect it to the end. So a run
+    stopped inside a rollout holds what a longer run of the same seed saves as its
+    checkpoint at that step."""
+
+    def __init__(
+        self, request: StopRequest, seconds: float | None = None, at_steps: int | None = None
+    ) -> None:
         super().__init__()
-        self.request, self.seconds = request, seconds
+        self.request, self.seconds, self.at_steps = request, seconds, at_steps
         self.reason: str | None = None
 
     def _on_training_start(self) -> None:
@@ -260,4 +279,5 @@ class StopCallback(BaseCallback):
             self.reason = self.request.signal_name
         elif self.seconds is not None and time.perf_counter() - self.start >= self.seconds:
             self.reason = "time limit"
-        return self.reason is None
+        reached = self.at_steps is not None and self.num_timesteps >= self.at_steps
+        return self.reason is None and not (reached and not _completes_rollout(self.locals))

@@ -95,6 +95,7 @@ _MODULE_KEYS = (
     "checkpoint_freq",
     "action_bias_init",
     "residual",
+    "n_timesteps",
 )
 #: ``policy`` names resolved by this module (others are SB3's own aliases).
 CUSTOM_POLICIES = ("EquivariantPolicy",)
@@ -143,6 +144,21 @@ def load_hyperparams(algo: str, env_id: str, path: str | Path | None = None) -> 
     if not isinstance(entry, dict):
         raise ValueError(f"{path}: entry for {env_id!r} must be a mapping")
     return dict(entry)
+
+
+def default_timesteps(algo: str, env_id: str, path: str | Path | None = None) -> int:
+    """``n_timesteps`` of the hyperparameter entry (rl-baselines3-zoo's key), the
+    length of a run when ``--timesteps`` is not given."""
+    try:
+        value = load_hyperparams(algo, env_id, path).get("n_timesteps")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if value is None:
+        source = path or HYPERPARAMS_DIR / f"{algo}.yml"
+        raise UsageError(f"--timesteps is required: {source} has no n_timesteps for {env_id}")
+    if int(value) <= 0 or int(value) != float(value):
+        raise UsageError(f"n_timesteps must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _policy_kwargs(kwargs: dict | None) -> dict | None:
@@ -540,8 +556,8 @@ def build_or_resume(
         eval_kwargs = {"gamma": plan.gamma, **plan.normalize_kwargs, "training": False}
         eval_venv = _normalized(eval_venv, plan, **{**eval_kwargs, "norm_reward": False})
     start = int(model.num_timesteps)
-    end = planned_end(model, start, int(settings.timesteps), plan.n_envs)
-    _warn_overshoot(settings, model, start, end)
+    end = planned_end(start, int(settings.timesteps), plan.n_envs)
+    _warn_overshoot(settings, start, end)
     log_dir = _configure_logger(model, settings.out, settings.verbose)
     return _Session(model, venv, eval_venv, checkpoint, log_dir, start, end, resume_state)
 
@@ -573,21 +589,17 @@ def _load_checkpoint(cls: type, plan: RunPlan, venv: Any, checkpoint: tuple[Path
     return model, venv, read_checkpoint_state(path, steps)
 
 
-def planned_end(model: Any, start: int, target: int, n_envs: int) -> int:
-    """The timestep count training will stop at: SB3 runs whole rollouts (PPO:
-    ``n_steps x n_envs`` steps; SAC/TD3: ``train_freq x n_envs``) until ``target``."""
+def planned_end(start: int, target: int, n_envs: int) -> int:
+    """The timestep count training stops at: the first multiple of ``n_envs`` steps
+    (one step of every env) at or past ``target``. Training stops there even inside a
+    rollout; the partial rollout is not learned from, so a run of ``T`` steps holds
+    exactly what a longer run of the same seed held at ``T`` (its checkpoint)."""
     if target <= start:
         return start
-    chunk = n_envs
-    if hasattr(model, "n_steps"):
-        chunk = int(model.n_steps) * n_envs
-    elif getattr(getattr(model, "train_freq", None), "unit", None) is not None:
-        if model.train_freq.unit.value == "step":
-            chunk = int(model.train_freq.frequency) * n_envs
-    return start + math.ceil((target - start) / chunk) * chunk
+    return start + math.ceil((target - start) / n_envs) * n_envs
 
 
-def _warn_overshoot(settings: TrainSettings, model: Any, start: int, end: int) -> None:
+def _warn_overshoot(settings: TrainSettings, start: int, end: int) -> None:
     target = int(settings.timesteps)
     if start >= target:
         print(
@@ -596,14 +608,9 @@ def _warn_overshoot(settings: TrainSettings, model: Any, start: int, end: int) -
             file=sys.stderr,
         )
     elif end > target:
-        rollout = (
-            f"rollouts of {model.n_steps} steps x n_envs"
-            if hasattr(model, "n_steps")
-            else ("whole collection rounds")
-        )
         print(
-            f"warning: {settings.algo.upper()} trains in {rollout}: --timesteps {target} "
-            f"ends at {end} steps (from {start})",
+            f"note: the envs step together: --timesteps {target} ends at {end} steps "
+            f"(from {start})",
             file=sys.stderr,
         )
 
@@ -703,7 +710,7 @@ def _learn(settings: TrainSettings, plan: RunPlan, session: _Session) -> str | N
         return None
     request = StopRequest()
     seconds = 60.0 * settings.max_minutes if settings.max_minutes else None
-    stop = StopCallback(request, seconds)
+    stop = StopCallback(request, seconds, at_steps=session.end_steps)
     callbacks = _callbacks(settings, plan, session, stop)
     session.evaluation_state = callbacks[1].state
     with request if settings.handle_signals else contextlib.nullcontext():
@@ -803,9 +810,9 @@ def read_monitor(out: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(global timestep at episode end, episode return) from ``out/monitor/*.csv``."""
     rows = []
     for path in sorted(Path(out, "monitor").glob("*.monitor.csv")):
-        data = np.genfromtxt(path, delimiter=",", skip_header=2, ndmin=2)
-        if data.size == 0:
+        if len(path.read_text().splitlines()) <= 2:  # the header only: no episode ended
             continue
+        data = np.genfromtxt(path, delimiter=",", skip_header=2, ndmin=2)
         for index, (ret, length) in enumerate(data[:, :2]):
             rows.append((index, path.name, ret, length))
     rows.sort(key=lambda row: (row[0], row[1]))
@@ -871,9 +878,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--algo", required=True, choices=ALGO_NAMES, help="SB3 algorithm")
     parser.add_argument(
         "--timesteps",
-        required=True,
         type=positive_int,
-        help="total training timesteps (also the target of --resume)",
+        default=None,
+        help="total training timesteps, exact to a multiple of n_envs (also the target of "
+        "--resume; default: n_timesteps of the YAML entry)",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder of the run")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -969,10 +977,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from agents import seeds
 
-    if seeds.wanted(args):  # several seeds, a sweep, or Ray
-        return seeds.run(args, parser)
     if args.hyperparams is not None and not args.hyperparams.is_file():
         raise UsageError(f"--hyperparams: no such file: {args.hyperparams}")
+    if args.timesteps is None:
+        args.timesteps = default_timesteps(args.algo, args.env, args.hyperparams)
+    if seeds.wanted(args):  # several seeds, a sweep, or Ray
+        return seeds.run(args, parser)
     names = ("seed", "n_envs", "env_kwargs", "hyperparams", "resume", "overwrite", "eval_freq")
     names += ("eval_episodes", "checkpoint_freq", "vec_env", "verbose", "threads", "max_minutes")
     options = {name: getattr(args, name) for name in names}

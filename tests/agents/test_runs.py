@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -167,16 +166,13 @@ def test_evaluation_has_no_own_drop_cause_list():
 
 
 # --- training plans and messages ------------------------------------------------------
-def test_planned_end_rounds_up_to_whole_rollouts():
+def test_planned_end_is_the_target_in_whole_steps_of_every_env():
     from agents.training import planned_end
 
-    ppo = SimpleNamespace(n_steps=2048)
-    assert planned_end(ppo, 0, 100, 1) == 2048  # --timesteps 100 trains one rollout
-    assert planned_end(ppo, 0, 4096, 2) == 4096
-    assert planned_end(ppo, 20480, 30000, 1) == 30720  # resumed after an overshoot
-    assert planned_end(ppo, 5000, 3000, 1) == 5000  # nothing to train
-    freq = SimpleNamespace(unit=SimpleNamespace(value="step"), frequency=1)
-    assert planned_end(SimpleNamespace(train_freq=freq), 0, 101, 2) == 102
+    assert planned_end(0, 100, 1) == 100  # not the end of PPO's rollout
+    assert planned_end(0, 100, 64) == 128  # 64 envs step together
+    assert planned_end(20480, 30000, 1) == 30000
+    assert planned_end(5000, 3000, 1) == 5000  # nothing to train
 
 
 def test_resume_command_adds_resume_and_drops_overwrite():
@@ -274,3 +270,32 @@ def test_entry_points_are_mains_returning_exit_codes(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         bench_main(["nope"])
     assert exit_info.value.code == 2
+
+
+def test_timesteps_default_to_the_yaml_n_timesteps(tmp_path):
+    from agents.training import default_timesteps
+    from isac_gym.cli import UsageError
+
+    assert default_timesteps("ppo", "isac_gym/ISCC-v0") == 700_032  # the shipped agent's
+    path = tmp_path / "hp.yml"
+    path.write_text("isac_gym/ISCC-v0:\n  n_steps: 8\n")
+    with pytest.raises(UsageError, match="--timesteps is required.*no n_timesteps"):
+        default_timesteps("ppo", "isac_gym/ISCC-v0", path)
+    for bad in ("0", "-5", "1.5"):
+        path.write_text(f"isac_gym/ISCC-v0:\n  n_timesteps: {bad}\n")
+        with pytest.raises(UsageError, match="n_timesteps must be a positive integer"):
+            default_timesteps("ppo", "isac_gym/ISCC-v0", path)
+
+
+def test_read_monitor_skips_a_run_without_finished_episodes_silently(tmp_path):
+    import warnings
+
+    from agents.training import read_monitor
+
+    (tmp_path / "monitor").mkdir()
+    (tmp_path / "monitor" / "native.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n')
+    (tmp_path / "monitor" / "b.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n-3.5,10,1\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # genfromtxt warns on an empty body
+        steps, returns = read_monitor(tmp_path)
+    assert steps.tolist() == [10] and returns.tolist() == [-3.5]

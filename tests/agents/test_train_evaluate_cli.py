@@ -45,8 +45,31 @@ def trained(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("train")
     (folder / "hp.yml").write_text(HYPERPARAMS)
     out = folder / "ppo"
-    _train(out, 256, folder / "hp.yml", "--seed", "1")
+    _train(out, 256, folder / "hp.yml", "--seed", "1", "--checkpoint-freq", "64")
     return out
+
+
+def _parameters(model_zip: Path) -> dict:
+    from stable_baselines3 import PPO
+
+    return {k: v.numpy() for k, v in PPO.load(model_zip, device="cpu").policy.state_dict().items()}
+
+
+def test_timesteps_stop_exactly_and_equal_the_longer_runs_checkpoint(trained, tmp_path):
+    """--timesteps inside a rollout (192 of 2 x 128) stops there, unlearned, as the 256-step
+    run's checkpoint at 192; on a rollout's end (128) that rollout is learned from."""
+    hp = trained.parent / "hp.yml"
+    inside, boundary = tmp_path / "inside", tmp_path / "boundary"
+    _train(inside, 192, hp, "--seed", "1")
+    _train(boundary, 128, hp, "--seed", "1")
+    assert json.loads((inside / "config.json").read_text())["num_timesteps"] == 192
+    assert json.loads((boundary / "config.json").read_text())["num_timesteps"] == 128
+    longer = _parameters(trained / "checkpoints" / "rl_model_192_steps.zip")  # one update
+    for run in (inside, boundary):
+        params = _parameters(run / "model.zip")
+        assert all(np.array_equal(params[k], longer[k]) for k in longer), run.name
+    before_update = _parameters(trained / "checkpoints" / "rl_model_128_steps.zip")
+    assert not all(np.array_equal(before_update[k], longer[k]) for k in longer)
 
 
 def test_train_writes_run(trained):
@@ -290,9 +313,9 @@ def test_reused_folder_is_refused_and_overwrite_clears_it(trained, tmp_path):
 
     (tmp_path / "tiny.yml").write_text(TINY)
     result = _run(*_train_args(out, 40, tmp_path / "tiny.yml", "--overwrite"))
-    assert "--timesteps 40 ends at 64 steps" in result.stderr  # whole rollouts of 32
+    assert "ends at" not in result.stderr  # one env: exactly 40 steps
     assert not (out / "checkpoints" / "rl_model_256_steps.zip").exists()
-    assert json.loads((out / "config.json").read_text())["num_timesteps"] == 64
+    assert json.loads((out / "config.json").read_text())["num_timesteps"] == 40
     assert len((out / "command.txt").read_text().splitlines()) == 1
 
 
