@@ -1,7 +1,7 @@
 """Tune the constants of the non-learned policies on validation seeds.
 
     python -m agents.tuning heuristic|lyapunov|lyapunov-budget|threshold-budget
-        [--seeds 1000,1001,1002,1003]
+        [--seeds 1000,1001,1002,1003 | --seeds 1000-1099]
         [--env-kwargs JSON] [--jobs J] [--out FILE.json]
 
 A grid search: every grid point runs the same validation episodes (reset seeds
@@ -39,6 +39,19 @@ episodes on validation seeds 1000-1003, the defaults' env otherwise)::
         '{"threshold": [0.5, 0.7], "low_budget": [0.1, 0.25], "beta_high": [0.3, 1.0]}' \
         --out docs/results/tuning/threshold-budget_pass2.json
 
+and the final choice among the best points on the 100 validation seeds 1000-1099 (about
+1 minute a point on one core, the 100 episodes batched)::
+
+    python -m agents.tuning threshold-budget --seeds 1000-1099 --grid \
+        '{"threshold": [0.7, 0.9], "low_budget": [0.05, 0.1]}' \
+        --out docs/results/tuning/threshold-budget_val100.json
+    python -m agents.tuning threshold-budget --seeds 1000-1099 --grid \
+        '{"threshold": [0.9], "low_budget": [0.15, 0.2]}' \
+        --out docs/results/tuning/threshold-budget_val100_pass2.json
+    python -m agents.tuning lyapunov-budget --seeds 1000-1099 --grid \
+        '{"theta": [0.85, 0.95], "V": [0.4, 0.8], "rho": [2.0]}' \
+        --out docs/results/tuning/lyapunov-budget_val100.json
+
 Each pass of 6-12 points takes 1-2 minutes on 2 idle cores (four 500-slot episodes per
 point, ``oracle="fast"``). A point's episodes run together in the native vector env
 (:func:`agents.rollout.run_batch`, one batched oracle call per round; the same episodes
@@ -58,7 +71,7 @@ from typing import Any
 
 import numpy as np
 
-from isac_gym.cli import json_object, positive_int, run_main
+from isac_gym.cli import json_object, positive_int, run_main, seed_list
 
 VALIDATION_SEEDS = (1000, 1001, 1002, 1003)
 GRIDS: dict[str, dict[str, list]] = {
@@ -179,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m agents.tuning`` (one command-line style: :func:`isac_gym.cli.run_main`)."""
     parser = argparse.ArgumentParser(description="tune the constants of a non-learned policy")
     parser.add_argument("kind", choices=sorted(GRIDS))
-    parser.add_argument("--seeds", type=_seed_list, default=VALIDATION_SEEDS)
+    parser.add_argument("--seeds", type=seed_list, default=VALIDATION_SEEDS)
     parser.add_argument("--env", default="isac_gym/ISCC-v0")
     parser.add_argument("--env-kwargs", type=json_object, default=None)
     parser.add_argument("--jobs", type=positive_int, default=1)
@@ -192,15 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON file of the search")
     parser.set_defaults(run=run)
     return run_main(parser, argv)
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be comma-separated integers, got {text!r}"
-        ) from None
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -28,6 +28,23 @@ def json_object(text: str) -> dict:
     return value
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """Seeds from ``"1000,1001"`` or ``"1000-1099"`` (inclusive), or both mixed."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, dash, high = part.strip().partition("-")
+            first, last = int(low), int(high if dash else low)
+            if last < first:
+                raise ValueError
+            seeds.extend(range(first, last + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated integers or ranges A-B, got {text!r}"
+        ) from None
+    return tuple(seeds)
+
+
 def _int_at_least(text: str, low: int, what: str) -> int:
     try:
         value = int(text)

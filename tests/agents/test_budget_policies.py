@@ -115,3 +115,15 @@ def test_tuning_searches_the_budget_policies_in_their_mode():
     best, worst = report["search"]
     assert best["params"] == {"threshold": 1.0, "low_budget": 1.0} == report["best"]
     assert best["success_rate"] > 0.5 and worst["success_rate"] == 0.0  # no budget, no task
+
+
+def test_tuning_seed_lists_take_inclusive_ranges():
+    import argparse
+
+    from isac_gym.cli import seed_list as _seed_list
+
+    assert _seed_list("1000-1099") == tuple(range(1000, 1100))  # the validation seeds
+    assert _seed_list("7") == (7,) and _seed_list("1, 3-4") == (1, 3, 4)
+    for bad in ("5-3", "a", "1-", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="ranges A-B"):
+            _seed_list(bad)

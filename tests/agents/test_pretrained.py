@@ -10,7 +10,13 @@ import pytest
 
 import isac_gym  # noqa: F401 - registers the environments
 from agents.evaluation import make_env_and_policy, run_episode
-from agents.policies import PRETRAINED_DIR, make_policy, parse_spec
+from agents.policies import (
+    PRETRAINED_DIR,
+    ThresholdBudgetParams,
+    ThresholdBudgetPolicy,
+    make_policy,
+    parse_spec,
+)
 from agents.residual import residual_action
 
 FOLDER = PRETRAINED_DIR / "ISCC-v0"
@@ -34,10 +40,15 @@ def test_pretrained_runs_in_its_own_env_settings_and_acts_as_trained():
     obs, _ = env.reset(seed=0)
     action, _ = policy.predict(obs)
     assert action.shape == env.action_space.shape and np.all(np.abs(action) <= 1.0)
-    base = make_policy("threshold-budget", env)
+    # the base it trained on: low_budget 0.05 pinned, not today's default of 0.1
+    pinned = json.loads((FOLDER / "config.json").read_text())["residual"]["params"]
+    assert pinned["low_budget"] == 0.05 != ThresholdBudgetParams().low_budget
+    base = ThresholdBudgetPolicy(env, ThresholdBudgetParams(**pinned))
     normalized = policy.vec_normalize.normalize_obs(obs).astype(np.float32)
     correction, _ = policy.model.predict(normalized, deterministic=True)
     np.testing.assert_array_equal(action, residual_action(base.predict(obs)[0], correction, 1.0))
+    today = make_policy("threshold-budget", env).predict(obs)[0]
+    assert not np.array_equal(action, residual_action(today, correction, 1.0))
     result, _ = run_episode(env, policy, seed=0)
     assert result.slots == 30 and np.isfinite(result.episode_return)
 

@@ -110,7 +110,7 @@ def residual_run(tmp_path_factory):
 
 def test_a_residual_run_saves_its_spec_and_acts_as_it_trained(residual_run):
     config = json.loads((residual_run / "config.json").read_text())
-    pinned = {"threshold": 0.9, "beta_low": 0.01, "beta_high": 1.0, "low_budget": 0.05}
+    pinned = {"threshold": 0.9, "beta_low": 0.01, "beta_high": 1.0, "low_budget": 0.1}
     assert config["residual"] == {"base": "threshold-budget", "scale": 1.0, "params": pinned}
     assert config["policy"] == "EquivariantPolicy"
     env = gymnasium.make("isac_gym/ISCC-v0", **ENV_KWARGS)
