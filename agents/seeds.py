@@ -35,6 +35,12 @@ one. The file::
     samples: 8             # configurations tried (default 4)
     searcher: random       # or optuna (Optuna's TPE under Tune; pip install optuna)
     seed: 0                # seed of the searcher (default 0)
+    validation_seeds: 1000-1009  # score on these episodes instead (see below)
+
+With ``validation_seeds`` a sample scores the mean return of its final models on those
+episodes (each seed's model, the policy spec ``ALGO:model.zip`` of ``evaluate.py``,
+with the run's env settings): the validation seeds of ``evaluate.py`` rather than the
+two evaluation episodes of training.
 
 Random search with a seed draws the same samples every time; Optuna's suggestions also
 depend on the order in which trials finish.
@@ -55,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from isac_gym import ray_backend
+from isac_gym.cli import seed_list
 
 CURVE_COLUMNS = ("curve", "timesteps", "seeds", "mean", "std", "ci95_low", "ci95_high")
 SEARCHERS = ("random", "optuna")
@@ -263,11 +270,16 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     sweep = load_yaml(path)
     if not isinstance(sweep, dict) or not isinstance(sweep.get("space"), dict):
         raise ValueError(f"{path}: needs a mapping 'space' of hyperparameters to sample")
-    unknown = set(sweep) - {"space", "samples", "searcher", "seed"}
+    allowed = ("space", "samples", "searcher", "seed", "validation_seeds")
+    unknown = set(sweep) - set(allowed)
     if unknown:
-        raise ValueError(
-            f"{path}: unknown keys {sorted(unknown)}; allowed: space, samples, searcher, seed"
-        )
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {', '.join(allowed)}")
+    validation = sweep.get("validation_seeds")
+    if validation is not None:
+        try:
+            validation = list(seed_list(str(validation)))
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"{path}: validation_seeds {error}") from None
     samples, seed = sweep.get("samples", 4), sweep.get("seed", 0)
     for name, value in (("samples", samples), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (name == "samples"):
@@ -283,7 +295,13 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
                 f"{path}: space.{name} must be a value or one of "
                 f"{{{', '.join(_SAMPLERS)}: [...]}}, got {spec!r}"
             )
-    return {"space": sweep["space"], "samples": samples, "searcher": searcher, "seed": seed}
+    return {
+        "space": sweep["space"],
+        "samples": samples,
+        "searcher": searcher,
+        "seed": seed,
+        "validation_seeds": validation,
+    }
 
 
 def _param_space(space: dict) -> dict:
@@ -312,8 +330,30 @@ def _tune_trial(config: dict) -> None:
     results = [
         train_seed((settings, seed, str(folder / f"seed_{seed}"))) for seed in config["seeds"]
     ]
-    finals = [r["eval_returns"][-1] if r["eval_returns"] else math.nan for r in results]
+    if config.get("validation_seeds"):
+        finals = [
+            validation_return(r["out"], settings, config["validation_seeds"]) for r in results
+        ]
+    else:
+        finals = [r["eval_returns"][-1] if r["eval_returns"] else math.nan for r in results]
     tune.report({"eval_return": float(np.mean(finals)), "seeds": json.dumps(results)})
+
+
+def validation_return(out: str | Path, settings: dict, seeds: list[int]) -> float:
+    """Mean return of the run ``out``'s final model over the episodes ``seeds`` (as
+    ``evaluate.py policies --policies ALGO:OUT/model.zip``, batched)."""
+    from agents.evaluation import make_env_and_policy
+    from agents.rollout import has_native_vector_env, run_batch
+
+    spec = f"{settings['algo']}:{Path(out) / 'model.zip'}"
+    env, policy = make_env_and_policy(settings["env_id"], spec)
+    try:
+        if not has_native_vector_env(env):
+            raise ValueError(f"validation_seeds needs an env with a native vector env: {spec}")
+        results = run_batch(env, policy, spec, list(seeds), list(range(len(seeds))))
+        return float(np.mean([result.episode_return for result, _ in results]))
+    finally:
+        env.close()
 
 
 def tune_sweep(settings: dict, seeds: list[int], sweep: dict, out: Path, address=None):
@@ -329,6 +369,7 @@ def tune_sweep(settings: dict, seeds: list[int], sweep: dict, out: Path, address
             "settings": settings,
             "seeds": seeds,
             "out": str(out / "trials"),
+            "validation_seeds": sweep.get("validation_seeds"),
         },
         tune_config=tune.TuneConfig(
             metric="eval_return",

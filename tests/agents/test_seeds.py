@@ -83,6 +83,7 @@ def test_curves_without_evaluations_use_an_even_grid():
         ("space: {lr: 0.1}\nsamples: 0\n", "samples must be an integer >= 1"),
         ("space: {lr: 0.1}\nsearcher: grid\n", "searcher must be one of"),
         ("space: {lr: 0.1}\ntrials: 3\n", "unknown keys ['trials']"),
+        ("space: {lr: 0.1}\nvalidation_seeds: 9-3\n", "validation_seeds must be comma-sep"),
     ],
 )
 def test_sweep_file_errors_name_the_key(tmp_path, text, message):
@@ -97,6 +98,26 @@ def test_sweep_file_defaults(tmp_path):
     path.write_text("space: {learning_rate: {loguniform: [1.0e-4, 1.0e-3]}, n_epochs: 1}\n")
     sweep = seeds.load_sweep(path)
     assert sweep["samples"] == 4 and sweep["searcher"] == "random" and sweep["seed"] == 0
+    assert sweep["validation_seeds"] is None  # the training evaluations score a sample
+    path.write_text("space: {n_epochs: 1}\nvalidation_seeds: 1000-1002,7\n")
+    assert seeds.load_sweep(path)["validation_seeds"] == [1000, 1001, 1002, 7]
+
+
+def test_validation_return_is_the_models_mean_return_on_those_episodes(tmp_path):
+    """A sweep's validation score: the run's final model on the given episode seeds, in
+    the run's own env settings (16-slot episodes here), as evaluate.py plays them."""
+    from agents.evaluation import make_env_and_policy, run_episode
+
+    (tmp_path / "hp.yml").write_text(HYPERPARAMS)
+    settings = _settings(tmp_path / "hp.yml")
+    out = tmp_path / "run"
+    seeds.train_seed((settings, 0, str(out)))
+    score = seeds.validation_return(out, settings, [1000, 1001])
+    env, policy = make_env_and_policy("isac_gym/ISCC-v0", f"ppo:{out / 'model.zip'}")
+    returns = [run_episode(env, policy, seed)[0] for seed in (1000, 1001)]
+    env.close()
+    assert [r.slots for r in returns] == [16, 16]
+    assert score == pytest.approx(np.mean([r.episode_return for r in returns]), rel=1e-9)
 
 
 def _train_cli(out, hyperparams, *extra):
