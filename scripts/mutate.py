@@ -96,6 +96,8 @@ GROUPS: dict[str, Group] = {
             "tests/solvers/test_dinkelbach.py",
             "tests/solvers/test_dinkelbach_parameter.py",
             "tests/solvers/test_dinkelbach_majorant.py",
+            "tests/solvers/test_mimo_fast.py",  # the fast path, its fallback, the sweep
+            "tests/solvers/test_dinkelbach_mutants.py",
         ],
     ),
 }
