@@ -139,27 +139,33 @@ def test_a_step_to_the_same_point_is_accepted_and_converges(monkeypatch):
     assert solution.info["status"] == "converged" and solution.info["iterations"] == 1
 
 
-@pytest.mark.parametrize("where", ["loop", "phase1"])
-def test_a_failed_clarabel_solve_falls_back_to_fast_from_either_stage(monkeypatch, where):
+@pytest.mark.parametrize(("where", "scheme"), [("loop", "equal_com"), ("phase1", "equal_cs")])
+def test_a_failed_clarabel_solve_falls_back_to_fast_from_either_stage(monkeypatch, where, scheme):
     """Clarabel fails in the Dinkelbach loop (a feasible start) or in phase I (an
-    infeasible start): both hand the frame to the fast method, which solves it."""
+    infeasible start): both hand the frame, in its scheme, to the fast method."""
     monkeypatch.setattr(
         dinkelbach._SurrogateProgram, "_solve", lambda self, problem: (None, "solver error: mock")
     )
     snapshot = _snapshot(EASY)
     start = _split(snapshot, 0.25) if where == "loop" else _split(snapshot, 1e-4)
     assert evaluate(snapshot, start, 1e-5).feasible == (where == "loop")  # the premise
-    solution = solve_mimo(snapshot, 1e-5, "equal_cs", start=start)
+    solution = solve_mimo(snapshot, 1e-5, scheme, start=start)
     assert solution.info["fallback"] == "fast" and solution.feasible
     assert solution.info["reference_status"] == "solver_failed: solver error: mock"
-    if where == "loop":  # from the last point, never below it
-        assert solution.ee >= evaluate(snapshot, start, 1e-5).ee
+    a, b = solution.allocation.a, solution.allocation.b
+    if scheme == "equal_com":  # one power pair per subcarrier, the same for every user
+        np.testing.assert_array_equal(a, a[:, :1] * np.ones(snapshot.K))
+        np.testing.assert_array_equal(b, b[:, :1] * np.ones(snapshot.K))
+        assert solution.ee >= evaluate(snapshot, start, 1e-5).ee  # from the last point
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 def test_no_phase1_rounds_reports_the_start_as_infeasible():
     snapshot = _snapshot(HARD)
     solution = solve_mimo(snapshot, 1e-5, "equal_cs", phase1_rounds=0)
     assert solution.info["status"] == "infeasible" and solution.info["phase1_iterations"] == 0
+    assert solution.info["iterations"] == 0 and solution.info["ee_trace"] == []  # no loop
     assert not solution.feasible and np.isfinite(solution.evaluation.ee)
 
 
