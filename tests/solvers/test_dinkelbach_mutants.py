@@ -67,6 +67,8 @@ def test_starts_are_named_and_the_split_spends_half_the_budget():
 
     proposed = solve_mimo(snapshot, 1e-5, "proposed", max_iterations=2)
     assert proposed.info["starts"] == ["equal_split", "equal_com"]
+    assert (proposed.info["scheme"], proposed.info["method"]) == ("proposed", "cvxpy")
+    assert 0.0 < proposed.info["wall_time_s"] < 60.0
     given = solve_mimo(snapshot, 1e-5, "proposed", start=split, max_iterations=1)
     assert given.info["starts"] == ["given"] and given.info["start"] == "given"
     warm = solve_mimo(snapshot, 1e-5, "proposed", warm_start=proposed.allocation)
@@ -173,7 +175,7 @@ def test_no_phase1_rounds_reports_the_start_as_infeasible():
     ("kwargs", "message"),
     [
         (dict(method="newton"), "method must be one of"),
-        (dict(max_iterations=0), "max_iterations >= 1"),
+        (dict(max_iterations=0), "^tol must be > 0, max_iterations >= 1, phase1_rounds >= 0, "),
         (dict(phase1_rounds=-1), "phase1_rounds >= 0"),
         (dict(margin=1.0), r"margin in \[0, 1\)"),
         (dict(margin=-1e-9), r"margin in \[0, 1\)"),
@@ -285,3 +287,48 @@ def test_a_pure_sensing_step_raises_the_fisher_information():
     assert step is not None, status
     angles = lambda x: np.trace(fisher_information(constants, x)[:2, :2])  # noqa: E731
     assert angles(step) >= 2.0 * angles(point)  # measured: 3.4x
+
+
+def _program_at(snapshot, point):
+    """The proposed scheme's program, linearised at ``point``, its amplitudes fixed there."""
+    constants = stream_constants(snapshot)
+    program = _SurrogateProgram(snapshot, constants, "proposed", 1e-4)
+    program._linearise(point)
+    program.variables[0].value, program.variables[1].value = point.a, point.b
+    return constants, program
+
+
+def test_the_programs_power_is_the_true_transmit_power():
+    """P_T in the programs is (11) exactly, (a + eps b)^2 + (1 - eps^2) b^2 per stream,
+    on a cell whose stream correlations eps reach 0.27."""
+    snapshot = _snapshot(EASY)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        point = equal_split(snapshot, stream_constants(snapshot), 0.5)
+        point.a[...], point.b[...] = (
+            0.2 * rng.random(point.a.shape),
+            0.2 * rng.random(point.b.shape),
+        )
+        constants, program = _program_at(snapshot, point)
+        assert np.abs(constants.eps).max() > 0.2  # the premise: eps matters
+        true = evaluate(snapshot, point, 0.0, constants).transmit_power
+        assert program.P_T.value == pytest.approx(true, rel=1e-12)
+
+
+def test_the_crb_constraint_bounds_t_by_the_true_crb():
+    """At the point the FIM minorant is the FIM (Jacobi-scaled, D F D with D = diag(F)^-1/2),
+    so the largest t_i with F~ - t_i e_i e_i^T PSD is 1 / [(D F D)^-1]_ii, i.e.
+    t_i F_ii CRB_i = 1 (Schur complement), with the CRB of the true model."""
+    import cvxpy as cp
+
+    snapshot = _snapshot(EASY)
+    point = _split(snapshot, 0.5)
+    constants, program = _program_at(snapshot, point)
+    judged = evaluate(snapshot, point, 1e-5, constants)
+    A, B = program.variables[0], program.variables[1]
+    for i, crb in enumerate(judged.crb):  # (CRB_theta, CRB_phi), eq. (19)
+        problem = cp.Problem(
+            cp.Maximize(program.t[i]), [*program.crb_constraints, A == point.a, B == point.b]
+        )
+        problem.solve(solver=cp.CLARABEL)
+        assert program.t.value[i] * program.fim_diag[i] * crb == pytest.approx(1.0, rel=1e-5)
