@@ -15,7 +15,11 @@ import pytest
 from conftest import MIMO_TINY_CELL
 from gymnasium.vector import AutoresetMode
 from test_mimo_oracle import stand_in_oracle
-from test_vector_env import assert_close, run
+from test_vector_env import (
+    assert_close,
+    assert_seeds_give_each_env_its_single_env_trajectory,
+    run,
+)
 
 import isac_gym  # noqa: F401  (registers the ids)
 from isac_gym.envs.mimo_vector import MIMOVectorEnv
@@ -62,19 +66,7 @@ def test_native_vector_env_equals_sync_vector_env_through_autoresets(cheap_oracl
 
 def test_seeds_give_each_env_its_single_env_trajectory(cheap_oracle):
     actions = random_actions(4, 2, seed=1)
-    native = run(MIMOVectorEnv(2, **SHORT), actions, seed=3)
-    again = run(MIMOVectorEnv(2, **SHORT), actions, seed=3)
-    assert_close(native, again, rtol=0)
-    single = gym.make(ENV_ID, **SHORT)
-    obs, _ = single.reset(seed=4)  # an int seed S gives env i the seed S + i
-    np.testing.assert_array_equal(native[0][0][1], obs)
-    for step, action in enumerate(actions[:3], start=1):
-        obs, reward, _, _, info = single.step(action[1])
-        np.testing.assert_array_equal(native[step][0][1], obs)
-        assert native[step][1][1] == reward
-        assert native[step][4]["battery"][1] == info["battery"]
-    other = run(MIMOVectorEnv(2, **SHORT), actions[:1], seed=[3, 5])
-    assert not np.array_equal(native[0][0][1], other[0][0][1])
+    assert_seeds_give_each_env_its_single_env_trajectory(MIMOVectorEnv, ENV_ID, SHORT, actions)
 
 
 def test_partial_reset_by_mask_equals_sync_vector_env(cheap_oracle):

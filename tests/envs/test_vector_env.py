@@ -84,12 +84,14 @@ def test_native_vector_env_equals_sync_vector_env_through_autoresets(mode):
     assert len(set(causes[causes > 0])) >= 2
 
 
-def test_seeds_give_each_env_its_single_env_trajectory():
-    actions = random_actions(4, 2, seed=1)
-    native = run(ISCCVectorEnv(2, **DRAINING), actions, seed=3)
-    again = run(ISCCVectorEnv(2, **DRAINING), actions, seed=3)
+def assert_seeds_give_each_env_its_single_env_trajectory(make_vector, env_id, kwargs, actions):
+    """A vector env of 2 reset with an int seed S steps env i as ``gym.make(env_id)``
+    reset with S + i; a list of seeds seeds each env; the same seed, the same run.
+    ``actions``: (steps >= 3, 2, ...) actions of both envs."""
+    native = run(make_vector(2, **kwargs), actions, seed=3)
+    again = run(make_vector(2, **kwargs), actions, seed=3)
     assert_close(native, again, rtol=0)
-    single = gym.make(ENV_ID, **DRAINING)
+    single = gym.make(env_id, **kwargs)
     obs, _ = single.reset(seed=4)  # an int seed S gives env i the seed S + i
     np.testing.assert_array_equal(native[0][0][1], obs)
     for step, action in enumerate(actions[:3], start=1):
@@ -97,8 +99,13 @@ def test_seeds_give_each_env_its_single_env_trajectory():
         np.testing.assert_array_equal(native[step][0][1], obs)
         assert native[step][1][1] == reward
         np.testing.assert_array_equal(native[step][4]["battery"][1], info["battery"])
-    other = run(ISCCVectorEnv(2, **DRAINING), actions[:1], seed=[3, 5])
+    other = run(make_vector(2, **kwargs), actions[:1], seed=[3, 5])
     assert not np.array_equal(native[0][0][1], other[0][0][1])
+
+
+def test_seeds_give_each_env_its_single_env_trajectory():
+    actions = random_actions(4, 2, seed=1)
+    assert_seeds_give_each_env_its_single_env_trajectory(ISCCVectorEnv, ENV_ID, DRAINING, actions)
 
 
 @pytest.mark.parametrize("vector", [False, True])
