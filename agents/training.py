@@ -156,9 +156,14 @@ def default_timesteps(algo: str, env_id: str, path: str | Path | None = None) ->
     if value is None:
         source = path or HYPERPARAMS_DIR / f"{algo}.yml"
         raise UsageError(f"--timesteps is required: {source} has no n_timesteps for {env_id}")
-    if int(value) <= 0 or int(value) != float(value):
+    try:
+        steps = int(value)
+        valid = steps > 0 and steps == float(value) and not isinstance(value, bool)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise UsageError(f"n_timesteps must be a positive integer, got {value!r}")
-    return int(value)
+    return steps
 
 
 def _policy_kwargs(kwargs: dict | None) -> dict | None:

@@ -281,7 +281,7 @@ def test_timesteps_default_to_the_yaml_n_timesteps(tmp_path):
     path.write_text("isac_gym/ISCC-v0:\n  n_steps: 8\n")
     with pytest.raises(UsageError, match="--timesteps is required.*no n_timesteps"):
         default_timesteps("ppo", "isac_gym/ISCC-v0", path)
-    for bad in ("0", "-5", "1.5"):
+    for bad in ("0", "-5", "1.5", "many", "true", "[1]"):
         path.write_text(f"isac_gym/ISCC-v0:\n  n_timesteps: {bad}\n")
         with pytest.raises(UsageError, match="n_timesteps must be a positive integer"):
             default_timesteps("ppo", "isac_gym/ISCC-v0", path)
