@@ -35,7 +35,7 @@ one. The file::
     samples: 8             # configurations tried (default 4)
     searcher: random       # or optuna (Optuna's TPE under Tune; pip install optuna)
     seed: 0                # seed of the searcher (default 0)
-    validation_seeds: 1000-1009  # score on these episodes instead (see below)
+    validation_seeds: 1000-1009  # score on these episodes instead (one range; see below)
 
 With ``validation_seeds`` a sample scores the mean return of its final models on those
 episodes (each seed's model, the policy spec ``ALGO:model.zip`` of ``evaluate.py``,
@@ -280,6 +280,8 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
             validation = list(seed_list(str(validation)))
         except argparse.ArgumentTypeError as error:
             raise ValueError(f"{path}: validation_seeds {error}") from None
+        if validation != list(range(validation[0], validation[0] + len(validation))):
+            raise ValueError(f"{path}: validation_seeds must be one range A-B, got {validation}")
     samples, seed = sweep.get("samples", 4), sweep.get("seed", 0)
     for name, value in (("samples", samples), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (name == "samples"):
@@ -340,20 +342,16 @@ def _tune_trial(config: dict) -> None:
 
 
 def validation_return(out: str | Path, settings: dict, seeds: list[int]) -> float:
-    """Mean return of the run ``out``'s final model over the episodes ``seeds`` (as
-    ``evaluate.py policies --policies ALGO:OUT/model.zip``, batched)."""
-    from agents.evaluation import make_env_and_policy
-    from agents.rollout import has_native_vector_env, run_batch
+    """Mean return of the run ``out``'s final model over the consecutive episode
+    ``seeds``, as ``evaluate.py policies --policies ALGO:OUT/model.zip`` plays them."""
+    from agents.evaluation import evaluate_policies
 
     spec = f"{settings['algo']}:{Path(out) / 'model.zip'}"
-    env, policy = make_env_and_policy(settings["env_id"], spec)
-    try:
-        if not has_native_vector_env(env):
-            raise ValueError(f"validation_seeds needs an env with a native vector env: {spec}")
-        results = run_batch(env, policy, spec, list(seeds), list(range(len(seeds))))
-        return float(np.mean([result.episode_return for result, _ in results]))
-    finally:
-        env.close()
+    results, _ = evaluate_policies(
+        settings["env_id"], [spec], len(seeds), seed=seeds[0], trace_episode=None,
+        progress=False,
+    )  # fmt: skip
+    return float(np.mean([result.episode_return for result in results]))
 
 
 def tune_sweep(settings: dict, seeds: list[int], sweep: dict, out: Path, address=None):

@@ -84,6 +84,7 @@ def test_curves_without_evaluations_use_an_even_grid():
         ("space: {lr: 0.1}\nsearcher: grid\n", "searcher must be one of"),
         ("space: {lr: 0.1}\ntrials: 3\n", "unknown keys ['trials']"),
         ("space: {lr: 0.1}\nvalidation_seeds: 9-3\n", "validation_seeds must be comma-sep"),
+        ("space: {lr: 0.1}\nvalidation_seeds: 1000-1002,7\n", "validation_seeds must be one range"),
     ],
 )
 def test_sweep_file_errors_name_the_key(tmp_path, text, message):
@@ -99,8 +100,8 @@ def test_sweep_file_defaults(tmp_path):
     sweep = seeds.load_sweep(path)
     assert sweep["samples"] == 4 and sweep["searcher"] == "random" and sweep["seed"] == 0
     assert sweep["validation_seeds"] is None  # the training evaluations score a sample
-    path.write_text("space: {n_epochs: 1}\nvalidation_seeds: 1000-1002,7\n")
-    assert seeds.load_sweep(path)["validation_seeds"] == [1000, 1001, 1002, 7]
+    path.write_text("space: {n_epochs: 1}\nvalidation_seeds: 1000-1002\n")
+    assert seeds.load_sweep(path)["validation_seeds"] == [1000, 1001, 1002]
 
 
 def test_validation_return_is_the_models_mean_return_on_those_episodes(tmp_path):
