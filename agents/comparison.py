@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-#: Spec kinds that are learned agents (never the default reference).
-LEARNED_KINDS = ("pretrained", "ppo", "sac", "td3")
+from agents.policies import LEARNED_KINDS  # learned agents are never the default reference
+
 COLUMNS = (
     "policy",
     "reference",

@@ -51,6 +51,8 @@ NON_LEARNED = (
 )
 _NO_ARGUMENT = ("heuristic", "lyapunov", "lyapunov-budget", "threshold-budget", "random")
 LEARNED = ("pretrained", "ppo:PATH", "sac:PATH", "td3:PATH")
+#: The kinds (spec before ":") of the learned policies.
+LEARNED_KINDS = tuple(spec.split(":")[0] for spec in LEARNED)
 VALID_SPECS = NON_LEARNED + LEARNED
 
 #: Allocation-mode actions of the FL/FO/HO baselines: a = 2 alpha - 1 of the pinned alpha.

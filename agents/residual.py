@@ -56,10 +56,10 @@ class ResidualSpec:
     params: dict | None = None
 
     def __post_init__(self) -> None:
-        from agents.policies import parse_spec
+        from agents.policies import LEARNED_KINDS, parse_spec
 
         kind, _ = parse_spec(self.base)  # ValueError naming the valid specs
-        if kind in ("random", "ppo", "sac", "td3", "pretrained"):
+        if kind in ("random", *LEARNED_KINDS):
             raise ValueError(
                 f"residual base must be a deterministic non-learned policy, got {self.base!r}"
             )
