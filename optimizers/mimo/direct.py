@@ -42,9 +42,9 @@ import scipy.linalg
 import scipy.linalg.lapack
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, StreamConstants
-from optimizers.mimo import fast
 
 _LN2 = np.log(2.0)
+_MIN_SHIFT = 1e-4  #: the first Levenberg shift (Jacobi-scaled units)
 
 
 def scheme_map(scheme: str, N: int, K: int):
@@ -71,6 +71,8 @@ class ExactModel:
         self.Q_flat = np.moveaxis(self.Q, (2, 3), (0, 1)).reshape(16, -1)  # F = Q_flat (u u^T)
         self.scheme, self.E = scheme, scheme_map(scheme, N, K)
         self.nz = 2 * N * K if self.E is None else self.E.shape[1]
+        # E is block-diagonal over subcarriers: its (2K, m) block maps one subcarrier
+        self.E_block = None if self.E is None else self.E[: 2 * K, : self.nz // N]
         self.eye = np.eye(K, dtype=bool)
         self.crb_max = snapshot.crb_max
 
@@ -88,6 +90,17 @@ class ExactModel:
 
     def full(self, z):
         return z if self.E is None else self.E @ z
+
+    def reduce_blocks(self, blocks):
+        """Per-subcarrier (N, 2K, 2K) blocks of a matrix in x -> those of E^T (.) E."""
+        return blocks if self.E is None else self.E_block.T @ blocks @ self.E_block
+
+    def reduce_columns(self, columns):
+        """E^T columns for an (2NK, ...) array (one subcarrier block at a time)."""
+        if self.E is None:
+            return columns
+        per_subcarrier = columns.reshape(self.N, 2 * self.K, -1)
+        return (self.E_block.T @ per_subcarrier).reshape(self.nz, *columns.shape[1:])
 
     def allocation(self, z) -> MIMOAllocation:
         x = np.maximum(self.full(z), 0.0).reshape(self.N, 2, self.K)
@@ -155,7 +168,7 @@ class ExactModel:
         w = np.broadcast_to(weights / (self.N * _LN2), v["T"].shape)
         stacked = np.concatenate((d_T, d_psi), axis=1)  # (N, 2K, 2K)
         coef = np.concatenate((-w / v["T"] ** 2, w / v["psi"] ** 2), axis=1)
-        blocks = np.einsum("nm,nmi,nmj->nij", coef, stacked, stacked)
+        blocks = np.swapaxes(stacked * coef[..., None], 1, 2) @ stacked  # sum_m c_m s_m s_m^T
         on_T, on_psi = w / v["T"], w / v["psi"]
         k = np.arange(K)
         blocks[:, k, k] += 2.0 * self.zeta**2 * on_T
@@ -171,10 +184,12 @@ class ExactModel:
         -2 CRB_i^-2 V_i V_i^T (2, 2NK, 4)."""
         inv_crb, scaled_inverse, d = crb_info
         gvec = d[None, :] * scaled_inverse[:, :2].T * d[:2, None]  # F^-1 e_i, (2, 4)
-        u = v["u"]
-        Qg = np.einsum("nkabpq,ia,ib->inkpq", self.Q, gvec, gvec)
+        u, N, K = v["u"], self.N, self.K
+        outer = (gvec[:, :, None] * gvec[:, None, :]).reshape(2, 16)
+        Qg = (outer @ self.Q_flat).reshape(2, N, K, 2, 2)  # g_i^T Q_{n,k} g_i per stream
         grad = 2.0 * np.einsum("inkpq,nkq->inpk", Qg, u) * (inv_crb**2)[:, None, None, None]
-        Y = 2.0 * np.einsum("nkabpq,nkq,ib->inpka", self.Q, u, gvec) * d  # scaled F' g
+        Qu = (self.Q @ u[:, :, None, None, :, None])[..., 0]  # (N, K, 4, 4, 2): Q u
+        Y = 2.0 * np.einsum("nkabp,ib->inpka", Qu, gvec) * d  # scaled F' g
         root = np.linalg.cholesky(scaled_inverse)
         factors = (Y @ root).reshape(2, -1, 4)
         return grad.reshape(2, -1), 2.0 * Qg, factors
@@ -191,6 +206,23 @@ def add_stream_blocks(blocks, stream, K):
     blocks[:, k, K + k] += stream[..., 0, 1]
     blocks[:, K + k, k] += stream[..., 1, 0]
     blocks[:, K + k, K + k] += stream[..., 1, 1]
+
+
+def curvature(model: ExactModel, v, inv_crb, derivatives, rate_coef, crb_coef, power_coef):
+    """Hessian of ``sum_k rate_coef_k R_k + sum_i crb_coef_i / CRB_i + power_coef P_T``
+    as (N, 2K, 2K) per-subcarrier blocks plus a low-rank part ``columns diag(weights)
+    columns^T`` (module docstring: the 1/CRB Hessian is per-stream 2x2 blocks, a rank-2
+    term along its gradient and a rank-4 term)."""
+    d_T, d_psi, grad_crb, crb_blocks, factors = derivatives
+    blocks = model.rate_hessian_blocks(v, d_T, d_psi, rate_coef)
+    stream = np.einsum("i,inkpq->nkpq", crb_coef * inv_crb**2, crb_blocks)
+    stream = stream + power_coef * np.array([[2.0, 0.0], [0.0, 2.0]])  # P_T of (11)
+    stream[..., 0, 1] += power_coef * 2.0 * model.eps
+    stream[..., 1, 0] += power_coef * 2.0 * model.eps
+    add_stream_blocks(blocks, stream, model.K)
+    columns = np.column_stack((grad_crb.T, *factors))
+    weights = np.concatenate((2.0 * crb_coef / inv_crb, np.repeat(-2.0 * crb_coef * inv_crb**2, 4)))
+    return blocks, columns, weights
 
 
 class BarrierProblem:
@@ -223,7 +255,7 @@ class BarrierProblem:
             return None
         phi, _, denominator = model.objective(v, crb_info[0])
         return dict(
-            z=z, x=x, v=v, crb=crb_info, phi=phi, P=denominator,
+            y=z, z=z, x=x, v=v, crb=crb_info, phi=phi, P=denominator,
             se=se_slack, c=crb_slack, p=power_slack,
         )  # fmt: skip
 
@@ -242,6 +274,10 @@ class BarrierProblem:
     def slacks(state):
         """The nonlinear constraints' slacks c_j > 0: K SE, 2 CRB, 1 power."""
         return np.concatenate((state["se"], state["c"], [state["p"]]))
+
+    def slack_change(self, jacobian, direction):
+        """The slacks' first-order change along a step ``direction`` of the variables."""
+        return jacobian @ self.model.full(direction)
 
     def newton(self, state, t, dual):
         """(gradient, Hessian parts, constraint Jacobian) of the barrier function at weight
@@ -265,40 +301,31 @@ class BarrierProblem:
         rate_coef = -tau * ((1.0 - omega) - phi * s.xi) / P - lam[:K]
         crb_coef = -tau * omega / P - model.crb_max * lam[K : K + 2]  # on Hess(1/CRB_i)
         power_coef = tau * phi / (s.eta * P) + lam[-1] / self.P_max
-        blocks = model.rate_hessian_blocks(v, d_T, d_psi, rate_coef)
-        stream = np.einsum("i,inkpq->nkpq", crb_coef * inv_crb**2, crb_blocks)
-        stream = stream + power_coef * np.array([[2.0, 0.0], [0.0, 2.0]])
-        stream[..., 0, 1] += power_coef * 2.0 * model.eps
-        stream[..., 1, 0] += power_coef * 2.0 * model.eps
-        add_stream_blocks(blocks, stream, K)
-        columns = np.column_stack((jacobian.T, grad_crb.T, *factors))
-        weights = np.concatenate((
-            lam / slack,
-            2.0 * crb_coef / inv_crb,
-            np.repeat(-2.0 * crb_coef * inv_crb**2, 4),
-        ))  # fmt: skip
+        derivatives = (d_T, d_psi, grad_crb, crb_blocks, factors)
+        blocks, columns, weights = curvature(
+            model, v, inv_crb, derivatives, rate_coef, crb_coef, power_coef
+        )
+        columns = np.column_stack((jacobian.T, columns))
+        weights = np.concatenate((lam / slack, weights))
         cross = (grad_den * (tau / P), grad_phi)  # the ratio's rank-2 term
         return gradient, (blocks, columns, weights, cross, dual[1]), jacobian
 
     def hessian(self, z, parts):
-        """The (primal-dual) Hessian in z from :meth:`newton`'s parts."""
+        """The (primal-dual) Hessian in z from :meth:`newton`'s parts, assembled in z
+        (E^T H E block by block, never the full matrix in x)."""
         blocks, columns, weights, cross, dual_z = parts
-        hessian = _block_diagonal(blocks)
+        model = self.model
+        hessian = _block_diagonal(model.reduce_blocks(blocks))
+        columns = model.reduce_columns(columns)
         hessian += (columns * weights) @ columns.T
-        outer = np.outer(*cross)
+        outer = np.outer(*(model.reduce_columns(vector) for vector in cross))
         hessian += outer + outer.T
-        E = self.model.E
-        if E is not None:
-            hessian = E.T @ hessian @ E
         hessian[np.diag_indices_from(hessian)] += dual_z / z
         return hessian
 
     def reduce_gradient(self, z, gradient):
         """To the free amplitudes z (x = E z), with the -sum log z term."""
-        E = self.model.E
-        if E is not None:
-            gradient = E.T @ gradient
-        return gradient - 1.0 / z
+        return self.model.reduce_columns(gradient) - 1.0 / z
 
 
 def _block_diagonal(blocks):
@@ -319,24 +346,25 @@ def newton_direction(problem: BarrierProblem, state, t, dual):
     gradient = problem.reduce_gradient(z, gradient)
     hessian = problem.hessian(z, parts)
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
-    scaled = hessian * scale[:, None] * scale[None, :]
+    scaled = hessian * scale[:, None]
+    scaled *= scale[None, :]
+    diagonal, index = np.diagonal(scaled).copy(), np.arange(len(scale))
     shift = 0.0
     for _ in range(20):
-        trial = scaled.copy()
-        trial[np.diag_indices_from(trial)] += shift
-        factor, failed = scipy.linalg.lapack.dpotrf(trial, lower=True, clean=False)
+        scaled[index, index] = diagonal + shift
+        factor, failed = scipy.linalg.lapack.dpotrf(scaled, lower=True, clean=False)
         if failed:
-            shift = max(1e-4, 10.0 * shift)
+            shift = max(_MIN_SHIFT, 10.0 * shift)
             continue
         solution = scipy.linalg.lapack.dpotrs(factor, -scale * gradient, lower=True)[0]
         return gradient, scale * solution, jacobian
     return gradient, -(scale**2) * gradient, jacobian
 
 
-def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30):
+def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30, stop=None):
     """Damped primal-dual Newton on the barrier function at weight t, with a backtracking
     line search on the barrier function (+inf outside the feasible set):
-    (state, dual, steps)."""
+    (state, dual, steps). ``stop(state)`` ends it early after an accepted step."""
     if dual is None:
         dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
     for step in range(1, max_steps + 1):
@@ -344,22 +372,25 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         slope = gradient @ direction
         if -slope / 2.0 <= tol:
             return state, dual, step
-        z = state["z"]
-        size = min(1.0, _to_boundary(z, direction))
+        y, z = state["y"], state["z"]
+        bounded = direction[: z.size]  # the amplitudes; a phase-I margin is free
+        size = min(1.0, _to_boundary(z, bounded))
         value = problem.merit(state, t)
         while size > 1e-14:
-            trial = problem.state(z + size * direction)
+            trial = problem.state(y + size * direction)
             if problem.merit(trial, t) <= value + 1e-4 * size * slope:
                 break
             size *= 0.5
         else:
             return state, dual, step
-        dx = problem.model.full(direction)
+        slack_change = problem.slack_change(jacobian, direction)
         dual = (
-            _dual_step(dual[0], problem.slacks(state), jacobian @ dx, size, problem.slacks(trial)),
-            _dual_step(dual[1], z, direction, size, trial["z"]),
+            _dual_step(dual[0], problem.slacks(state), slack_change, size, problem.slacks(trial)),
+            _dual_step(dual[1], z, bounded, size, trial["z"]),
         )
         state = trial
+        if stop is not None and stop(state):
+            return state, dual, step
     return state, dual, max_steps
 
 
@@ -413,13 +444,13 @@ def solve_direct(
     problem = BarrierProblem(model, margin, 1.0)
     state = problem.state(z)
     if state is None:
-        surrogate = fast.FastSurrogate(snapshot, constants, scheme)
-        point, judged, rounds, status = fast.phase1(
-            snapshot, constants, surrogate, point, omega,
-            rounds=phase1_rounds, margin=margin, evaluate=evaluate,
-        )  # fmt: skip
-        info["phase1_iterations"] = rounds
-        state = problem.state(model.to_z(point)) if status == "feasible" else None
+        from optimizers.mimo.phase_one import restore_feasibility  # builds on this module
+
+        z, status, steps = restore_feasibility(model, z, margin=margin, max_steps=phase1_rounds)
+        point = model.allocation(z)
+        judged = evaluate(snapshot, point, omega, constants)
+        info["phase1_iterations"] = steps
+        state = problem.state(z) if status == "feasible" else None
         if state is None:
             info["status"] = "infeasible" if status != "feasible" else "phase1_not_interior"
             return point, judged, info

@@ -1,4 +1,4 @@
-"""The fast method (optimizers.mimo.direct, with the phase I of optimizers.mimo.fast)
+"""The fast method (optimizers.mimo.direct, with the phase I of optimizers.mimo.phase_one)
 against the true model and the CVXPY reference."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_constants
-from optimizers.mimo import dinkelbach, direct, fast
+from optimizers.mimo import dinkelbach, direct, phase_one
 from optimizers.mimo.dinkelbach import equal_split, solve_mimo, solve_mimo_sweep
 
 SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
@@ -19,48 +19,6 @@ LOOSE = SMALL.replace(R_th=0.5, crb_max_theta=0.3, crb_max_phi=0.3)
 
 def _snapshot(config=SMALL, seed=0):
     return sample_snapshot(config, np.random.default_rng(seed))
-
-
-def _program(phase1, scheme="proposed", seed=0):
-    snapshot = _snapshot(LOOSE, seed)
-    constants = stream_constants(snapshot)
-    surrogate = fast.FastSurrogate(snapshot, constants, scheme)
-    point = equal_split(snapshot, constants, snapshot.P_max / 2)
-    surrogate.linearise(point)
-    program = fast.BarrierProgram(surrogate, phase1=phase1, margin=0.0, lam=5.0, omega=1e-3)
-    return program, program.start(surrogate.to_z(point))
-
-
-@pytest.mark.parametrize("phase1", [True, False])
-def test_barrier_gradient_matches_finite_differences(phase1):
-    program, y = _program(phase1)
-    value, grad, _ = program.newton(y, 3.0)
-    assert value == pytest.approx(program.value(y, 3.0))
-    step = 1e-7
-    numeric = [
-        (program.value(y + step * e, 3.0) - program.value(y - step * e, 3.0)) / (2 * step)
-        for e in np.eye(y.size)
-    ]
-    np.testing.assert_allclose(grad, numeric, atol=1e-5 * np.abs(grad).max())
-
-
-@pytest.mark.parametrize("phase1", [True, False])
-def test_newton_direction_solves_the_hessian_system(phase1):
-    """H d = -g, checked by differencing the gradient along d (the structured solve)."""
-    program, y = _program(phase1)
-    _, grad, direction = program.newton(y, 3.0)
-    h = 1e-6
-    _, plus, _ = program.newton(y + h * direction, 3.0)
-    _, minus, _ = program.newton(y - h * direction, 3.0)
-    np.testing.assert_allclose((plus - minus) / (2 * h), -grad, atol=1e-5 * np.abs(grad).max())
-
-
-def test_structured_and_dense_newton_agree():
-    program, y = _program(False)
-    _, _, structured = program.newton(y, 3.0)
-    program.sur.E = np.eye(y.size - 2)  # forces the dense path
-    _, _, dense = program.newton(y, 3.0)
-    np.testing.assert_allclose(structured, dense, rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("omega", [1e-5, pytest.param(2e-3, marks=pytest.mark.slow)])
@@ -272,3 +230,86 @@ def test_per_user_rate_floors(floors, method):
     assert solution.feasible
     assert np.all(se >= np.array(floors) * (1 - 1e-9))
     assert se.min() < max(floors)
+
+
+# -- phase I on the true constraints (optimizers.mimo.phase_one) --------------------------
+
+
+def _phase_one(scheme="proposed", config=SMALL, seed=0):
+    snapshot = _snapshot(config, seed)
+    constants = stream_constants(snapshot)
+    model = direct.ExactModel(snapshot, constants, scheme, 1e-5)
+    split = model.to_z(equal_split(snapshot, constants, snapshot.P_max / 2))
+    return snapshot, constants, model, phase_one.PhaseOneProblem(model, 1e-4), split
+
+
+@pytest.mark.parametrize("scheme", dinkelbach.SCHEMES)
+def test_phase_one_gradient_and_hessian_match_finite_differences(scheme):
+    """In y = (z, tau), with the multipliers at 1/slack (the exact Hessian)."""
+    _, _, _, problem, split = _phase_one(scheme)
+    z = split * np.exp(0.3 * np.random.default_rng(2).standard_normal(split.size))
+    y, t = problem.start(z)["y"], 41.0
+
+    def parts_at(point):
+        state = problem.state(point)
+        dual = (1.0 / problem.slacks(state), 1.0 / point[:-1])
+        gradient, parts, _ = problem.newton(state, t, dual)
+        return problem.reduce_gradient(point[:-1], gradient), parts
+
+    gradient, parts = parts_at(y)
+    hessian = problem.hessian(y[:-1], parts)
+    steps = 1e-6 * np.maximum(np.abs(y), 1e-3)
+    basis = np.eye(y.size)
+    merit = [
+        (problem.merit(problem.state(y + h * e), t) - problem.merit(problem.state(y - h * e), t))
+        / (2 * h)
+        for h, e in zip(steps, basis, strict=True)
+    ]
+    np.testing.assert_allclose(gradient, merit, rtol=1e-6, atol=1e-7 * np.abs(gradient).max())
+    numeric = np.array(
+        [
+            (parts_at(y + h * e)[0] - parts_at(y - h * e)[0]) / (2 * h)
+            for h, e in zip(steps, basis, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(hessian, numeric, atol=1e-6 * np.abs(hessian).max())
+
+
+@pytest.mark.parametrize("scheme", ["proposed", "equal_com"])  # equal_cs: no feasible split
+def test_phase_one_reaches_a_strictly_feasible_point(scheme):
+    snapshot, constants, model, _, split = _phase_one(scheme)
+    start = evaluate(snapshot, model.allocation(split), 1e-5, constants)
+    assert not start.feasible  # the equal split misses a floor: phase I has work to do
+    z, status, steps = phase_one.restore_feasibility(model, split, margin=1e-4, max_steps=300)
+    judged = evaluate(snapshot, model.allocation(z), 1e-5, constants)
+    assert status == "feasible" and judged.feasible and 0 < steps < 300
+    assert direct.BarrierProblem(model, 1e-4, 1.0).state(z) is not None  # interior: a start
+
+
+def test_phase_one_reports_infeasible_early_and_respects_its_budget():
+    tight = SMALL.replace(crb_max_theta=1e-5, crb_max_phi=1e-5)  # beyond any power split
+    _, _, model, _, split = _phase_one(config=tight)
+    _, status, steps = phase_one.restore_feasibility(model, split, margin=1e-4, max_steps=300)
+    assert status == "infeasible" and steps < 300  # the certificate, not the budget
+    _, status, steps = phase_one.restore_feasibility(model, split, margin=1e-4, max_steps=3)
+    assert status == "infeasible" and steps == 3
+
+
+@pytest.mark.parametrize("phase", ["main", "phase_one"])
+def test_slack_change_is_the_slacks_derivative_along_a_step(phase):
+    """The multipliers' Newton step uses it: first order in a random direction."""
+    _, _, model, problem, split = _phase_one(config=LOOSE)
+    if phase == "main":
+        problem = direct.BarrierProblem(model, 1e-4, 1.0)
+        y = split
+    else:
+        y = problem.start(split)["y"]
+    state = problem.state(y)
+    dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
+    jacobian = problem.newton(state, 5.0, dual)[2]
+    direction = np.random.default_rng(3).standard_normal(y.size) * np.abs(y)
+    h = 1e-7
+    numeric = (problem.slacks(problem.state(y + h * direction)) - problem.slacks(state)) / h
+    np.testing.assert_allclose(
+        problem.slack_change(jacobian, direction), numeric, rtol=1e-4, atol=1e-9
+    )
