@@ -1,7 +1,7 @@
 """Figs. 2-7 of the mMIMO ISAC paper (Nguyen et al., 2025, Sec. V): ``evaluate.py paper-mimo``.
 
     python evaluate.py paper-mimo --figure N|all [--trials T] [--jobs J] [--seed S]
-                                  [--out DIR] [--small]
+                                  [--out DIR] [--small] [--method fast|cvxpy]
 
 Each figure is a set of series (scheme, weight omega, configuration overrides) swept over
 an x-axis. A drop's randomness comes from ``SeedSequence([seed, figure, trial])``: every
@@ -18,7 +18,9 @@ order, so the output is identical for every ``--jobs``. Writes atomically (tempo
 * ``DIR/mimo_figN.json``: command, seed, trials, series, wall time.
 
 ``--small``: a 4x4 UPA, K = 3, N = 4 cell with CRB ceilings 3e-3 rad^2 (smoke tests).
-Solves use ``solve_mimo``'s default method (docs/mimo_model.md section 5).
+Solves use ``--method`` (default ``fast``, the direct barrier method, docs/mimo_model.md
+section 5.7); Fig. 3 always uses ``cvxpy``, since it plots the Dinkelbach iterations of
+Algorithm 1 (the fast method's path has barrier stages instead).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class FigureSpec:
     series: tuple
     y: str = "ee"  #: CSV column plotted
     extra_y: tuple = ()
+    method: str | None = None  #: a solve method pinned by the figure (else --method)
 
 
 def _schemes(omega, tag="", **overrides):
@@ -78,7 +81,7 @@ def _figures() -> dict[int, FigureSpec]:
         2: FigureSpec(2, "EE vs omega", "omega", (1e-6, 1e-5, 1e-4, 1e-3, 2e-3, 1e-2),
                       (Series("Proposed", "proposed", None),), "ee", ("ee_comm", "ee_sense")),
         3: FigureSpec(3, "convergence", "iteration", tuple(range(ITERATIONS)),
-                      _schemes(LOR, " LoR") + _schemes(HOR, " HoR")),
+                      _schemes(LOR, " LoR") + _schemes(HOR, " HoR"), method="cvxpy"),
         4: FigureSpec(4, "EE vs P_max [W]", "P_max", (0.01, 0.1, 1.0, 10.0),
                       _schemes(LOR, " LoR")[:2] + _schemes(HOR, " HoR")[:2]),
         5: FigureSpec(5, "EE vs CRB ceiling [dB]", "crb_db", (-45.0, -40.0, -35.0, -30.0),
@@ -119,8 +122,11 @@ def _config(spec: FigureSpec, series: Series, x, small: bool):
     return MIMOISACConfig.paper(**overrides)
 
 
-def run_task(number: int, x_index: int, trial: int, seed: int, small: bool) -> list[dict]:
-    """Every series of one figure on one drop at one x: one record per series."""
+def run_task(
+    number: int, x_index: int, trial: int, seed: int, small: bool, method: str = "fast"
+) -> list[dict]:
+    """Every series of one figure on one drop at one x: one record per series, solved by
+    the figure's pinned method or ``method``."""
     import numpy as np
 
     from isac_gym.mimo import sample_snapshot
@@ -134,7 +140,7 @@ def run_task(number: int, x_index: int, trial: int, seed: int, small: bool) -> l
         rng = np.random.default_rng(drop_seed(seed, number, trial))
         snapshot = sample_snapshot(config, rng)
         omega = x if series.omega is None else series.omega
-        solution = solve_mimo(snapshot, omega, series.scheme)
+        solution = solve_mimo(snapshot, omega, series.scheme, method=spec.method or method)
         ev = solution.evaluation
         records.append(
             dict(
@@ -215,8 +221,9 @@ def _run_task(task: tuple) -> list[dict]:
 
 
 def run_figure(
-    number: int, trials: int, seed: int, pool, out: Path, small: bool, progress: bool = True
-):
+    number: int, trials: int, seed: int, pool, out: Path, small: bool, progress: bool = True,
+    method: str = "fast",
+):  # fmt: skip
     """Solve every (x, trial) task of one figure with ``pool`` (an open
     :class:`isac_gym.runs.JobPool`) and publish its CSV, PNG and JSON as one set."""
     from isac_gym.runs import atomic_write_text, format_csv, map_jobs, publish_set
@@ -225,13 +232,14 @@ def run_figure(
     x_count = 1 if spec.x_name == "iteration" else len(spec.x_values)
     tasks = [(x_index, trial) for x_index in range(x_count) for trial in range(trials)]
     start = time.perf_counter()
-    arguments = [(number, *task, seed, small) for task in tasks]
+    method = spec.method or method
+    arguments = [(number, *task, seed, small, method) for task in tasks]
     title = f"mimo fig{number}" if progress else False
     values = map_jobs(_run_task, arguments, pool=pool, progress=title, unit="drop")
     rows = aggregate(spec, dict(zip(tasks, values, strict=True)))
     settings = dict(
         command=shlex.join(sys.argv), figure=number, title=spec.title, seed=seed,
-        trials=trials, jobs=pool.jobs, backend=pool.backend, small=small,
+        trials=trials, jobs=pool.jobs, backend=pool.backend, small=small, method=method,
         x_name=spec.x_name, x_values=list(spec.x_values),
         series=[vars(s) for s in spec.series], wall_time_s=time.perf_counter() - start,
     )  # fmt: skip
@@ -250,6 +258,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="base seed")
     parser.add_argument("--out", default="docs/results/mimo", help="output folder")
     parser.add_argument("--small", action="store_true", help="4x4 UPA, K=3, N=4 (smoke tests)")
+    parser.add_argument(
+        "--method", choices=("fast", "cvxpy"), default="fast",
+        help="solve_mimo method (Fig. 3 always runs cvxpy: it plots Dinkelbach iterations)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     ray_backend.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -264,6 +276,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
     numbers = list(FIGURES) if args.figure == "all" else [int(args.figure)]
     with JobPool(args.jobs, backend=args.backend, address=args.ray_address) as pool:
         for number in numbers:
-            run_figure(number, args.trials, args.seed, pool, out, args.small, not args.no_progress)
+            run_figure(
+                number, args.trials, args.seed, pool, out, args.small,
+                not args.no_progress, args.method,
+            )  # fmt: skip
     write_manifest(out, shlex.join(sys.argv))
     return 0

@@ -61,3 +61,26 @@ def test_cli_writes_csv_png_json_and_jobs_do_not_change_results(tmp_path):
     assert (one / "mimo_fig2.csv").read_text() == (two / "mimo_fig2.csv").read_text()
     settings = json.loads((one / "mimo_fig2.json").read_text())
     assert settings["trials"] == 1 and settings["figure"] == 2
+
+
+@pytest.mark.parametrize(("number", "method", "expected"), [(2, "fast", "fast"),
+                         (2, "cvxpy", "cvxpy"), (3, "fast", "cvxpy")])  # fmt: skip
+def test_tasks_solve_with_the_chosen_method_and_fig3_with_cvxpy(
+    monkeypatch, number, method, expected
+):
+    """Fig. 3 plots Dinkelbach iterations, which only the cvxpy method has."""
+    from types import SimpleNamespace
+
+    from optimizers.mimo import dinkelbach
+
+    used = []
+
+    def recording(snapshot, omega, scheme, *, method):
+        used.append(method)
+        evaluation = SimpleNamespace(ee_comm=1.0, ee_sense=1.0, sum_se=1.0, transmit_power=1.0,
+                                     total_power=1.0, crb=(1.0, 1.0))  # fmt: skip
+        return SimpleNamespace(feasible=True, ee=1.0, evaluation=evaluation, info={})
+
+    monkeypatch.setattr(dinkelbach, "solve_mimo", recording)
+    mimo_figures.run_task(number, 0, 0, 0, True, method)
+    assert used and set(used) == {expected}
