@@ -66,6 +66,7 @@ class FigureSpec:
     y: str = "ee"  #: CSV column plotted
     extra_y: tuple = ()
     method: str | None = None  #: a solve method pinned by the figure (else --method)
+    sweep: bool = False  #: x is P_max, solved per drop by solve_mimo_sweep (monotone EE)
 
 
 def _schemes(omega, tag="", **overrides):
@@ -75,6 +76,9 @@ def _schemes(omega, tag="", **overrides):
     )
 
 
+P_MAX_SWEEP = tuple(10 ** ((dbm - 30) / 10) for dbm in range(10, 41, 5))  #: 10-40 dBm [W]
+
+
 def _figures() -> dict[int, FigureSpec]:
     dbm = {20: 0.1, 30: 1.0, 40: 10.0}
     return {
@@ -82,8 +86,8 @@ def _figures() -> dict[int, FigureSpec]:
                       (Series("Proposed", "proposed", None),), "ee", ("ee_comm", "ee_sense")),
         3: FigureSpec(3, "convergence", "iteration", tuple(range(ITERATIONS)),
                       _schemes(LOR, " LoR") + _schemes(HOR, " HoR"), method="cvxpy"),
-        4: FigureSpec(4, "EE vs P_max [W]", "P_max", (0.01, 0.1, 1.0, 10.0),
-                      _schemes(LOR, " LoR")[:2] + _schemes(HOR, " HoR")[:2]),
+        4: FigureSpec(4, "EE vs P_max [W]", "P_max", P_MAX_SWEEP,
+                      _schemes(LOR, " LoR")[:2] + _schemes(HOR, " HoR")[:2], sweep=True),
         5: FigureSpec(5, "EE vs CRB ceiling [dB]", "crb_db", (-45.0, -40.0, -35.0, -30.0),
                       _schemes(LOR, " LoR")
                       + tuple(Series(f"Proposed HoR {p} dBm", "proposed", HOR, {"P_max": w})
@@ -124,33 +128,42 @@ def _config(spec: FigureSpec, series: Series, x, small: bool):
 
 def run_task(
     number: int, x_index: int, trial: int, seed: int, small: bool, method: str = "fast"
-) -> list[dict]:
+) -> list:
     """Every series of one figure on one drop at one x: one record per series, solved by
-    the figure's pinned method or ``method``."""
+    the figure's pinned method or ``method``. A sweep figure solves every x of the drop
+    in one task (:func:`optimizers.mimo.dinkelbach.solve_mimo_sweep`) and returns one
+    such list per x."""
     import numpy as np
 
     from isac_gym.mimo import sample_snapshot
-    from optimizers.mimo.dinkelbach import solve_mimo
+    from optimizers.mimo.dinkelbach import solve_mimo, solve_mimo_sweep
 
     spec = FIGURES[number]
-    x = spec.x_values[0 if spec.x_name == "iteration" else x_index]
-    records = []
+    method = spec.method or method
+    x = spec.x_values[0 if spec.x_name == "iteration" or spec.sweep else x_index]
+    per_series = []
     for series in spec.series:
         config = _config(spec, series, x, small)
-        rng = np.random.default_rng(drop_seed(seed, number, trial))
-        snapshot = sample_snapshot(config, rng)
+        snapshot = sample_snapshot(config, np.random.default_rng(drop_seed(seed, number, trial)))
         omega = x if series.omega is None else series.omega
-        solution = solve_mimo(snapshot, omega, series.scheme, method=spec.method or method)
-        ev = solution.evaluation
-        records.append(
-            dict(
-                feasible=solution.feasible, ee=solution.ee, ee_comm=ev.ee_comm,
-                ee_sense=ev.ee_sense, sum_se=ev.sum_se, transmit_power=ev.transmit_power,
-                total_power=ev.total_power, crb_theta=ev.crb[0], crb_phi=ev.crb[1],
-                trace=list(solution.info.get("ee_trace", [])),
+        if spec.sweep:
+            per_series.append(
+                solve_mimo_sweep(snapshot, omega, spec.x_values, series.scheme, method=method)
             )
-        )  # fmt: skip
-    return records
+        else:
+            per_series.append([solve_mimo(snapshot, omega, series.scheme, method=method)])
+    by_x = [[_record(solutions[i]) for solutions in per_series] for i in range(len(per_series[0]))]
+    return by_x if spec.sweep else by_x[0]
+
+
+def _record(solution) -> dict:
+    ev = solution.evaluation
+    return dict(
+        feasible=solution.feasible, ee=solution.ee, ee_comm=ev.ee_comm,
+        ee_sense=ev.ee_sense, sum_se=ev.sum_se, transmit_power=ev.transmit_power,
+        total_power=ev.total_power, crb_theta=ev.crb[0], crb_phi=ev.crb[1],
+        trace=list(solution.info.get("ee_trace", [])),
+    )  # fmt: skip
 
 
 def aggregate(spec: FigureSpec, results: dict) -> list[dict[str, Any]]:
@@ -229,14 +242,22 @@ def run_figure(
     from isac_gym.runs import atomic_write_text, format_csv, map_jobs, publish_set
 
     spec = FIGURES[number]
-    x_count = 1 if spec.x_name == "iteration" else len(spec.x_values)
+    x_count = 1 if spec.x_name == "iteration" or spec.sweep else len(spec.x_values)
     tasks = [(x_index, trial) for x_index in range(x_count) for trial in range(trials)]
     start = time.perf_counter()
     method = spec.method or method
     arguments = [(number, *task, seed, small, method) for task in tasks]
     title = f"mimo fig{number}" if progress else False
     values = map_jobs(_run_task, arguments, pool=pool, progress=title, unit="drop")
-    rows = aggregate(spec, dict(zip(tasks, values, strict=True)))
+    if spec.sweep:  # one task per drop: spread its x values out
+        results = {
+            (x, t): per_x[x]
+            for (_, t), per_x in zip(tasks, values, strict=True)
+            for x in range(len(per_x))
+        }
+    else:
+        results = dict(zip(tasks, values, strict=True))
+    rows = aggregate(spec, results)
     settings = dict(
         command=shlex.join(sys.argv), figure=number, title=spec.title, seed=seed,
         trials=trials, jobs=pool.jobs, backend=pool.backend, small=small, method=method,
@@ -253,7 +274,7 @@ def run_figure(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", required=True, choices=[*map(str, FIGURES), "all"])
-    parser.add_argument("--trials", type=positive_int, default=3, help="drops per x value")
+    parser.add_argument("--trials", type=positive_int, default=10, help="drops per x value")
     parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes")
     parser.add_argument("--seed", type=int, default=0, help="base seed")
     parser.add_argument("--out", default="docs/results/mimo", help="output folder")

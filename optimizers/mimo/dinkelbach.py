@@ -120,12 +120,13 @@ def solve_mimo(
 
     ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "cvxpy" (the
     CVXPY/Clarabel Dinkelbach-SCA reference, default) or "fast" (the direct primal-dual
-    barrier Newton method on (26) of :mod:`optimizers.mimo.direct`, with the SCA phase I
-    of :mod:`optimizers.mimo.fast`; about 10-40x faster than cvxpy at the paper's size
-    and higher EE on every drop measured, but not yet within issue 15's 150 ms, so not
-    the default; see BENCHMARKS.md). ``tol``: relative Phi gain that ends the cvxpy loop
-    (default 1e-3); ``max_iterations`` (200); both are accepted but unused by fast,
-    whose barrier path ends at a gap of 1e-6 of Phi.
+    barrier Newton method on (26) of :mod:`optimizers.mimo.direct`, with the phase I of
+    :mod:`optimizers.mimo.phase_one`; tens of times faster than cvxpy at the paper's
+    size and higher EE on every paper drop measured, but not yet within issue 15's
+    150 ms, so not the default; see BENCHMARKS.md). ``tol``: relative Phi gain that ends
+    the cvxpy loop (default 1e-3); ``max_iterations`` (200); both are accepted but
+    unused by fast, whose barrier path ends at a gap of 1e-6 of Phi.
+    ``phase1_rounds``: the phase-I budget, SCA rounds (cvxpy) or Newton steps (fast).
     ``start``: the one start point (it is projected on the scheme's equalities; phase I
     runs if it is not feasible). ``warm_start``: a previous solution (e.g. of the last
     frame, or of a lower P_max), used as the only start when it is feasible for this

@@ -84,3 +84,31 @@ def test_tasks_solve_with_the_chosen_method_and_fig3_with_cvxpy(
     monkeypatch.setattr(dinkelbach, "solve_mimo", recording)
     mimo_figures.run_task(number, 0, 0, 0, True, method)
     assert used and set(used) == {expected}
+
+
+def test_pmax_figure_sweeps_each_drop_once_and_spreads_its_budgets(monkeypatch, tmp_path):
+    """Fig. 4: one solve_mimo_sweep per (drop, series) over every budget (EE then rises
+    with P_max by construction), one CSV row per (series, budget)."""
+    from types import SimpleNamespace
+
+    from isac_gym.runs import JobPool
+    from optimizers.mimo import dinkelbach
+
+    calls = []
+
+    def sweep(snapshot, omega, budgets, scheme, *, method):
+        calls.append((scheme, tuple(budgets)))
+        ev = SimpleNamespace(ee_comm=1.0, ee_sense=1.0, sum_se=1.0, transmit_power=1.0,
+                             total_power=1.0, crb=(1.0, 1.0))  # fmt: skip
+        return [SimpleNamespace(feasible=True, ee=b, evaluation=ev, info={}) for b in budgets]
+
+    monkeypatch.setattr(dinkelbach, "solve_mimo_sweep", sweep)
+    spec = FIGURES[4]
+    with JobPool(1) as pool:
+        rows = mimo_figures.run_figure(4, 2, 0, pool, tmp_path, True, progress=False)
+    assert len(calls) == 2 * len(spec.series)
+    assert all(budgets == spec.x_values for _, budgets in calls)
+    assert len(rows) == len(spec.series) * len(spec.x_values)
+    first = [r for r in rows if r["series"] == spec.series[0].label]
+    assert [r["ee"] for r in first] == pytest.approx(list(spec.x_values))
+    assert all(r["trials"] == 2 for r in rows)
