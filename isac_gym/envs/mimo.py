@@ -241,7 +241,7 @@ class MIMOISACEnv(gym.Env):
         self._battery = float(init.uniform(*cfg.b_init))
         self._battery_start = self._battery
         self._harvest_on = bool(init.random() < 0.5)
-        self._start_demand_chains()
+        self._start_demand_chains(children[_STREAMS.index("demand")])
         self._last_harvest = 0.0
         self._crb = np.array([cfg.cell.crb_max_theta, cfg.cell.crb_max_phi])
         self._estimate = np.array([self._azimuth, cfg.cell.target_elevation])
@@ -251,11 +251,11 @@ class MIMOISACEnv(gym.Env):
         self._draw_frame()
         return self._observation(), {"battery": self._battery}
 
-    def _start_demand_chains(self) -> None:
-        """One stream per user, spawned from the ``demand`` stream (child k depends on the
-        reset seed and k only), and ``s_k(0) ~ Bernoulli(1/2)``, the stationary law of the
-        symmetric chain."""
-        self._demand_rng = self._rng["demand"].spawn(self.K)
+    def _start_demand_chains(self, seed: np.random.SeedSequence) -> None:
+        """One stream per user, spawned from ``seed``, the ``demand`` stream's seed (child k
+        depends on the reset seed and k only), and ``s_k(0) ~ Bernoulli(1/2)``, the
+        stationary law of the symmetric chain."""
+        self._demand_rng = [np.random.default_rng(child) for child in seed.spawn(self.K)]
         self._demand_high = np.array([rng.random() < 0.5 for rng in self._demand_rng])
 
     def _switch_demands(self) -> None:

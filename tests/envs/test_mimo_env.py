@@ -203,8 +203,8 @@ def test_demand_chains_switch_at_the_configured_rate_independently_per_user():
     both = switched[switched[:, 0], 1].mean()
     assert both == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / switched[:, 0].sum()))
     starts = []
-    for _ in range(4000):  # each call spawns fresh user streams from the demand stream
-        env._start_demand_chains()
+    for seed in range(4000):
+        env._start_demand_chains(np.random.SeedSequence(seed))
         starts.append(env._demand_high)
     assert np.mean(starts) == pytest.approx(0.5, abs=5 * np.sqrt(0.25 / (4000 * env.K)))
 
@@ -232,7 +232,7 @@ def test_the_demand_chains_leave_the_other_exogenous_draws_unchanged(monkeypatch
 
     with_demands = trace(make().unwrapped)
 
-    def all_low(env):  # chains that draw nothing
+    def all_low(env, seed):  # chains that draw nothing
         env._demand_high = np.zeros(env.K, bool)
 
     monkeypatch.setattr(MIMOISACEnv, "_start_demand_chains", all_low)
