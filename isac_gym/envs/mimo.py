@@ -29,6 +29,7 @@ from isac_gym.mimo import (
 )
 from isac_gym.mimo.scenario import upa_steering
 
+#: one seed each; "demand" seeds the users' own streams (``_start_demand_chains``)
 _STREAMS = ("init", "mobility", "fading", "target", "harvest", "demand", "sensing")
 #: Bound on the sum SE used to keep the xi R term of (12) within the battery [bps/Hz/user].
 _SE_BOUND = 40.0
@@ -85,9 +86,8 @@ class MIMOISACEnv(gym.Env):
     with the operator's fixed sensing weight ``w_s = sensing_weight`` (never the action's
     omega): delivered spectral efficiency and sensing quality (1/CRB) per unit of power,
     minus the users below their own rate demand R_th,k (``misses`` counts them), the
-    CRB ceilings missed, a frame ending
-    with ``B < b_min + outage_margin``, and the energy bought from the grid. The
-    components are in ``info["rewards"]``.
+    CRB ceilings missed, a frame ending with ``B < b_min + outage_margin``, and the
+    energy bought from the grid. The components are in ``info["rewards"]``.
 
     ## Starting State
     ``B(0) ~ U[b_init]``; users uniform by area in the ring, at rest; fading and harvest
