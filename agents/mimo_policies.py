@@ -14,6 +14,11 @@ Specs understood by :func:`make_mimo_policy`:
 * ``lyapunov`` -- drift-plus-penalty on a virtual battery queue (:class:`MIMOLyapunovPolicy`).
 * ``random`` -- uniform actions.
 * ``ppo:PATH`` / ``sac:PATH`` / ``td3:PATH`` -- saved SB3 models (as for ISCC-v0).
+
+The heuristic and Lyapunov policies size the budget from the battery alone: they do not
+read the users' rate demands (the observation's K-wide ``demand`` block, decoded by the
+env as each user's R_th,k), so a burst of demand changes none of their actions; the
+learned policies see the whole observation.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from isac_gym.mimo import (
 )
 from isac_gym.mimo.scenario import upa_steering
 
+#: one seed each; "demand" seeds the users' own streams (``_start_demand_chains``)
 _STREAMS = ("init", "mobility", "fading", "target", "harvest", "demand", "sensing")
 #: Bound on the sum SE used to keep the xi R term of (12) within the battery [bps/Hz/user].
 _SE_BOUND = 40.0
@@ -46,8 +47,16 @@ class MIMOISACEnv(gym.Env):
     ceilings (26c)-(26d) and the transmit power budget (26e). The agent chooses the
     trade-off weight omega and the frame's power budget; a battery with solar-like
     harvesting (and, optionally, the grid) pays for the frame's energy ``P T_f``, with P
-    the total power (12). Users move, their fading evolves, their rate demands are
-    bursty, and the target drifts (a tracking scenario).
+    the total power (12). Users move, their fading evolves, each user's rate demand is
+    bursty (its own two-state chain, below), and the target drifts (a tracking scenario).
+
+    Rate demands: user k's floor in (26b) is ``R_th,k(t) = rate_demand[s_k(t)]`` with
+    ``s_k`` a symmetric two-state (low 0 / high 1) Markov chain,
+    ``P(s_k(t+1) != s_k(t)) = 1 / demand_sojourn`` from either state (mean sojourn
+    ``demand_sojourn`` frames) and ``s_k(0) ~ Bernoulli(1/2)``, its stationary law. The K
+    chains are independent: user k draws from its own child of the env's ``demand``
+    stream, so its demands depend only on the reset seed and k (not on the actions, the
+    other users or K), and the other exogenous draws do not depend on the demands.
 
     ## Action Space
     ``Box(-1, 1, (2,), float32)``, clipped; NaN raises ``ValueError``.
@@ -58,13 +67,14 @@ class MIMOISACEnv(gym.Env):
     ``grid_connected``); a battery that cannot power the circuit leaves the frame silent.
 
     ## Observation Space
-    ``Box(-1, 1, (K + 8,), float32)``, each feature mapped affinely to [-1, 1] and
+    ``Box(-1, 1, (2 K + 7,), float32)``, each feature mapped affinely to [-1, 1] and
     clipped; ``decode_observation`` gives physical units, ``observation_index`` the
     slices: ``battery`` B [0, b_max] J; ``harvest`` (the last frame's) [0, 2 P_on T_f] J;
     ``gain`` 10 log10 beta_k of each user (K) [dB, the cell's range +-2 shadowing std];
-    ``demand`` R_th of the frame [0, rate_demand hi]; ``azimuth`` and ``elevation``, the
-    target-angle estimate [rad]; ``crb_azimuth`` and ``crb_elevation``, log10 of the last
-    frame's CRBs [-9, 0]; ``frame`` t / horizon.
+    ``demand`` R_th,k of the frame for each user (K) [0, rate_demand hi] bps/Hz (the low
+    level maps to ``2 lo / hi - 1``, the high one to 1); ``azimuth`` and ``elevation``,
+    the target-angle estimate [rad]; ``crb_azimuth`` and ``crb_elevation``, log10 of the
+    last frame's CRBs [-9, 0]; ``frame`` t / horizon.
 
     The angle estimate is the true angle plus Gaussian noise whose variance is the last
     frame's CRB (an efficient estimator); the oracle itself knows the angles, as in the
@@ -75,13 +85,14 @@ class MIMOISACEnv(gym.Env):
     - crb_penalty * crb_misses - outage_penalty * outage - grid_price * E_grid / e_ref``
     with the operator's fixed sensing weight ``w_s = sensing_weight`` (never the action's
     omega): delivered spectral efficiency and sensing quality (1/CRB) per unit of power,
-    minus the users below their rate demand, the CRB ceilings missed, a frame ending
-    with ``B < b_min + outage_margin``, and the energy bought from the grid. The
-    components are in ``info["rewards"]``.
+    minus the users below their own rate demand R_th,k (``misses`` counts them), the
+    CRB ceilings missed, a frame ending with ``B < b_min + outage_margin``, and the
+    energy bought from the grid. The components are in ``info["rewards"]``.
 
     ## Starting State
-    ``B(0) ~ U[b_init]``; users uniform by area in the ring, at rest; fading, harvest
-    and demand states drawn; the target at ``cell.target_azimuth``.
+    ``B(0) ~ U[b_init]``; users uniform by area in the ring, at rest; fading and harvest
+    state drawn, each user's demand state ~ Bernoulli(1/2); the target at
+    ``cell.target_azimuth``.
 
     ## Episode End
     Truncation after ``horizon`` frames (default 200); no termination.
@@ -101,9 +112,6 @@ class MIMOISACEnv(gym.Env):
     ``gymnasium.make_vec(...,
     vectorization_mode="vector_entry_point")`` gives
     :class:`isac_gym.envs.mimo_vector.MIMOVectorEnv` (the oracles run in a loop).
-
-    Rate demands are one R_th per frame for all users; the oracle also accepts a (K,)
-    R_th, so per-user demands need only this env's draws and observation.
 
     ## Version History
     * v0: initial version.
@@ -126,18 +134,18 @@ class MIMOISACEnv(gym.Env):
         self.render_mode = render_mode
         K = self.K = self.config.cell.K
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = spaces.Box(-1.0, 1.0, (K + 8,), np.float32)
         names = ("battery", "harvest", "gain", "demand", "azimuth", "elevation")
-        sizes = (1, 1, K, 1, 1, 1, 1, 1, 1)
+        sizes = (1, 1, K, K, 1, 1, 1, 1, 1)
         names += ("crb_azimuth", "crb_elevation", "frame")
         edges = np.cumsum((0,) + sizes)
+        self.observation_space = spaces.Box(-1.0, 1.0, (int(edges[-1]),), np.float32)
         self.observation_index = {
             name: (slice(start, stop) if stop - start > 1 else int(start))
             for name, start, stop in zip(names, edges[:-1], edges[1:], strict=True)
         }
         self._scale = self._feature_ranges()
         # the same ranges as vectors over the observation entries (one affine map per step)
-        ranges = np.empty((2, K + 8))
+        ranges = np.empty((2, int(edges[-1])))
         for name, index in self.observation_index.items():
             ranges[0, index], ranges[1, index] = self._scale[name]
         self._obs_low, self._obs_span = ranges[0], ranges[1] - ranges[0]
@@ -197,7 +205,8 @@ class MIMOISACEnv(gym.Env):
 
     def decode_observation(self, obs) -> dict[str, np.ndarray]:
         """Physical values of an observation (up to the clipping); CRBs in rad^2 and the
-        frame as t / horizon. A batch (..., K + 8) gives arrays with the batch shape."""
+        frame as t / horizon; ``demand`` is each user's R_th,k (K,). A batch (..., 2 K + 7)
+        gives arrays with the batch shape."""
         obs = np.asarray(obs, dtype=float)
         out = {}
         for name, index in self.observation_index.items():
@@ -232,7 +241,7 @@ class MIMOISACEnv(gym.Env):
         self._battery = float(init.uniform(*cfg.b_init))
         self._battery_start = self._battery
         self._harvest_on = bool(init.random() < 0.5)
-        self._demand_high = bool(init.random() < 0.5)
+        self._start_demand_chains(children[_STREAMS.index("demand")])
         self._last_harvest = 0.0
         self._crb = np.array([cfg.cell.crb_max_theta, cfg.cell.crb_max_phi])
         self._estimate = np.array([self._azimuth, cfg.cell.target_elevation])
@@ -242,12 +251,26 @@ class MIMOISACEnv(gym.Env):
         self._draw_frame()
         return self._observation(), {"battery": self._battery}
 
+    def _start_demand_chains(self, seed: np.random.SeedSequence) -> None:
+        """One stream per user, spawned from ``seed``, the ``demand`` stream's seed (child k
+        depends on the reset seed and k only), and ``s_k(0) ~ Bernoulli(1/2)``, the
+        stationary law of the symmetric chain."""
+        self._demand_rng = [np.random.default_rng(child) for child in seed.spawn(self.K)]
+        self._demand_high = np.array([rng.random() < 0.5 for rng in self._demand_rng])
+
+    def _switch_demands(self) -> None:
+        """``s_k(t+1) = s_k(t) XOR [u_k < 1 / demand_sojourn]``, u_k ~ U[0, 1) from user k's
+        own stream: K independent symmetric chains, whatever the actions."""
+        u = np.array([rng.random() for rng in self._demand_rng])
+        self._demand_high = self._demand_high ^ (u < 1.0 / self.config.demand_sojourn)
+
     def _draw_frame(self) -> None:
-        """Exogenous draws of the current frame: harvest, demand and the reflection phase."""
+        """Exogenous draws of the current frame: harvest, the users' demands
+        ``R_th,k = rate_demand[s_k]`` and the reflection phase."""
         cfg = self.config
         power = cfg.harvest_power[int(self._harvest_on)]
         self._harvest = float(power * cfg.frame_duration * self._rng["harvest"].uniform(0.5, 1.5))
-        self._demand = cfg.rate_demand[int(self._demand_high)]
+        self._demand = np.asarray(cfg.rate_demand, dtype=float)[self._demand_high.astype(int)]
         self._phase = float(self._rng["target"].uniform(0.0, 2.0 * np.pi))
 
     def step(self, action):
@@ -287,7 +310,7 @@ class MIMOISACEnv(gym.Env):
         return dataclasses.replace(
             self._template,
             P_max=budget,
-            R_th=self._demand,
+            R_th=self._demand.copy(),
             target_angles=np.array([self._azimuth, cell.target_elevation]),
             alpha=complex(magnitude * np.exp(1j * self._phase)),
             ue_position=self._position.copy(),
@@ -417,7 +440,7 @@ class MIMOISACEnv(gym.Env):
             "ee_sense": float(ee[1]),
             "se": outcome["se"],
             "crb": outcome["crb"],
-            "rate_demand": self._demand,
+            "rate_demand": self._demand.copy(),
             "rate_met": outcome["rate_met"],
             "crb_met": outcome["crb_met"],
             "outage": bool(outcome["outage"]),
@@ -448,11 +471,7 @@ class MIMOISACEnv(gym.Env):
                 np.array(self._harvest_on), rng["harvest"], cfg.harvest_sojourn
             )
         )
-        self._demand_high = bool(
-            battery_dynamics.switch_markov(
-                np.array(self._demand_high), rng["demand"], cfg.demand_sojourn
-            )
-        )
+        self._switch_demands()
         self._position, self._velocity = dynamics.ring_gauss_markov_step(
             self._position,
             self._velocity,

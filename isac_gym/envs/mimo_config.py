@@ -3,8 +3,9 @@
 ``make_mimo_config(preset, **overrides)`` merges strictly, as the ISCC environment's
 config does: a key is a field of :class:`MIMOEnvConfig` or a physical field of
 :class:`isac_gym.mimo.MIMOISACConfig` (``K``, ``N_x``, ``P_max``, ...); anything else is an
-error that names it. ``R_th`` is drawn by the environment each frame (set
-``rate_demand``), and ``target_azimuth`` is only the starting azimuth.
+error that names it. ``R_th`` is drawn by the environment per user and frame (set
+``rate_demand`` and ``demand_sojourn``), and ``target_azimuth`` is only the starting
+azimuth.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ class MIMOEnvConfig:
     harvest_power: tuple[float, float] = (0.05, 2.0)  #: mean harvested power off / on [W]
     harvest_sojourn: float = 50.0  #: mean frames in a harvesting state
     # --- users ---------------------------------------------------------------------------
-    rate_demand: tuple[float, float] = (2.0, 4.0)  #: R_th low / high [bps/Hz]
-    demand_sojourn: float = 20.0  #: mean frames in a demand state
+    rate_demand: tuple[float, float] = (2.0, 4.0)  #: R_th,k low / high [bps/Hz]
+    #: mean frames a user stays in a demand state: each user's chain switches with
+    #: probability 1 / demand_sojourn per frame (the env's docstring)
+    demand_sojourn: float = 20.0
     ue_speed: float = 1.5  #: Gauss-Markov velocity scale per axis [m/s]
     mobility_memory: float = 0.9  #: Gauss-Markov memory in [0, 1)
     fading_correlation: float = 0.9  #: rho of the small-scale fading, [0, 1)

@@ -1,4 +1,5 @@
-"""RGB frames of the mMIMO ISAC environment: users, target direction, battery and budget."""
+"""RGB frames of the mMIMO ISAC environment: users (SE and rate demand), target direction,
+battery and budget."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ def render_mimo(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> n
 
     cfg, cell = env.config, env.config.cell
     se = env._last.get("se", np.zeros(env.K))
+    demands = env._last.get("rate_demand", env._demand)  # what the shown SEs were judged against
     fig, (geo, bars) = two_panel_figure(size, dpi)
 
     geo.add_patch(Circle((0, 0), cell.cell_radius, color="0.92", zorder=0))
@@ -22,7 +24,9 @@ def render_mimo(env, size: tuple[float, float] = (8.0, 4.0), dpi: int = 80) -> n
         [0, reach * np.cos(env._azimuth)], [0, reach * np.sin(env._azimuth)], "r--", label="target"
     )
     points = geo.scatter(*env._position.T, c=se, cmap="viridis", vmin=0, s=80, zorder=3)
-    fig.colorbar(points, ax=geo, label="SE R_k [bps/Hz]")
+    fig.colorbar(points, ax=geo, label="SE R_k [bps/Hz]; label: demand R_th,k")
+    for (x, y), demand in zip(env._position, demands, strict=True):
+        geo.annotate(f"{demand:g}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=7)
     geo.set_aspect("equal")
     geo.set_xlim(-reach, reach)
     geo.set_ylim(-reach, reach)

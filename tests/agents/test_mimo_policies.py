@@ -67,6 +67,21 @@ def test_lyapunov_budget_is_the_closed_form_drift_plus_penalty_maximiser(env):
     assert decided(env, frugal, battery)[1] == pytest.approx(cfg.budget_range[0])  # 8 mW: floor
 
 
+def test_heuristic_and_lyapunov_ignore_the_per_user_demands(env):
+    # documented in agents/mimo_policies.py: they size the budget from the battery alone
+    base = env.unwrapped
+    base.reset(seed=0)
+    for policy in (BatteryHeuristicPolicy(env), MIMOLyapunovPolicy(env)):
+        actions = []
+        for high in ([False, False], [True, False], [True, True]):
+            base._demand_high = np.array(high)
+            base._draw_frame()
+            assert base.decode_observation(base._observation())["demand"].shape == (base.K,)
+            actions.append(policy.predict(base._observation())[0])
+        np.testing.assert_array_equal(actions[0], actions[1])
+        np.testing.assert_array_equal(actions[0], actions[2])
+
+
 def test_bad_specs_raise_listing_the_valid_ones(env):
     with pytest.raises(ValueError, match="valid: fixed-omega:lor"):
         parse_mimo_spec("nope")

@@ -1,4 +1,5 @@
-"""isac_gym/MIMOISAC-v0: spaces, checkers, determinism, energy accounting, rewards.
+"""isac_gym/MIMOISAC-v0: spaces, checkers, determinism, energy accounting, rewards,
+per-user demand chains.
 
 A tiny cell (4 x 4 UPA, K = 2, N = 2, loose CRB ceilings) keeps the Dinkelbach oracle
 at a few frames per second, so these tests stay short.
@@ -51,7 +52,7 @@ def test_same_seed_same_trajectory_and_exogenous_draws_ignore_the_actions():
     other = rollout(make(), -actions)
     for (_, _, info_a), (_, _, info_b) in zip(first[1:], other[1:], strict=True):
         assert info_a["harvest"] == info_b["harvest"]
-        assert info_a["rate_demand"] == info_b["rate_demand"]
+        np.testing.assert_array_equal(info_a["rate_demand"], info_b["rate_demand"])
     env_a, env_b = make().unwrapped, make().unwrapped
     rollout(env_a, actions), rollout(env_b, -actions)
     np.testing.assert_array_equal(env_a._position, env_b._position)
@@ -160,3 +161,106 @@ def test_a_full_battery_with_a_large_harvest_stays_at_capacity():
     _, _, _, _, info = env.step(np.zeros(2, np.float32))
     assert info["harvest"] * 0.9 > info["energy"]  # the harvest would overfill it
     assert info["battery"] == env.config.b_max
+
+
+# --- per-user rate demands --------------------------------------------------------------
+
+
+def demand_states(env, frames):
+    """(frames, K) demand states of the env's chains, switched ``frames - 1`` times."""
+    states = [env._demand_high.copy()]
+    for _ in range(frames - 1):
+        env._switch_demands()
+        states.append(env._demand_high.copy())
+    return np.array(states)
+
+
+def test_demand_chains_switch_at_the_configured_rate_independently_per_user():
+    # p = 1 / demand_sojourn = 0.25 per frame from either state, s_k(0) ~ Bernoulli(1/2).
+    # Tolerances are 5 standard deviations (seeded, so deterministic; a correct chain
+    # misses one with probability < 1e-6): binomial ones for switch counts, and for the
+    # time averages the Markov variance factor (1 + lam) / (1 - lam), lam = 1 - 2 p the
+    # chain's autocorrelation at lag 1 (lam^2 for the agreement of two chains, which
+    # switches with probability 2 p (1 - p)).
+    env = make(demand_sojourn=4.0).unwrapped
+    env.reset(seed=0)
+    p, frames = 0.25, 20_000
+    states = demand_states(env, frames)
+    switched, before = states[1:] != states[:-1], states[:-1]
+    for k in range(env.K):
+        for state in (False, True):  # from low, from high
+            rows = before[:, k] == state
+            tol = 5 * np.sqrt(p * (1 - p) / rows.sum())
+            assert switched[rows, k].mean() == pytest.approx(p, abs=tol), (k, state)
+        lam = 1 - 2 * p
+        tol = 5 * np.sqrt(0.25 / frames * (1 + lam) / (1 - lam))
+        assert states[:, k].mean() == pytest.approx(0.5, abs=tol)  # stationary law
+    # independent users: they agree half the time, and user 1 switches at rate p
+    # whether or not user 0 does (one shared chain would agree always)
+    lam = (1 - 2 * p) ** 2
+    agree = states[:, 0] == states[:, 1]
+    assert agree.mean() == pytest.approx(0.5, abs=5 * np.sqrt(0.25 / frames * (1 + lam) / lam))
+    both = switched[switched[:, 0], 1].mean()
+    assert both == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / switched[:, 0].sum()))
+    starts = []
+    for seed in range(4000):
+        env._start_demand_chains(np.random.SeedSequence(seed))
+        starts.append(env._demand_high)
+    assert np.mean(starts) == pytest.approx(0.5, abs=5 * np.sqrt(0.25 / (4000 * env.K)))
+
+
+def test_a_users_demands_depend_only_on_the_seed_and_its_index():
+    # user k draws from its own child stream: adding a user changes no one else's demands
+    pair, triple = make(K=2).unwrapped, make(K=3).unwrapped
+    pair.reset(seed=7), triple.reset(seed=7)
+    two, three = demand_states(pair, 200), demand_states(triple, 200)
+    np.testing.assert_array_equal(two, three[:, :2])
+    assert 0 < (three[:, 2] != three[:, 0]).mean() < 1  # and user 2 has its own chain
+
+
+def test_the_demand_chains_leave_the_other_exogenous_draws_unchanged(monkeypatch):
+    from isac_gym.envs.mimo import MIMOISACEnv
+
+    def trace(env, frames=30):
+        env.reset(seed=5)
+        rows = []
+        for _ in range(frames):
+            rows.append([env._harvest, env._phase, env._azimuth, env._battery])
+            rows[-1] += [*env._position.ravel(), *np.abs(env._fading).ravel()]
+            env._advance()
+        return np.array(rows)
+
+    with_demands = trace(make().unwrapped)
+
+    def all_low(env, seed):  # chains that draw nothing
+        env._demand_high = np.zeros(env.K, bool)
+
+    monkeypatch.setattr(MIMOISACEnv, "_start_demand_chains", all_low)
+    monkeypatch.setattr(MIMOISACEnv, "_switch_demands", lambda env: None)
+    np.testing.assert_array_equal(trace(make().unwrapped), with_demands)
+
+
+def test_each_users_demand_reaches_the_snapshot_info_reward_and_observation(monkeypatch):
+    from test_mimo_oracle import StandInOracle
+
+    import optimizers.mimo
+
+    oracle = StandInOracle()
+    monkeypatch.setattr(optimizers.mimo, "solve_mimo", oracle)
+    env = make(rate_demand=(1.0, 50.0)).unwrapped  # the SEs (2..9) meet the low, not the high
+    env.reset(seed=0)
+    env._demand_high = np.array([True, False])
+    env._draw_frame()
+    obs = env._observation()
+    index = env.observation_index["demand"]
+    assert env.observation_space.shape == (2 * env.K + 7,)
+    assert index == slice(4, 6)  # after battery, harvest and the K gains
+    np.testing.assert_allclose(obs[index], [1.0, -0.96], atol=1e-6)  # 2 R / hi - 1
+    np.testing.assert_allclose(env.decode_observation(obs)["demand"], [50.0, 1.0], rtol=1e-5)
+    batch = env.decode_observation(np.stack([obs, obs]))["demand"]
+    assert batch.shape == (2, env.K)
+    _, _, _, _, info = env.step(np.ones(2, np.float32))
+    np.testing.assert_array_equal(oracle.calls[-1]["snapshot"].R_th, [50.0, 1.0])
+    np.testing.assert_array_equal(info["rate_demand"], [50.0, 1.0])
+    np.testing.assert_array_equal(info["rate_met"], [False, True])
+    assert info["rewards"]["rate_miss"] == -env.config.rate_penalty  # one user missed

@@ -102,6 +102,26 @@ def test_the_sb3_adapter_steps_the_mimo_vector_env_like_single_envs(cheap_oracle
         pytest.fail("the episode did not end")
 
 
+def test_per_user_demands_are_seeded_per_env_in_the_vector_env(cheap_oracle):
+    kwargs = {**SHORT, "demand_sojourn": 1.5}  # switch w.p. 2/3: the demands move
+    actions = random_actions(2, 2, seed=7)
+    first, again = (run(MIMOVectorEnv(2, **kwargs), actions, seed=3) for _ in range(2))
+    assert_close(first, again, rtol=0)  # same seed, same demands
+    single = gym.make(ENV_ID, **kwargs).unwrapped
+    demands = []
+    for index, seed in enumerate((3, 4)):  # env i is seeded S + i
+        single.reset(seed=seed)
+        for step, action in enumerate(actions, start=1):
+            info = single.step(action[index])[4]
+            vector_info = first[step][4]
+            assert vector_info["rate_demand"].shape == (2, single.K)
+            np.testing.assert_array_equal(vector_info["rate_demand"][index], info["rate_demand"])
+            decoded = single.decode_observation(first[step][0][index])["demand"]
+            np.testing.assert_allclose(decoded, single._demand, rtol=1e-6)
+            demands.append(info["rate_demand"])
+    assert not np.array_equal(demands[:2], demands[2:])  # the two envs draw their own
+
+
 def test_vector_env_rejects_bad_arguments():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="num_envs"):
