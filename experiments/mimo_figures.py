@@ -45,7 +45,7 @@ CSV_COLUMNS = (
 SMALL = dict(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
 LOR, HOR = 1e-5, 2e-3
 SCHEME_LABEL = {"proposed": "Proposed", "equal_com": "EqualCom", "equal_cs": "EqualC&S"}
-ITERATIONS = 60  #: x-axis length of Fig. 3
+ITERATIONS = 200  #: x-axis length of Fig. 3: the cvxpy loop's iteration cap
 
 
 @dataclass(frozen=True)
