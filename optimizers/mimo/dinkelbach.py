@@ -70,6 +70,9 @@ METHODS = ("fast", "cvxpy")
 _DEFAULTS = {"fast": (1e-3, 200), "cvxpy": (1e-3, 200)}  # (tol, max_iterations): cvxpy's
 _OK = ("optimal", "optimal_inaccurate")
 _LN2 = np.log(2.0)
+#: phase-I budget from an infeasible warm start: on MIMOISAC-v0 frames a restorable one
+#: takes 1-4 Newton steps (rarely ~100); the cold starts take over beyond it
+_RESTORE_ROUNDS = 50
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,10 +132,14 @@ def solve_mimo(
     ``phase1_rounds``: the phase-I budget, SCA rounds (cvxpy) or Newton steps (fast).
     ``start``: the one start point (it is projected on the scheme's equalities; phase I
     runs if it is not feasible). ``warm_start``: a previous solution (e.g. of the last
-    frame, or of a lower P_max), used as the only start when it is feasible for this
-    frame, else ignored; the result is never below it. Without either, ``proposed``
-    starts from the EqualCom solution (which makes proposed >= EqualCom) and, with
-    cvxpy, also from the equal split at ``P_max / 2``, keeping the better. An
+    frame, or of a lower P_max), the only start: when it is feasible for this frame the
+    result is never below it; when not, phase I starts from it and (fast) the path then
+    stays in its basin, several times cheaper than the cold starts on a frame sequence
+    (BENCHMARKS.md, MIMOISAC-v0); the cold starts follow only if that finds no feasible
+    point within 50 phase-I steps (``info["starts"]`` lists every start tried). Without
+    either, ``proposed`` starts from the EqualCom solution (which makes proposed >=
+    EqualCom) and, with cvxpy, also from the equal split at ``P_max / 2``, keeping the
+    better. An
     infeasible instance is reported in ``info["status"]`` with ``ee = nan``, never
     raised. A failed Clarabel solve falls back to ``fast`` from the last point
     (``info["fallback"]``).
@@ -153,16 +160,13 @@ def solve_mimo(
     settings = dict(
         tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
     )
-    starts = _starts(snapshot, constants, omega, scheme, method, start, warm_start, settings)
-    best = None
-    for name, point in starts:
-        warm = name != "equal_split"  # a good point: the fast method stays in its basin
-        point, judged, info = _SOLVERS[method](
-            snapshot, constants, omega, scheme, point, settings, warm=warm
-        )
-        info["start"] = name
-        if best is None or _better(judged, best[1]):
-            best = (point, judged, info)
+    problem = (snapshot, constants, omega, scheme, method)
+    starts = _starts(*problem, start, warm_start, settings)
+    best = _best_start(problem, starts, settings)
+    if starts[0][0] == "warm_restored" and not best[1].feasible:  # phase I from it failed
+        cold = _starts(*problem, None, None, settings)
+        best = _best_start(problem, cold, settings, best)
+        starts = starts + cold
     point, judged, info = best
     info.update(scheme=scheme, method=method, starts=[name for name, _ in starts])
     info["wall_time_s"] = time.perf_counter() - clock
@@ -198,6 +202,24 @@ def solve_mimo_sweep(
     return solutions
 
 
+def _best_start(problem, starts, settings, best=None):
+    """Solve from each named start; the best (point, judged, info) by :func:`_better`."""
+    snapshot, constants, omega, scheme, method = problem
+    for name, point in starts:
+        warm = name != "equal_split"  # a good point: the fast method stays in its basin
+        restored = name == "warm_restored"
+        rounds = min(settings["phase1_rounds"], _RESTORE_ROUNDS) if restored else None
+        point, judged, info = _SOLVERS[method](
+            snapshot, constants, omega, scheme, point,
+            settings if rounds is None else dict(settings, phase1_rounds=rounds),
+            warm=warm, restored_warm=restored,
+        )  # fmt: skip
+        info["start"] = name
+        if best is None or _better(judged, best[1]):
+            best = (point, judged, info)
+    return best
+
+
 def _better(judged: MIMOEvaluation, incumbent: MIMOEvaluation) -> bool:
     if judged.feasible != incumbent.feasible:
         return judged.feasible
@@ -212,6 +234,7 @@ def _starts(snapshot, constants, omega, scheme, method, start, warm_start, setti
         warm_start.check(snapshot)
         if evaluate(snapshot, warm_start, omega, constants).feasible:
             return [("warm", warm_start)]
+        return [("warm_restored", warm_start)]  # phase I from it: it stays in its basin
     split = equal_split(snapshot, constants, snapshot.P_max / 2)
     if scheme != "proposed":
         return [("equal_split", split)]
@@ -228,15 +251,19 @@ def _starts(snapshot, constants, omega, scheme, method, start, warm_start, setti
     return starts
 
 
-def _solve_fast(snapshot, constants, omega, scheme, point, settings, *, warm=False):
+def _solve_fast(
+    snapshot, constants, omega, scheme, point, settings, *, warm=False, restored_warm=False
+):
     """The direct barrier method of :mod:`optimizers.mimo.direct`: (point, judged, info)."""
     return direct.solve_direct(
-        snapshot, constants, omega, scheme, point, warm=warm,
+        snapshot, constants, omega, scheme, point, warm=warm, restored_warm=restored_warm,
         phase1_rounds=settings["phase1_rounds"], margin=settings["margin"], evaluate=evaluate,
     )  # fmt: skip
 
 
-def _solve_cvxpy(snapshot, constants, omega, scheme, point, settings, *, warm=False):
+def _solve_cvxpy(
+    snapshot, constants, omega, scheme, point, settings, *, warm=False, restored_warm=False
+):
     """Phase I and the Dinkelbach loop with CVXPY/Clarabel: (point, judged, info)."""
     tol, max_iterations = settings["tol"], settings["max_iterations"]
     program = _SurrogateProgram(snapshot, constants, scheme, settings["margin"])

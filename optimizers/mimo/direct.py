@@ -427,14 +427,17 @@ def barrier_path(
 
 
 def solve_direct(
-    snapshot, constants, omega, scheme, start, *, warm, phase1_rounds, margin, evaluate
-):
+    snapshot, constants, omega, scheme, start, *, warm, phase1_rounds, margin, evaluate,
+    restored_warm=False,
+):  # fmt: skip
     """Phase I if needed, then the barrier path from ``start``: (point, judged, info).
 
     ``warm``: the start is a good point (a previous or a restricted solution); the path
     then begins at a small barrier gap (1e-3 of Phi) so that it stays in its basin. The
     start itself is returned if it is feasible and the path ends below it, so a solve
-    never returns less than a feasible start.
+    never returns less than a feasible start. After phase I the path starts cold,
+    unless ``restored_warm``: the start was a previous frame's solution, and phase I's
+    point, a few steps from it, keeps its basin.
     """
     model = ExactModel(snapshot, constants, scheme, omega)
     z = model.to_z(start)
@@ -454,7 +457,7 @@ def solve_direct(
         if state is None:
             info["status"] = "infeasible" if status != "feasible" else "phase1_not_interior"
             return point, judged, info
-        warm = False
+        warm = restored_warm
     problem.phi_scale = state["phi"]
     t0 = problem.n_constraints * (1e3 if warm else 1.0)
     final, stages, steps = barrier_path(problem, state, t0=t0)

@@ -89,9 +89,9 @@ def test_proposed_starts_from_the_equal_com_solution(monkeypatch, method, calls,
     seen = []
     solver = dinkelbach._SOLVERS[method]
 
-    def spy(snapshot, constants, omega, scheme, point, settings, *, warm=False):
+    def spy(snapshot, constants, omega, scheme, point, settings, *, warm=False, **options):
         seen.append((scheme, bool(warm)))
-        return solver(snapshot, constants, omega, scheme, point, settings, warm=warm)
+        return solver(snapshot, constants, omega, scheme, point, settings, warm=warm, **options)
 
     monkeypatch.setitem(dinkelbach._SOLVERS, method, spy)
     solution = solve_mimo(_snapshot(EASY), 1e-5, "proposed", method=method, max_iterations=2)

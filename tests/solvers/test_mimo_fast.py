@@ -313,3 +313,33 @@ def test_slack_change_is_the_slacks_derivative_along_a_step(phase):
     np.testing.assert_allclose(
         problem.slack_change(jacobian, direction), numeric, rtol=1e-4, atol=1e-9
     )
+
+
+def _previous_and_harder(change):
+    """A frame, its solution, and the frame made harder so that the solution misses it."""
+    snapshot = _snapshot(seed=1)
+    previous = solve_mimo(snapshot, 2e-3, method="fast")
+    if change == "crb":
+        harder = dataclasses.replace(snapshot, crb_max=0.9 * snapshot.crb_max)
+    else:  # a smaller power budget, as the environment's actions give
+        harder = dataclasses.replace(snapshot, P_max=0.9 * previous.evaluation.transmit_power)
+    assert not evaluate(harder, previous.allocation, 2e-3).feasible
+    return previous, harder
+
+
+def test_an_infeasible_warm_start_is_restored_by_phase_one_and_keeps_its_path():
+    """Phase I starts from the previous solution, then the warm path follows: neither
+    the EqualCom path nor the equal split runs."""
+    previous, harder = _previous_and_harder("crb")
+    restored = solve_mimo(harder, 2e-3, method="fast", warm_start=previous.allocation)
+    assert restored.info["starts"] == ["warm_restored"] and restored.feasible
+    assert restored.info["phase1_iterations"] > 0
+    assert restored.info["iterations"] == 4  # barrier stages from 1e3 m_c to 1e6 m_c (cold: 7)
+
+
+def test_the_cold_starts_follow_when_the_restoration_fails():
+    previous, harder = _previous_and_harder("budget")
+    restored = solve_mimo(harder, 2e-3, method="fast", warm_start=previous.allocation)
+    cold = solve_mimo(harder, 2e-3, method="fast")
+    assert restored.info["starts"][0] == "warm_restored" and len(restored.info["starts"]) > 1
+    assert cold.feasible and restored.feasible and restored.ee >= cold.ee
