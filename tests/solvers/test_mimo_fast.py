@@ -327,9 +327,10 @@ def _previous_and_harder(change):
     return previous, harder
 
 
-def test_an_infeasible_warm_start_is_restored_by_phase_one_and_keeps_its_path():
+def test_an_infeasible_warm_start_is_restored_by_phase_one_and_keeps_its_path(monkeypatch):
     """Phase I starts from the previous solution, then the warm path follows: neither
     the EqualCom path nor the equal split runs."""
+    monkeypatch.setattr(dinkelbach, "_RESTORE_ROUNDS", 300)  # this one needs 61 steps
     previous, harder = _previous_and_harder("crb")
     restored = solve_mimo(harder, 2e-3, method="fast", warm_start=previous.allocation)
     assert restored.info["starts"] == ["warm_restored"] and restored.feasible
@@ -337,8 +338,11 @@ def test_an_infeasible_warm_start_is_restored_by_phase_one_and_keeps_its_path():
     assert restored.info["iterations"] == 4  # barrier stages from 1e3 m_c to 1e6 m_c (cold: 7)
 
 
-def test_the_cold_starts_follow_when_the_restoration_fails():
-    previous, harder = _previous_and_harder("budget")
+@pytest.mark.parametrize(("change", "budget"), [("crb", 50), ("budget", 300)])
+def test_the_cold_starts_follow_when_the_restoration_fails(monkeypatch, change, budget):
+    """Out of its 50 steps (crb: 61 needed), or no feasible point (budget)."""
+    monkeypatch.setattr(dinkelbach, "_RESTORE_ROUNDS", budget)
+    previous, harder = _previous_and_harder(change)
     restored = solve_mimo(harder, 2e-3, method="fast", warm_start=previous.allocation)
     cold = solve_mimo(harder, 2e-3, method="fast")
     assert restored.info["starts"][0] == "warm_restored" and len(restored.info["starts"]) > 1
