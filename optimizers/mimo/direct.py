@@ -31,8 +31,8 @@ steps on ``lam_j c_j = 1`` rather than by ``1/c_j``, which keeps the steps long 
 iterate is close to a nonconvex constraint (the CRB ceilings). A backtracking line search
 on the barrier function (+inf outside the feasible set) keeps every iterate strictly
 inside the true feasible set with the margin m, so every iterate is a feasible
-allocation. The barrier weight t grows by 10 per stage (at most 40 Newton steps each)
-until the barrier gap m_c / t is 1e-6 of Phi.
+allocation. The barrier weight t grows by 10 per stage (40 Newton steps each, more while
+Phi still rises) until the barrier gap m_c / t is 1e-6 of Phi.
 """
 
 from __future__ import annotations
@@ -410,20 +410,39 @@ def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):
 
 
 def barrier_path(
-    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40
-):
+    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40,
+    rising=(10, 1e-4), cap=200,
+):  # fmt: skip
     """Path following from the strictly feasible ``state``: centre at t, multiply t by
-    ``growth`` until the barrier gap m / t is ``gap`` relative to Phi.
+    ``growth`` until the barrier gap m / t is ``gap`` relative to Phi. A stage ends when
+    centred, or after ``max_steps`` Newton steps unless Phi still rises (by more than
+    ``rising[1]`` relative over the last ``rising[0]`` steps; at most ``cap`` steps): on
+    the nonconvex (26) the Hessian is indefinite along long climbs, and a fixed cap
+    stopped some paths mid-climb (up to 12 % below the CVXPY reference on small cells).
     Returns (state, stage-end states, Newton steps)."""
     t, steps, stages, dual = t0, 0, [], None
     t_final = problem.n_constraints / gap
     while True:
-        state, dual, used = centre(problem, state, t, dual, tol=tol, max_steps=max_steps)
+        stalled = _stalled_after(max_steps, *rising)
+        state, dual, used = centre(problem, state, t, dual, tol=tol, max_steps=cap, stop=stalled)
         steps += used
         stages.append(state)
         if t >= t_final:
             return state, stages, steps
         t = min(t_final, t * growth)
+
+
+def _stalled_after(steps: int, window: int, gain: float):
+    """A ``centre`` stop rule: true from ``steps`` accepted steps on, once Phi has risen
+    by less than ``gain`` (relative) over the last ``window`` of them."""
+    phis = []
+
+    def stalled(state) -> bool:
+        phis.append(state["phi"])
+        n = len(phis)
+        return n >= steps and phis[-1] < phis[max(0, n - 1 - window)] * (1.0 + gain)
+
+    return stalled
 
 
 def solve_direct(
