@@ -135,7 +135,10 @@ def restore_feasibility(model: ExactModel, z, *, margin: float, max_steps: int):
     if state is None:
         return z, "infeasible", 0  # no positive definite FIM even at the equal split
     t, steps, dual = float(problem.n_constraints), 0, None
-    feasible = lambda s: s["tau"] > 0  # noqa: E731
+
+    def feasible(state) -> bool:
+        return state["tau"] > 0
+
     while steps < max_steps and not feasible(state):
         state, dual, used = centre(
             problem, state, t, dual, max_steps=min(40, max_steps - steps), stop=feasible
