@@ -100,30 +100,45 @@ def run_mimo_episode(env: Any, policy: Any, seed: int) -> MIMOEpisode:
 
 
 def evaluate_mimo_policies(
-    specs: list[str], episodes: int, seed: int = 0, env_kwargs: dict | None = None, progress=None
+    specs: list[str],
+    episodes: int,
+    seed: int = 0,
+    env_kwargs: dict | None = None,
+    *,
+    jobs: int = 1,
+    progress: bool = False,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> list[list[MIMOEpisode]]:
-    """Every policy on episodes ``seed .. seed + episodes - 1``; one list per policy."""
+    """Every policy on episodes ``seed .. seed + episodes - 1``; one list per policy.
+    Each (policy, episode) is one task of :func:`isac_gym.runs.map_jobs` (``jobs``
+    worker processes or Ray tasks, a progress bar when ``progress``); an episode
+    depends only on its seed, so the results do not depend on ``jobs`` or ``backend``."""
+    from isac_gym.runs import map_jobs
+
+    tasks = [(spec, seed + i, dict(env_kwargs or {})) for spec in specs for i in range(episodes)]
+    done = map_jobs(
+        _episode_task, tasks, jobs, progress="episodes" if progress else False,
+        unit="episode", torch=True, backend=backend, address=ray_address,
+    )  # fmt: skip
+    return [done[k * episodes : (k + 1) * episodes] for k in range(len(specs))]
+
+
+def _episode_task(task: tuple) -> MIMOEpisode:
+    """One seeded episode of one policy in a fresh env (its own, with the policy's
+    ``env_overrides``: EqualCom and EqualC&S set the oracle's scheme)."""
     import gymnasium
 
     import isac_gym  # noqa: F401  (registers the ids)
     from agents.mimo_policies import make_mimo_policy
 
-    results = []
-    for spec in specs:
-        env = gymnasium.make("isac_gym/MIMOISAC-v0", **(env_kwargs or {}))
+    spec, episode_seed, env_kwargs = task
+    env = gymnasium.make("isac_gym/MIMOISAC-v0", **env_kwargs)
+    policy = make_mimo_policy(spec, env)
+    if policy.env_overrides:
+        env = gymnasium.make("isac_gym/MIMOISAC-v0", **{**env_kwargs, **policy.env_overrides})
         policy = make_mimo_policy(spec, env)
-        if policy.env_overrides:
-            env = gymnasium.make(
-                "isac_gym/MIMOISAC-v0", **{**(env_kwargs or {}), **policy.env_overrides}
-            )
-            policy = make_mimo_policy(spec, env)
-        runs = []
-        for episode in range(episodes):
-            runs.append(run_mimo_episode(env, policy, seed + episode))
-            if progress is not None:
-                progress.update(1)
-        results.append(runs)
-    return results
+    return run_mimo_episode(env, policy, episode_seed)
 
 
 def summarize_mimo(results: list[list[MIMOEpisode]]) -> list[dict[str, Any]]:
@@ -190,7 +205,10 @@ def run_from_args(args) -> int:
             raise UsageError(f"--policies: {error}") from None
     prepare_output(args.out)
     start = time.perf_counter()
-    results = evaluate_mimo_policies(specs, args.episodes, args.seed, args.env_kwargs or {})
+    results = evaluate_mimo_policies(
+        specs, args.episodes, args.seed, args.env_kwargs or {}, jobs=args.jobs,
+        progress=not args.no_progress, backend=args.backend, ray_address=args.ray_address,
+    )  # fmt: skip
     rows = summarize_mimo(results)
     path = write_mimo_csv(rows, Path(args.out) / "policies.csv")
     wall = round(time.perf_counter() - start, 2)

@@ -126,3 +126,18 @@ def test_evaluate_policies_cli_runs_the_mimo_comparison(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "--bound" in error and "does not carry over to MIMOISAC-v0" in error
     assert not (tmp_path / "b").exists()  # refused before any episode or output
+
+
+def test_worker_processes_give_the_same_episodes():
+    """--jobs spreads (policy, episode) tasks over spawned workers; each episode depends
+    only on its seed, so the numbers are identical."""
+    specs = ["fixed-omega:hor", "equal-com"]
+    kwargs = {**TINY, "horizon": 3}
+    one = evaluate_mimo_policies(specs, episodes=2, seed=1, env_kwargs=kwargs)
+    two = evaluate_mimo_policies(specs, episodes=2, seed=1, env_kwargs=kwargs, jobs=2)
+    assert [[(r.policy, r.seed) for r in runs] for runs in two] == [
+        [(spec, 1), (spec, 2)] for spec in specs
+    ]
+    assert [[(r.reward, r.sums["energy"]) for r in runs] for runs in one] == [
+        [(r.reward, r.sums["energy"]) for r in runs] for runs in two
+    ]
