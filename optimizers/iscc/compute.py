@@ -381,14 +381,17 @@ def exact_compute_allocation(
     return dataclasses.replace(result, ap_price=float(result.ap_price[0]))
 
 
-def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None):
+def allocate(
+    slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None, present=None
+):
     """:func:`exact_compute_allocation` of one slot (arrays (K,)) or a batch ((B, K)).
 
     ``slots``: a ``Snapshot`` or an ``optimizers.iscc.fast.SlotBatch`` (per-UE fields
     (B, K), ``C_ap`` (B, 1)); ``co`` and the optional arrays have the per-UE shape and
     are valid. Every data-dependent branch is a mask over the slots: the price search
     runs on the slots whose AP binds. ``ap_price`` has the shape of ``C_ap``'s row, (1,)
-    or (B, 1).
+    or (B, 1). ``present`` (B, K) or None: padded UEs (False) are in no sum over UEs,
+    neither live nor lost (``optimizers.iscc.fast.SlotBatch``).
     """
     lo, hi, cap_lo, lat_hi = alpha_bounds(slots, co)
     if alpha_fixed is not None:
@@ -403,6 +406,7 @@ def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclu
         hi = np.where(ok, hi, lo)
         least = co.ap_frequency(lo)  # each UE's least AP demand
     live = ok if exclude is None else ok & ~exclude
+    live = live if present is None else live & present
     capacity = np.reshape(np.asarray(slots.C_ap, dtype=float), lo.shape[:-1] + (1,))
     if alpha_fixed is None:
         live = _give_up(least, live, capacity)
@@ -412,7 +416,8 @@ def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclu
         alpha, lam = lo, np.zeros_like(capacity)
         ap_ok = _live_sum(least, live) <= capacity
     f_ap = np.where(alpha > 0, least, 0.0) if alpha_fixed is not None else co.ap_frequency(alpha)
-    alpha, f_ap, served = _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity)
+    lost = ~live if present is None else ~live & present  # after giving up: those too
+    alpha, f_ap, served = _share_capacity(alpha, f_ap, lo, least, live, lost, ap_ok, capacity)
     f_u = np.minimum(co.d * (1 - alpha) / slots.tau, slots.C_u)  # best effort at the cap
     feasible = ok & (served | (alpha == 0))
     return ComputeAllocation(
@@ -527,20 +532,19 @@ def _load_slope(co: _Coefficients, lo, hi, live, lam, alpha):
     return -np.where(interior, phi_slope * phi_slope / second, 0.0).sum(axis=-1, keepdims=True)
 
 
-def _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity):
+def _share_capacity(alpha, f_ap, lo, least, live, lost, ap_ok, capacity):
     """AP frequencies within C^ap: ``(alpha, f_ap, served)``.
 
     An AP that cannot carry the live UEs' (pinned) demands is scaled into C^ap and the
     live UEs fail their deadlines. The lost UEs share what the live ones leave; short
     of it, they offload the least they can, their demands scaled into the remainder.
     """
-    served = np.ones_like(live)
+    served = np.ones_like(live)  # ``lost``: the UEs out of the coupling (not padding)
     if not ap_ok.all():  # a physical AP cannot exceed its capacity
         live_load = _live_sum(f_ap, live)
         with np.errstate(divide="ignore", invalid="ignore"):
             f_ap = np.where(~ap_ok & live, f_ap * capacity / live_load, f_ap)
         served = np.where(ap_ok, served, ~live)
-    lost = ~live
     if lost.any():
         left = np.maximum(capacity - _live_sum(f_ap, live), 0.0)
         short = _live_sum(f_ap, lost) > left * (1 + 1e-12)

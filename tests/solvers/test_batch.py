@@ -141,6 +141,54 @@ def test_mixed_k_raises_naming_it():
         solve_batch([], 0.1)
 
 
+#: UEs kept of each hard slot for the mixed-K batches: every K' from 1 to 4, in every
+#: position; slot 9 (none fit) keeps 2 UEs that both fail, slot 7 its 2 with tiny deadlines
+KEPT = [[1, 1, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1], [0, 0, 1, 1], [1, 0, 1, 0], [1, 1, 1, 0],
+        [1, 1, 1, 0], [1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0], [1, 0, 1, 1]]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", BATCHED)
+def test_mixed_k_batch_equals_single_on_selected_hard_slots(hard_slots, betas, method):
+    # The env's slots after drops: K' = 1..4 in one batch, padded to 4 with silent UEs.
+    kept = np.array(KEPT, dtype=bool)
+    slots = [slot.select(mask) for slot, mask in zip(hard_slots, kept, strict=True)]
+    slot_betas = [beta[mask] for beta, mask in zip(betas, kept, strict=True)]
+    weights = [np.linspace(0.5, 2.0, K)[mask] for mask in kept]
+    singles = [
+        solve(s, b, method=method, weight_ue=w)
+        for s, b, w in zip(slots, slot_betas, weights, strict=True)
+    ]
+    assert not singles[9].feasible.any() and not singles[7].feasible.any()  # all infeasible
+    batch = solve_batch(slots, slot_betas, method=method, mixed_k=True, weight_ue=weights)
+    _assert_same(batch, singles)
+    for mine, theirs in zip(batch, singles, strict=True):
+        assert mine.allocation.f.shape == theirs.allocation.f.shape
+        np.testing.assert_allclose(mine.evaluation.energy_ue, theirs.evaluation.energy_ue,
+                                   rtol=1e-9, atol=1e-300)  # fmt: skip
+    # in another order, and with a 1-UE slot in a batch of 4-UE slots (3 padded UEs)
+    order = np.arange(len(slots))[::-1]
+    _assert_same(solve_batch([slots[i] for i in order], [slot_betas[i] for i in order],
+                             method=method, mixed_k=True, weight_ue=[weights[i] for i in order]),
+                 [singles[i] for i in order])  # fmt: skip
+    pair = [hard_slots[0], slots[1]]
+    alone = solve(pair[1], 0.3, method=method)
+    _assert_same(solve_batch(pair, 0.3, method=method, mixed_k=True)[1:], [alone])
+
+
+def test_mixed_k_arguments(hard_slots):
+    slots = [hard_slots[0], hard_slots[1].select([0, 2])]
+    with pytest.raises(ValueError, match=r"snapshot 1 has K = 0, not in 1..4"):
+        solve_batch([slots[0], hard_slots[1].select(np.zeros(K, bool))], 0.1, mixed_k=True)
+    with pytest.raises(ValueError, match="beta must be one value per slot"):
+        solve_batch(slots, [0.1], mixed_k=True)
+    with pytest.raises(ValueError, match="mixed_k needs a batched method"):
+        solve_batch(slots, 0.1, method="cvxpy", mixed_k=True)
+    with pytest.raises(ValueError, match="weight_ue must be finite and > 0"):
+        solve_batch(slots, 0.1, mixed_k=True, weight_ue=[1.0, np.array([1.0, 0.0])])
+    with pytest.raises(ValueError, match=r"equal array sizes .*snapshot 1 has \(16,"):
+        solve_batch([slots[0], _draw(0, M_a=16)], 0.1, mixed_k=True)
+
+
 def test_sca_admm_uses_its_batch_solver_when_there_is_one(monkeypatch, hard_slots):
     from optimizers.iscc import sca_admm
 
