@@ -490,9 +490,16 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
     ``load'(lam) = -sum_k phi_k'(alpha_k)^2 / (g_k + lam phi_k)''`` over the live UEs
     strictly inside their interval (implicit function theorem on the stationarity
     condition; ``phi' = d tau / s^2``); a Newton step leaving the bracket is replaced
-    by bisection. The bracket's upper end starts at the scale of the cost terms and
-    grows tenfold until the load fits. Stops per slot when the load is within 1e-12
+    by bisection (by a tenth of the upper end while no load above C^ap has been seen:
+    where Newton fails there, every UE sits at an end and the root is often decades
+    below). The bracket's upper end starts at the scale of the cost terms and grows
+    tenfold until the load fits. Stops per slot when the load is within 1e-12
     of C^ap or the bracket within 1e-14 of its end; finished slots are frozen.
+
+    Each price iterate re-minimises from the first-order prediction ``alpha +
+    alpha'(lam) d lam`` (``alpha' = -phi' / (g + lam phi)''`` inside the interval, the
+    same implicit derivative): near the root it is within round-off of the minimiser,
+    so the inner Newton iteration stops after one step instead of three or four.
     """
     scale = (co.w * co.a + co.beta * co.b).max(axis=-1, keepdims=True) / co.d.max(
         axis=-1, keepdims=True
@@ -513,10 +520,15 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
             done = done | (np.abs(excess) <= 1e-12 * capacity) | (high - low <= 1e-14 * high)
             if done.all():
                 break
-            step = lam - excess / _load_slope(co, lo, hi, live, lam, alpha)
+            slope, moves = _load_slope(co, lo, hi, live, lam, alpha)
+            step = lam - excess / slope
             inside = (step > low) & (step < high)  # NaN: False
-            lam = np.where(done, lam, np.where(inside, step, 0.5 * (low + high)))
-            alpha = _minimise(co, lo, hi, lam, alpha)
+            # no load above C^ap seen yet (low = 0): a tenth of the bracket, as it grew
+            fallback = np.where(low > 0, 0.5 * (low + high), 0.1 * high)
+            new = np.where(done, lam, np.where(inside, step, fallback))
+            predicted = alpha + np.where(np.isfinite(moves), moves, 0.0) * (new - lam)
+            lam = new
+            alpha = _minimise(co, lo, hi, lam, predicted)
             excess = np.where(done, excess, _live_sum(co.ap_frequency(alpha), live) - capacity)
             low = np.where(done | (excess <= 0), low, lam)
             high = np.where(done | (excess > 0), high, lam)
@@ -524,12 +536,14 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
 
 
 def _load_slope(co: _Coefficients, lo, hi, live, lam, alpha):
-    """d load / d lam at the minimisers ``alpha`` (see :func:`_ap_price`)."""
+    """d load / d lam at the minimisers ``alpha`` and each UE's d alpha / d lam (0 at
+    an end of its interval; see :func:`_ap_price`)."""
     _, second = _Derivatives(co, lam)(alpha)
     s = co.tau - co.c * alpha
     phi_slope = co.d * co.tau / (s * s)
-    interior = live & (alpha > lo) & (alpha < hi)
-    return -np.where(interior, phi_slope * phi_slope / second, 0.0).sum(axis=-1, keepdims=True)
+    moves = np.where((alpha > lo) & (alpha < hi), -phi_slope / second, 0.0)
+    slope = np.where(live, phi_slope * moves, 0.0).sum(axis=-1, keepdims=True)
+    return slope, moves
 
 
 def _share_capacity(alpha, f_ap, lo, least, live, lost, ap_ok, capacity):

@@ -142,9 +142,10 @@ def test_mixed_k_raises_naming_it():
 
 
 #: UEs kept of each hard slot for the mixed-K batches: every K' from 1 to 4, in every
-#: position; slot 9 (none fit) keeps 2 UEs that both fail, slot 7 its 2 with tiny deadlines
+#: position; slot 9 (none fit) keeps 2 UEs that both fail, slot 7 its 2 with tiny
+#: deadlines, slot 8 its 2 whose sensing power stays capped (the retry does not help)
 KEPT = [[1, 1, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1], [0, 0, 1, 1], [1, 0, 1, 0], [1, 1, 1, 0],
-        [1, 1, 1, 0], [1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0], [1, 0, 1, 1]]  # fmt: skip
+        [1, 1, 1, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 1]]  # fmt: skip
 
 
 @pytest.mark.parametrize("method", BATCHED)
@@ -165,6 +166,8 @@ def test_mixed_k_batch_equals_single_on_selected_hard_slots(hard_slots, betas, m
         assert mine.allocation.f.shape == theirs.allocation.f.shape
         np.testing.assert_allclose(mine.evaluation.energy_ue, theirs.evaluation.energy_ue,
                                    rtol=1e-9, atol=1e-300)  # fmt: skip
+        for key in ("sensing_power", "comm_power"):  # the same Yates start and rounds
+            np.testing.assert_allclose(mine.info[key], theirs.info[key], rtol=1e-9, err_msg=key)
     # in another order, and with a 1-UE slot in a batch of 4-UE slots (3 padded UEs)
     order = np.arange(len(slots))[::-1]
     _assert_same(solve_batch([slots[i] for i in order], [slot_betas[i] for i in order],
@@ -173,6 +176,36 @@ def test_mixed_k_batch_equals_single_on_selected_hard_slots(hard_slots, betas, m
     pair = [hard_slots[0], slots[1]]
     alone = solve(pair[1], 0.3, method=method)
     _assert_same(solve_batch(pair, 0.3, method=method, mixed_k=True)[1:], [alone])
+
+
+def test_padded_ues_stay_out_of_the_sensing_powers(monkeypatch):
+    # Padded UEs have no echo: the least sensing powers of the others are those of their
+    # slot alone, and a padded UE's equation in the Yates start is p = p0 (P_max), not a
+    # division by its round-off "own" gain (~1e-16: a start of ~1e27, or a singular system).
+    from optimizers.iscc import fast
+
+    slots = fast.SlotBatch([_draw(seed) for seed in range(4)])
+    echoes = slots.sense(slots.directions()[1][..., None])[..., 0]
+    absent = np.arange(K) >= np.array([[1], [2], [3], [2]])
+    starts = []
+    fixed = fast._fixed_receiver_powers
+    monkeypatch.setattr(
+        fast, "_fixed_receiver_powers", lambda *a: starts.append(fixed(*a)) or starts[-1]
+    )
+    limits = (slots.noise, slots.P_max, slots.gamma_s)
+    padded = fast._sensing_powers(np.where(absent[..., None], 0, echoes), np.arange(K), *limits,
+                                  absent=absent)  # fmt: skip
+    np.testing.assert_array_equal(
+        starts[0][absent], np.broadcast_to(slots.P_max, absent.shape)[absent]
+    )
+    np.testing.assert_array_equal(
+        padded[absent], np.broadcast_to(slots.P_max, absent.shape)[absent]
+    )
+    for b, k in enumerate((~absent).sum(axis=1)):
+        alone = fast._sensing_powers(
+            echoes[b : b + 1, :k], np.arange(k), *(x[b : b + 1] for x in limits)
+        )
+        np.testing.assert_allclose(padded[b, :k], alone[0], rtol=1e-12)
 
 
 def test_mixed_k_arguments(hard_slots):
