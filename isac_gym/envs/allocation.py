@@ -5,8 +5,9 @@ list of :class:`Request`) and receives their solutions, until the slot is settle
 then returns the outcome (per-UE energies, alpha, success, drop causes). The single
 environment answers each round with ``optimizers.iscc.solve``; the vector environment
 (:mod:`isac_gym.envs.vector`) answers the rounds of all its environments together, one
-``solve_batch`` call per group of equal method and size (:func:`run_rounds`). Both
-therefore run the same logic on the same problems.
+``solve_batch`` call per group of requests that can share one (:meth:`Request.group_key`:
+the batched methods pad slots of different sizes, ``mixed_k``). Both therefore run the
+same logic on the same problems.
 
 A round is: the oracle at the agent's beta; if it fails a UE, the minimum-UE-energy
 fallback (``fast``, beta -> 0 for the failing UEs); UEs that still fail drop their task
@@ -37,6 +38,10 @@ UNDIAGNOSED_CODE = len(DROP_CAUSES) + 1
 FALLBACK_BETA = 1e-6
 
 Rounds = Generator[list["Request"], list[Any], dict[str, Any]]
+#: Methods whose requests of any K share one padded batch (``optimizers.iscc.batch``'s
+#: ``BATCHED_METHODS``, with per-UE options given per slot: ``PER_UE_OPTIONS``).
+MIXED_K_METHODS = ("fast", "fl", "fo", "ho", "ctem", "ofdma")
+PER_UE_OPTIONS = ("weight_ue", "alpha_fixed", "bandwidth_share")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +59,14 @@ class Request:
     counted: bool = True
 
     def group_key(self) -> tuple:
-        """Requests with equal keys can share one ``solve_batch`` call."""
+        """Requests with equal keys can share one ``solve_batch`` call: equal method and
+        options, and equal K unless the method pads (then per-UE options may differ)."""
+        mixed = self.method in MIXED_K_METHODS
         options = tuple(
-            (name, np.asarray(value).tobytes()) for name, value in sorted(self.options.items())
+            (name, None if mixed and name in PER_UE_OPTIONS else np.asarray(value).tobytes())
+            for name, value in sorted(self.options.items())
         )
-        return (self.method, self.snapshot.K, self.counted, options)
+        return (self.method, None if mixed else self.snapshot.K, self.counted, options)
 
 
 @dataclass(frozen=True)
@@ -249,10 +257,18 @@ def solve_each(requests: Sequence[Request]) -> list[Any]:
 
 
 def solve_batched(requests: Sequence[Request]) -> list[Any]:
-    """Answer a group of requests with one ``solve_batch`` call (the vector env)."""
+    """Answer a group of requests with one ``solve_batch`` call (the vector env): slots of
+    different K padded (``mixed_k``), per-UE options one per slot."""
     import optimizers
 
     first = requests[0]
-    betas = np.array([request.beta for request in requests])
     snapshots = [request.snapshot for request in requests]
-    return optimizers.solve_batch(snapshots, betas, method=first.method, **first.options)
+    if first.method not in MIXED_K_METHODS:  # equal K and options (group_key)
+        betas = np.array([request.beta for request in requests])
+        return optimizers.solve_batch(snapshots, betas, method=first.method, **first.options)
+    options = {
+        name: [request.options[name] for request in requests] if name in PER_UE_OPTIONS else value
+        for name, value in first.options.items()
+    }
+    betas = [request.beta for request in requests]
+    return optimizers.solve_batch(snapshots, betas, method=first.method, mixed_k=True, **options)

@@ -9,6 +9,11 @@ keys), with every data-dependent branch a mask over slots
 Every solution is judged by the true model: ``isac_gym.iscc.model.evaluate_batch`` (the
 model of ``evaluate``, vectorised over slots) for the batched methods, ``evaluate`` slot by
 slot for those run slot by slot.
+
+With ``mixed_k=True`` the slots may have different numbers of UEs (an environment's
+slots after drops): the batched methods then solve them in one batch padded to the
+largest K (silent copies of UE 0, ``optimizers.iscc.fast.SlotBatch``), so each call
+pays the fixed cost of the ``fast`` oracle once instead of once per K.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ import time
 
 import numpy as np
 
+from isac_gym.iscc import Snapshot
 from isac_gym.iscc.model import as_beta
+from optimizers.iscc.compute import _per_ue_array
 from optimizers.iscc.fast import SlotBatch, _pinned, solve_fast_batch
 from optimizers.iscc.solve import _FIXED_ALPHA, METHODS, judged_batch, ofdma_shares, solve
 
 #: Methods solved as one batch (the others run slot by slot, or by SCA-ADMM's own batch).
 BATCHED_METHODS = ("fast", "fl", "fo", "ho", "ctem", "ofdma")
+#: Options given per UE: with ``mixed_k``, one value (scalar or (K_b,)) per slot.
+PER_UE_OPTIONS = ("weight_ue", "alpha_fixed", "bandwidth_share")
 
 
-def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
+def solve_batch(snapshots, beta, method: str = "fast", *, mixed_k=False, **options) -> list:
     """Solve every slot of ``snapshots`` with ``method``; one ``Solution`` per slot.
 
     ``snapshots``: a sequence of ``Snapshot`` with equal K and array sizes (else
@@ -35,9 +44,16 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
     ``sca_admm`` runs ``optimizers.iscc.sca_admm.solve_sca_admm_batch`` when that exists,
     else slot by slot, as does ``cvxpy`` (``warm_start``: one for all or one per slot).
     ``info["wall_time_s"]`` is the batch's solver time divided by B.
+
+    ``mixed_k``: the snapshots may have different K (batched methods only, K >= 1);
+    ``beta`` and each per-UE option (:data:`PER_UE_OPTIONS`) are then one scalar or
+    (K_b,) array for all slots, or a sequence of one per slot. Each slot's solution
+    equals its ``solve`` to round-off (the padding changes the arithmetic's shapes).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if mixed_k:
+        return _solve_mixed(snapshots, beta, method, options)
     slots = SlotBatch(snapshots)
     betas = batch_beta(beta, slots.size, slots.K)
     if method == "sca_admm":
@@ -62,6 +78,56 @@ def solve_batch(snapshots, beta, method: str = "fast", **options) -> list:
     wall = (time.perf_counter() - start) / slots.size
     allocations, infos = zip(*results, strict=True)
     return judged_batch(slots.snapshots, allocations, betas, method, infos, wall)
+
+
+def _solve_mixed(snapshots, beta, method: str, options: dict) -> list:
+    """:func:`solve_batch` of slots with different K: one padded ``solve_fast_batch``,
+    judged by one ``evaluate_batch`` per K."""
+    if method not in BATCHED_METHODS:
+        raise ValueError(f"mixed_k needs a batched method {BATCHED_METHODS}, got {method!r}")
+    snapshots = list(snapshots)
+    width = max((s.K for s in snapshots if isinstance(s, Snapshot)), default=0)
+    slots = SlotBatch(snapshots, width=width)
+    betas = _ragged("beta", beta, slots.snapshots, as_beta)
+    checks = dict(
+        weight_ue=_per_ue_array, alpha_fixed=_ragged_pinned, bandwidth_share=_per_ue_array
+    )
+    for name in PER_UE_OPTIONS:
+        if options.get(name) is not None:
+            options[name] = slots.stacked(
+                _ragged(name, options[name], slots.snapshots, checks[name])
+            )
+    options.pop("warm_start", None)  # used by sca_admm only, as in ``solve``
+    start = time.perf_counter()
+    arguments = _fast_arguments(slots, slots.stacked(betas), method, options)
+    results = solve_fast_batch(slots, *arguments)
+    wall = (time.perf_counter() - start) / slots.size
+    solutions = [None] * slots.size
+    for K in np.unique(slots.counts):
+        group = np.flatnonzero(slots.counts == K)
+        judged = judged_batch(
+            [snapshots[i] for i in group], [results[i][0] for i in group],
+            [betas[i] for i in group], method, [results[i][1] for i in group], wall,
+        )  # fmt: skip
+        for i, solution in zip(group, judged, strict=True):
+            solutions[i] = solution
+    return solutions
+
+
+def _ragged(name: str, value, snapshots, check) -> list[np.ndarray]:
+    """One checked (K_b,) array per slot: from a scalar or a 1-D array (every slot), or
+    from a list, tuple or 2-D array of one entry per slot."""
+    if not isinstance(value, list | tuple) and np.ndim(value) < 2:
+        value = [value] * len(snapshots)
+    if len(value) != len(snapshots):
+        raise ValueError(f"{name} must be one value per slot ({len(snapshots)}), got {len(value)}")
+    if check is as_beta:
+        return [as_beta(v, s.K) for v, s in zip(value, snapshots, strict=True)]
+    return [check(name, v, s.K) for v, s in zip(value, snapshots, strict=True)]
+
+
+def _ragged_pinned(name: str, value, K: int) -> np.ndarray:
+    return _pinned(value, (K,))
 
 
 def batch_beta(beta, size: int, K: int) -> np.ndarray:
@@ -97,7 +163,7 @@ def _fast_arguments(slots: SlotBatch, betas, method: str, options: dict):
     fixed = None if fixed is None else _pinned(fixed, (size, K))
     share = options.pop("bandwidth_share", None)
     if method == "ofdma":
-        share = np.stack([ofdma_shares(s) for s in slots.snapshots])
+        share = slots.stacked([ofdma_shares(s) for s in slots.snapshots])
     share = None if share is None else _per_slot("bandwidth_share", share, size, K)
     power_grid = int(options.pop("power_grid", 24))
     if options:

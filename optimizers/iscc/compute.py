@@ -381,14 +381,17 @@ def exact_compute_allocation(
     return dataclasses.replace(result, ap_price=float(result.ap_price[0]))
 
 
-def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None):
+def allocate(
+    slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclude=None, present=None
+):
     """:func:`exact_compute_allocation` of one slot (arrays (K,)) or a batch ((B, K)).
 
     ``slots``: a ``Snapshot`` or an ``optimizers.iscc.fast.SlotBatch`` (per-UE fields
     (B, K), ``C_ap`` (B, 1)); ``co`` and the optional arrays have the per-UE shape and
     are valid. Every data-dependent branch is a mask over the slots: the price search
     runs on the slots whose AP binds. ``ap_price`` has the shape of ``C_ap``'s row, (1,)
-    or (B, 1).
+    or (B, 1). ``present`` (B, K) or None: padded UEs (False) are in no sum over UEs,
+    neither live nor lost (``optimizers.iscc.fast.SlotBatch``).
     """
     lo, hi, cap_lo, lat_hi = alpha_bounds(slots, co)
     if alpha_fixed is not None:
@@ -403,6 +406,7 @@ def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclu
         hi = np.where(ok, hi, lo)
         least = co.ap_frequency(lo)  # each UE's least AP demand
     live = ok if exclude is None else ok & ~exclude
+    live = live if present is None else live & present
     capacity = np.reshape(np.asarray(slots.C_ap, dtype=float), lo.shape[:-1] + (1,))
     if alpha_fixed is None:
         live = _give_up(least, live, capacity)
@@ -412,7 +416,8 @@ def allocate(slots, co: _Coefficients, alpha_fixed=None, alpha_start=None, exclu
         alpha, lam = lo, np.zeros_like(capacity)
         ap_ok = _live_sum(least, live) <= capacity
     f_ap = np.where(alpha > 0, least, 0.0) if alpha_fixed is not None else co.ap_frequency(alpha)
-    alpha, f_ap, served = _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity)
+    lost = ~live if present is None else ~live & present  # after giving up: those too
+    alpha, f_ap, served = _share_capacity(alpha, f_ap, lo, least, live, lost, ap_ok, capacity)
     f_u = np.minimum(co.d * (1 - alpha) / slots.tau, slots.C_u)  # best effort at the cap
     feasible = ok & (served | (alpha == 0))
     return ComputeAllocation(
@@ -485,9 +490,16 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
     ``load'(lam) = -sum_k phi_k'(alpha_k)^2 / (g_k + lam phi_k)''`` over the live UEs
     strictly inside their interval (implicit function theorem on the stationarity
     condition; ``phi' = d tau / s^2``); a Newton step leaving the bracket is replaced
-    by bisection. The bracket's upper end starts at the scale of the cost terms and
-    grows tenfold until the load fits. Stops per slot when the load is within 1e-12
+    by bisection (by a tenth of the upper end while no load above C^ap has been seen:
+    where Newton fails there, every UE sits at an end and the root is often decades
+    below). The bracket's upper end starts at the scale of the cost terms and grows
+    tenfold until the load fits. Stops per slot when the load is within 1e-12
     of C^ap or the bracket within 1e-14 of its end; finished slots are frozen.
+
+    Each price iterate re-minimises from the first-order prediction ``alpha +
+    alpha'(lam) d lam`` (``alpha' = -phi' / (g + lam phi)''`` inside the interval, the
+    same implicit derivative): near the root it is within round-off of the minimiser,
+    so the inner Newton iteration stops after one step instead of three or four.
     """
     scale = (co.w * co.a + co.beta * co.b).max(axis=-1, keepdims=True) / co.d.max(
         axis=-1, keepdims=True
@@ -508,10 +520,15 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
             done = done | (np.abs(excess) <= 1e-12 * capacity) | (high - low <= 1e-14 * high)
             if done.all():
                 break
-            step = lam - excess / _load_slope(co, lo, hi, live, lam, alpha)
+            slope, moves = _load_slope(co, lo, hi, live, lam, alpha)
+            step = lam - excess / slope
             inside = (step > low) & (step < high)  # NaN: False
-            lam = np.where(done, lam, np.where(inside, step, 0.5 * (low + high)))
-            alpha = _minimise(co, lo, hi, lam, alpha)
+            # no load above C^ap seen yet (low = 0): a tenth of the bracket, as it grew
+            fallback = np.where(low > 0, 0.5 * (low + high), 0.1 * high)
+            new = np.where(done, lam, np.where(inside, step, fallback))
+            predicted = alpha + np.where(np.isfinite(moves), moves, 0.0) * (new - lam)
+            lam = new
+            alpha = _minimise(co, lo, hi, lam, predicted)
             excess = np.where(done, excess, _live_sum(co.ap_frequency(alpha), live) - capacity)
             low = np.where(done | (excess <= 0), low, lam)
             high = np.where(done | (excess > 0), high, lam)
@@ -519,28 +536,29 @@ def _ap_price(co: _Coefficients, lo, hi, live, capacity, alpha):
 
 
 def _load_slope(co: _Coefficients, lo, hi, live, lam, alpha):
-    """d load / d lam at the minimisers ``alpha`` (see :func:`_ap_price`)."""
+    """d load / d lam at the minimisers ``alpha`` and each UE's d alpha / d lam (0 at
+    an end of its interval; see :func:`_ap_price`)."""
     _, second = _Derivatives(co, lam)(alpha)
     s = co.tau - co.c * alpha
     phi_slope = co.d * co.tau / (s * s)
-    interior = live & (alpha > lo) & (alpha < hi)
-    return -np.where(interior, phi_slope * phi_slope / second, 0.0).sum(axis=-1, keepdims=True)
+    moves = np.where((alpha > lo) & (alpha < hi), -phi_slope / second, 0.0)
+    slope = np.where(live, phi_slope * moves, 0.0).sum(axis=-1, keepdims=True)
+    return slope, moves
 
 
-def _share_capacity(alpha, f_ap, lo, least, live, ap_ok, capacity):
+def _share_capacity(alpha, f_ap, lo, least, live, lost, ap_ok, capacity):
     """AP frequencies within C^ap: ``(alpha, f_ap, served)``.
 
     An AP that cannot carry the live UEs' (pinned) demands is scaled into C^ap and the
     live UEs fail their deadlines. The lost UEs share what the live ones leave; short
     of it, they offload the least they can, their demands scaled into the remainder.
     """
-    served = np.ones_like(live)
+    served = np.ones_like(live)  # ``lost``: the UEs out of the coupling (not padding)
     if not ap_ok.all():  # a physical AP cannot exceed its capacity
         live_load = _live_sum(f_ap, live)
         with np.errstate(divide="ignore", invalid="ignore"):
             f_ap = np.where(~ap_ok & live, f_ap * capacity / live_load, f_ap)
         served = np.where(ap_ok, served, ~live)
-    lost = ~live
     if lost.any():
         left = np.maximum(capacity - _live_sum(f_ap, live), 0.0)
         short = _live_sum(f_ap, lost) > left * (1 + 1e-12)

@@ -70,40 +70,77 @@ _PER_UE = ("Q", "tau", "C_u", "xi_u", "varpi", "energy_budget", "sense_tx")
 
 
 class SlotBatch:
-    """B snapshots with equal K and array sizes, stacked for the batched solvers.
+    """B snapshots with equal array sizes, stacked for the batched solvers.
 
     Per-UE fields (``Q``, ``tau``, ...) are (B, K), slot constants (``B``, ``noise``,
     ``P_max``, ``C_ap``, ...) (B, 1), so the per-slot formulas apply unchanged. Channel
     products use the path factors when every snapshot has them (``Snapshot.has_paths``),
     else the dense matrices.
+
+    ``width``: snapshots may have different K (1..width); each is padded to ``width``
+    UEs with copies of its UE 0 (``present`` (B, width) marks the real ones), so that
+    slots of different K share one batch. The solvers silence the copies (no signal, no
+    interference: :meth:`silence`) and keep them out of every sum over UEs; in the
+    elementwise steps a copy repeats its UE 0, so it never changes a per-slot branch.
+    Without ``width`` (or when every K equals it) ``present`` is None and nothing changes.
     """
 
-    def __init__(self, snapshots):
+    def __init__(self, snapshots, width: int | None = None):
         snapshots = list(snapshots)
         if not snapshots or not all(isinstance(s, Snapshot) for s in snapshots):
             raise ValueError("snapshots must be a non-empty sequence of Snapshot")
         first = snapshots[0]
-        sizes = (first.K, first.M_a, first.M_ut, first.M_ur)
+        padded = width is not None
+        sizes = (first.M_a, first.M_ut, first.M_ur) if padded else _sizes(first)
         for i, other in enumerate(snapshots):
-            if (other.K, other.M_a, other.M_ut, other.M_ur) != sizes:
+            if (_sizes(other)[1:] if padded else _sizes(other)) != sizes:
+                what = "array sizes" if padded else "K and array sizes"
                 raise ValueError(
-                    f"snapshots must have equal K and array sizes (K, M_a, M_ut, M_ur): "
-                    f"snapshot 0 has {sizes}, snapshot {i} has "
-                    f"{(other.K, other.M_a, other.M_ut, other.M_ur)}"
+                    f"snapshots must have equal {what} ({', '.join(_SIZE_NAMES[padded:])}): "
+                    f"snapshot 0 has {sizes}, snapshot {i} has {_sizes(other)[padded:]}"
                 )
+            if padded and not 1 <= other.K <= width:
+                raise ValueError(f"snapshot {i} has K = {other.K}, not in 1..{width}")
         self.snapshots = snapshots
-        self.size, self.K = len(snapshots), first.K
+        self.size, self.K = len(snapshots), width if padded else first.K
+        self.counts = np.array([s.K for s in snapshots])
+        self.present, self._take = None, None
+        if padded and (self.counts != width).any():
+            self.present = np.arange(width) < self.counts[:, None]
+            offsets = np.cumsum(self.counts) - self.counts
+            self._take = offsets[:, None] + np.where(self.present, np.arange(width), 0)
         for name in _SLOT_CONSTANTS:
             setattr(self, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
         for name in _PER_UE:
-            setattr(self, name, np.array([getattr(s, name) for s in snapshots]))
+            setattr(self, name, self.stacked([getattr(s, name) for s in snapshots]))
         self.M_a = first.M_a
         self.has_paths = all(s.has_paths for s in snapshots)
-        if self.has_paths and len({s.path_coeff.shape for s in snapshots}) > 1:
+        if self.has_paths and len({s.path_coeff.shape[1:] for s in snapshots}) > 1:
             self.has_paths = False  # different path counts: dense products
         names = PATH_FIELDS + ("rho", "sense_rx") if self.has_paths else ("H", "H_sense")
         for name in names:
-            setattr(self, name, np.array([getattr(s, name) for s in snapshots]))
+            setattr(self, name, self.stacked([getattr(s, name) for s in snapshots]))
+
+    def stacked(self, values) -> np.ndarray:
+        """Per-slot arrays with a leading UE axis stacked to (B, K, ...), padded (copies
+        of UE 0) where a slot has fewer UEs."""
+        if self._take is None:
+            return np.array(values)
+        return np.concatenate(values)[self._take]
+
+    def silence(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (B, K, ...) with the padded UEs' entries zero (they neither send nor echo)."""
+        if self.present is None:
+            return x
+        return np.where(self.present.reshape(self.present.shape + (1,) * (x.ndim - 2)), x, 0)
+
+    def copied(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (B, K) with the padded UEs' entries those of the slot's UE 0."""
+        return x if self.present is None else np.where(self.present, x, x[:, :1])
+
+    def real(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` (B, K) and the UE present."""
+        return mask if self.present is None else mask & self.present
 
     def directions(self):
         """:func:`isac_gym.iscc.beam_directions` of every slot, (B, K, M_ut) each."""
@@ -125,6 +162,11 @@ class SlotBatch:
 
 
 assert set(_PER_UE) <= set(PER_UE_SNAPSHOT_FIELDS)
+_SIZE_NAMES = ("K", "M_a", "M_ut", "M_ur")
+
+
+def _sizes(snapshot: Snapshot) -> tuple[int, int, int, int]:
+    return snapshot.K, snapshot.M_a, snapshot.M_ut, snapshot.M_ur
 
 
 def sensing_powers(snapshot: Snapshot, f, u_dir, share=None, *, floor=None) -> np.ndarray:
@@ -144,7 +186,7 @@ def sensing_powers(snapshot: Snapshot, f, u_dir, share=None, *, floor=None) -> n
     return _sensing_powers(received, index, noise, *limits, floor).reshape(K)
 
 
-def _sensing_powers(received, index, noise, P_max, gamma_s, floor=None) -> np.ndarray:
+def _sensing_powers(received, index, noise, P_max, gamma_s, floor=None, absent=None) -> np.ndarray:
     """Yates' iteration ``p_k <- p_k gamma_th / gamma_k^s`` on Gram matrices, per set.
 
     ``received`` (S, J, M): S independent sets of received vectors (one slot each, or one
@@ -165,6 +207,7 @@ def _sensing_powers(received, index, noise, P_max, gamma_s, floor=None) -> np.nd
     is ``P_max / 2`` as in the plain method. With ``floor`` every iterate is raised to
     at least ``floor`` (``max(floor, .)`` of a standard interference function is one).
     A set stops when its powers change by less than 1e-6 relative; it is then frozen.
+    ``absent`` (S, n): padded UEs (zero echoes); they stay at P_max, apart from the rest.
     Returns (S, n).
     """
     sets, J, _ = received.shape
@@ -174,7 +217,7 @@ def _sensing_powers(received, index, noise, P_max, gamma_s, floor=None) -> np.nd
     noise_limited = np.minimum(P_max, target * noise / np.maximum(diagonal.real[:, index], _TINY))
     with np.errstate(all="ignore"):
         M = _scaled_inverse(gram, diagonal, index, noise, noise_limited)
-        p = _fixed_receiver_powers(M, index, noise_limited, noise, target)
+        p = _fixed_receiver_powers(M, index, noise_limited, noise, target, absent)
     # Capping a UE at P_max lowers the others' interference: still a feasible start.
     usable = np.all(p > 0, axis=1, keepdims=True)
     p = np.where(usable, np.minimum(p, P_max), P_max / 2)
@@ -211,7 +254,7 @@ def _scaled_inverse(gram, diagonal, index, noise, p):
     return np.linalg.inv(shifted)
 
 
-def _fixed_receiver_powers(M, index, p0, noise, target):
+def _fixed_receiver_powers(M, index, p0, noise, target, absent=None):
     """Least powers meeting (17b) exactly with the max-SINR combiners of powers ``p0``.
 
     With ``Z = (sigma^2 I + S G S)^{-1}`` (scales S at ``p0``) and ``E = I - sigma^2 Z``,
@@ -221,7 +264,8 @@ def _fixed_receiver_powers(M, index, p0, noise, target):
     system ``a_kk p_k - gamma sum_{j != k} a_kj p_j = gamma (c_k + n_k)``, ``a_kj =
     |E_{k,j}|^2 / p0_j`` (the others' echoes, per unit power), ``c_k`` the fixed rows;
     one per set (S, n, n). Re-optimising the combiners only raises the SINRs, so the
-    solution is feasible. NaN where a system is singular (no start).
+    solution is feasible. NaN where a system is singular (no start). A UE ``absent``
+    (S, n) has no echo (a zero row of the system): its equation becomes ``p_k = p0_k``.
     """
     n = index.shape[0]
     inv_scale = np.ones(M.shape[:2])  # 1 / s, (S, J)
@@ -238,6 +282,10 @@ def _fixed_receiver_powers(M, index, p0, noise, target):
     system = -target[:, :, None] * echoes
     system[:, np.arange(n), np.arange(n)] = own / p0
     rhs = (target * (fixed + noise_power))[:, :, None]
+    if absent is not None:
+        identity = np.eye(n, dtype=bool)
+        system = np.where(absent[:, None, :] | absent[:, :, None], identity, system)
+        rhs = np.where(absent[:, :, None], p0[:, :, None], rhs)
     try:
         return np.linalg.solve(system, rhs)[:, :, 0]
     except np.linalg.LinAlgError:  # some set is singular: solve set by set
@@ -253,7 +301,8 @@ def _least_sensing_powers(slots: SlotBatch, e_u, share) -> np.ndarray:
     target = slots.gamma_s * _SENSING_MARGIN
     if share is None:
         index = np.arange(slots.K)
-        return _sensing_powers(e_u, index, slots.noise, slots.P_max, slots.gamma_s)
+        absent = None if slots.present is None else ~slots.present
+        return _sensing_powers(e_u, index, slots.noise, slots.P_max, slots.gamma_s, absent=absent)
     # Orthogonal access: UE k's own echo against its noise alone, gamma = p |e_u|^2 / s sigma^2.
     echo = (e_u * e_u.conj()).real.sum(axis=2)
     return np.minimum(slots.P_max, target * slots.noise * share / np.maximum(echo, _TINY))
@@ -338,7 +387,7 @@ def solve_fast_batch(
     f_dir, u_dir = slots.directions()
     # Every received vector of (7)-(8) is a multiple of one of these four products.
     directions = np.stack((f_dir, u_dir), axis=3)  # (B, K, M_ut, 2)
-    h_fu, e_fu = slots.comm(directions), slots.sense(directions)
+    h_fu, e_fu = slots.silence(slots.comm(directions)), slots.silence(slots.sense(directions))
     beams = dict(f_dir=f_dir, u_dir=u_dir, h_f=h_fu[..., 0], h_u=h_fu[..., 1])
     beams.update(e_f=e_fu[..., 0], e_u=e_fu[..., 1])
     # f = 0 while the sensing powers are set (the echo of f_k vanishes in (8) anyway).
@@ -349,19 +398,22 @@ def solve_fast_batch(
     # the communication budget (it misses (17b) either way).
     p_u = np.minimum(beams["p_u"], slots.P_max - p_f)
     w, w_tilde, rate, blind = _receivers(slots, beams, p_f, p_u, share)
-    co = coefficients_of(slots, beta, rate, p_f + p_u, 1.0 if weight is None else weight)
+    # Padded UEs repeat their slot's UE 0 in the compute step (``SlotBatch``).
+    rate, power, blind = slots.copied(rate), slots.copied(p_f + p_u), slots.copied(blind)
+    alpha_start = None if alpha_start is None else slots.copied(alpha_start)
+    co = coefficients_of(slots, beta, rate, power, 1.0 if weight is None else weight)
     # UEs that miss (17b) whatever the compute allocation does stay out of the AP
     # capacity coupling, so that they cannot starve the others (``optimizers.iscc.compute``).
-    compute = allocate(slots, co, alpha_fixed, alpha_start, blind)
+    compute = allocate(slots, co, alpha_fixed, alpha_start, blind, present=slots.present)
     f = np.sqrt(p_f)[..., None] * f_dir
     u = np.sqrt(p_u)[..., None] * beams["u_dir"]
     results = []
-    for b in range(slots.size):
+    for b, k in enumerate(slots.counts):  # a padded slot's first k UEs are its own
         allocation = Allocation(
-            compute.alpha[b], compute.f_u[b], compute.f_ap[b], f[b], u[b], w[b], w_tilde[b],
-            None if share is None else share[b],
+            compute.alpha[b, :k], compute.f_u[b, :k], compute.f_ap[b, :k], f[b, :k], u[b, :k],
+            w[b, :k], w_tilde[b, :k], None if share is None else share[b, :k],
         )  # fmt: skip
-        info = dict(iterations=1, converged=True, sensing_power=p_u[b], comm_power=p_f[b])
+        info = dict(iterations=1, converged=True, sensing_power=p_u[b, :k], comm_power=p_f[b, :k])
         results.append((allocation, info | {"ap_price": float(compute.ap_price[b, 0])}))
     return results
 
@@ -373,17 +425,17 @@ def _retry_capped_sensing(slots: SlotBatch, beams: dict, share) -> None:
     the full echo then leaks into (7). A slot takes the retry when it caps fewer UEs.
     Updates ``beams`` (u_dir, e_u, h_u, p_u) in place.
     """
-    capped = beams["p_u"] >= slots.P_max
+    capped = slots.real(beams["p_u"] >= slots.P_max)
     if not capped.any():
         return
     a_t = normalize_rows(slots.sense_tx)
     u_try = np.where(capped[..., None], a_t, beams["u_dir"])
-    e_try = slots.sense(u_try[..., None])[..., 0]
+    e_try = slots.silence(slots.sense(u_try[..., None])[..., 0])
     p_try = _least_sensing_powers(slots, e_try, share)
-    better = np.sum(p_try >= slots.P_max, axis=1) < np.sum(capped, axis=1)
+    better = np.sum(slots.real(p_try >= slots.P_max), axis=1) < np.sum(capped, axis=1)
     if not better.any():
         return
-    h_try = slots.comm(u_try[..., None])[..., 0]
+    h_try = slots.silence(slots.comm(u_try[..., None])[..., 0])
     for name, value in (("u_dir", u_try), ("e_u", e_try), ("h_u", h_try), ("p_u", p_try)):
         mask = better.reshape(-1, *([1] * (value.ndim - 1)))
         beams[name] = np.where(mask, value, beams[name])

@@ -200,14 +200,16 @@ def test_partial_reset_by_mask_equals_sync_vector_env():
 def test_one_solve_batch_call_per_oracle_round(monkeypatch):
     import optimizers
 
-    calls = []
+    calls, mixed = [], []
     batched = optimizers.solve_batch
 
-    def recording(snapshots, beta, method="fast", **options):
-        assert len({snapshot.K for snapshot in snapshots}) == 1  # equal sizes per batch
-        assert np.shape(beta) == (len(snapshots), snapshots[0].K)
+    def recording(snapshots, beta, method="fast", mixed_k=False, **options):
+        sizes = {snapshot.K for snapshot in snapshots}
+        assert mixed_k or len(sizes) == 1  # different sizes share a padded batch only
+        assert [np.size(b) for b in beta] == [snapshot.K for snapshot in snapshots]
         calls.append((method, len(snapshots)))
-        return batched(snapshots, beta, method=method, **options)
+        mixed.append(len(sizes) > 1)
+        return batched(snapshots, beta, method=method, mixed_k=mixed_k, **options)
 
     monkeypatch.setattr(optimizers, "solve_batch", recording, raising=False)
     # full batteries, every UE has a task and is served: one round, one batch of all N
@@ -216,13 +218,22 @@ def test_one_solve_batch_call_per_oracle_round(monkeypatch):
     envs.reset(seed=0)
     _, _, _, _, info = envs.step(np.zeros((5, 4), np.float32))
     assert info["success"].all() and calls == [("fast", 5)]
-    # with drops: several rounds, still one call per round and group (method, size)
+    # with drops: several rounds, still one call per round and method (``fast`` here:
+    # oracle, fallback and drop causes alike), the envs' slots of different K together
+    from isac_gym.envs import allocation
+
+    rounds = []
+    solve_round = allocation._solve_round
+    monkeypatch.setattr(
+        allocation, "_solve_round", lambda *a: rounds.append(len(calls)) or solve_round(*a)
+    )
     calls.clear()
     envs = ISCCVectorEnv(4, **DRAINING)
     envs.reset(seed=5)
     for action in random_actions(3, 4, seed=3):
         envs.step(action)
-    assert any(size > 1 for _, size in calls)
+    assert len(calls) == len(rounds) and rounds == list(range(len(rounds)))
+    assert any(size > 1 for _, size in calls) and any(mixed)
     assert len(calls) < sum(size for _, size in calls)
 
 

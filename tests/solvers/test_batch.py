@@ -141,6 +141,91 @@ def test_mixed_k_raises_naming_it():
         solve_batch([], 0.1)
 
 
+#: UEs kept of each hard slot for the mixed-K batches: every K' from 1 to 4, in every
+#: position; slot 9 (none fit) keeps 2 UEs that both fail, slot 7 its 2 with tiny
+#: deadlines, slot 8 its 2 whose sensing power stays capped (the retry does not help)
+KEPT = [[1, 1, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1], [0, 0, 1, 1], [1, 0, 1, 0], [1, 1, 1, 0],
+        [1, 1, 1, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 1]]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", BATCHED)
+def test_mixed_k_batch_equals_single_on_selected_hard_slots(hard_slots, betas, method):
+    # The env's slots after drops: K' = 1..4 in one batch, padded to 4 with silent UEs.
+    kept = np.array(KEPT, dtype=bool)
+    slots = [slot.select(mask) for slot, mask in zip(hard_slots, kept, strict=True)]
+    slot_betas = [beta[mask] for beta, mask in zip(betas, kept, strict=True)]
+    weights = [np.linspace(0.5, 2.0, K)[mask] for mask in kept]
+    singles = [
+        solve(s, b, method=method, weight_ue=w)
+        for s, b, w in zip(slots, slot_betas, weights, strict=True)
+    ]
+    assert not singles[9].feasible.any() and not singles[7].feasible.any()  # all infeasible
+    batch = solve_batch(slots, slot_betas, method=method, mixed_k=True, weight_ue=weights)
+    _assert_same(batch, singles)
+    for mine, theirs in zip(batch, singles, strict=True):
+        assert mine.allocation.f.shape == theirs.allocation.f.shape
+        np.testing.assert_allclose(mine.evaluation.energy_ue, theirs.evaluation.energy_ue,
+                                   rtol=1e-9, atol=1e-300)  # fmt: skip
+        for key in ("sensing_power", "comm_power"):  # the same Yates start and rounds
+            np.testing.assert_allclose(mine.info[key], theirs.info[key], rtol=1e-9, err_msg=key)
+    # in another order, and with a 1-UE slot in a batch of 4-UE slots (3 padded UEs)
+    order = np.arange(len(slots))[::-1]
+    _assert_same(solve_batch([slots[i] for i in order], [slot_betas[i] for i in order],
+                             method=method, mixed_k=True, weight_ue=[weights[i] for i in order]),
+                 [singles[i] for i in order])  # fmt: skip
+    pair = [hard_slots[0], slots[1]]
+    alone = solve(pair[1], 0.3, method=method)
+    _assert_same(solve_batch(pair, 0.3, method=method, mixed_k=True)[1:], [alone])
+
+
+def test_padded_ues_stay_out_of_the_sensing_powers(monkeypatch):
+    # Padded UEs have no echo: the least sensing powers of the others are those of their
+    # slot alone, and a padded UE's equation in the Yates start is p = p0 (P_max), not a
+    # division by its round-off "own" gain (~1e-16: a start of ~1e27, or a singular system).
+    from optimizers.iscc import fast
+
+    slots = fast.SlotBatch([_draw(seed) for seed in range(4)])
+    echoes = slots.sense(slots.directions()[1][..., None])[..., 0]
+    absent = np.arange(K) >= np.array([[1], [2], [3], [2]])
+    starts = []
+    fixed = fast._fixed_receiver_powers
+    monkeypatch.setattr(
+        fast, "_fixed_receiver_powers", lambda *a: starts.append(fixed(*a)) or starts[-1]
+    )
+    limits = (slots.noise, slots.P_max, slots.gamma_s)
+    padded = fast._sensing_powers(np.where(absent[..., None], 0, echoes), np.arange(K), *limits,
+                                  absent=absent)  # fmt: skip
+    np.testing.assert_array_equal(
+        starts[0][absent], np.broadcast_to(slots.P_max, absent.shape)[absent]
+    )
+    np.testing.assert_array_equal(
+        padded[absent], np.broadcast_to(slots.P_max, absent.shape)[absent]
+    )
+    for b, k in enumerate((~absent).sum(axis=1)):
+        alone = fast._sensing_powers(
+            echoes[b : b + 1, :k], np.arange(k), *(x[b : b + 1] for x in limits)
+        )
+        np.testing.assert_allclose(padded[b, :k], alone[0], rtol=1e-12)
+
+
+def test_mixed_k_arguments(hard_slots):
+    from isac_gym.envs import allocation  # its copies (no solver import in isac_gym)
+
+    assert allocation.MIXED_K_METHODS == batch_module.BATCHED_METHODS
+    assert allocation.PER_UE_OPTIONS == batch_module.PER_UE_OPTIONS
+    slots = [hard_slots[0], hard_slots[1].select([0, 2])]
+    with pytest.raises(ValueError, match=r"snapshot 1 has K = 0, not in 1..4"):
+        solve_batch([slots[0], hard_slots[1].select(np.zeros(K, bool))], 0.1, mixed_k=True)
+    with pytest.raises(ValueError, match="beta must be one value per slot"):
+        solve_batch(slots, [0.1], mixed_k=True)
+    with pytest.raises(ValueError, match="mixed_k needs a batched method"):
+        solve_batch(slots, 0.1, method="cvxpy", mixed_k=True)
+    with pytest.raises(ValueError, match="weight_ue must be finite and > 0"):
+        solve_batch(slots, 0.1, mixed_k=True, weight_ue=[1.0, np.array([1.0, 0.0])])
+    with pytest.raises(ValueError, match=r"equal array sizes .*snapshot 1 has \(16,"):
+        solve_batch([slots[0], _draw(0, M_a=16)], 0.1, mixed_k=True)
+
+
 def test_sca_admm_uses_its_batch_solver_when_there_is_one(monkeypatch, hard_slots):
     from optimizers.iscc import sca_admm
 

@@ -405,6 +405,27 @@ def test_the_ap_price_solves_complementary_slackness_per_slot(counted):
     np.testing.assert_allclose(load[1:], capacity[1:], rtol=1e-12)
 
 
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_small_price_is_found_in_few_solves(counted, seed):
+    # An AP that barely binds (C^ap 0.1 % under the free load): the price is 1e-4 of the
+    # bracket's start, where every UE sits at lo = 0 and Newton has no slope. The search
+    # steps down a decade at a time there (halving: 15-16 solves) and re-minimises from
+    # the first-order predicted alpha (from the last alpha: 30 % more evaluations).
+    from optimizers.iscc.compute import _priced_alpha
+
+    co = random_coefficients(4, seed=seed)
+    co = _Coefficients(**{k: np.reshape(v, (1, 4)) for k, v in vars(co).items()})
+    lo, hi = np.zeros((1, 4)), np.minimum(1.0, 0.999 * co.tau / co.c)
+    live = np.ones((1, 4), bool)
+    capacity = 0.999 * co.ap_frequency(bisect_minimiser(co, lo, hi, 0.0)).sum(-1, keepdims=True)
+    alpha, lam = _priced_alpha(co, lo, hi, live, capacity, None)
+    scale = (co.w * co.a + co.beta * co.b).max() / co.d.max()
+    assert 0 < lam[0, 0] < 1e-4 * scale
+    assert counted["minimise"] <= 9 and counted["derivatives"] <= 36
+    np.testing.assert_allclose(alpha, bisect_minimiser(co, lo, hi, lam), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(co.ap_frequency(alpha).sum(-1), capacity[:, 0], rtol=1e-12)
+
+
 # ------------------------------------------------------------ silence on degenerate input
 
 
