@@ -122,17 +122,22 @@ def test_direct_gradient_and_hessian_match_finite_differences(scheme):
     dual = (1.0 / problem.slacks(state), 1.0 / z)
     gradient, parts, _ = problem.newton(state, t, dual)
     gradient, hessian = problem.reduce_gradient(z, gradient), problem.hessian(z, parts)
-    steps = 1e-6 * z
-    basis = np.eye(z.size)
+    _assert_finite_differences(problem, z, t, gradient, hessian, gradient_at, 1e-6 * z)
+
+
+def _assert_finite_differences(problem, y, t, gradient, hessian, gradient_at, steps):
+    """The gradient against central differences of the merit, the Hessian against
+    central differences of ``gradient_at``, coordinate by coordinate."""
+    basis = np.eye(y.size)
     merit = [
-        (problem.merit(problem.state(z + h * e), t) - problem.merit(problem.state(z - h * e), t))
+        (problem.merit(problem.state(y + h * e), t) - problem.merit(problem.state(y - h * e), t))
         / (2 * h)
         for h, e in zip(steps, basis, strict=True)
     ]
     np.testing.assert_allclose(gradient, merit, rtol=1e-6, atol=1e-7 * np.abs(gradient).max())
     numeric = np.array(
         [
-            (gradient_at(z + h * e) - gradient_at(z - h * e)) / (2 * h)
+            (gradient_at(y + h * e) - gradient_at(y - h * e)) / (2 * h)
             for h, e in zip(steps, basis, strict=True)
         ]
     )
@@ -262,20 +267,9 @@ def test_phase_one_gradient_and_hessian_match_finite_differences(scheme):
     gradient, parts = parts_at(y)
     hessian = problem.hessian(y[:-1], parts)
     steps = 1e-6 * np.maximum(np.abs(y), 1e-3)
-    basis = np.eye(y.size)
-    merit = [
-        (problem.merit(problem.state(y + h * e), t) - problem.merit(problem.state(y - h * e), t))
-        / (2 * h)
-        for h, e in zip(steps, basis, strict=True)
-    ]
-    np.testing.assert_allclose(gradient, merit, rtol=1e-6, atol=1e-7 * np.abs(gradient).max())
-    numeric = np.array(
-        [
-            (parts_at(y + h * e)[0] - parts_at(y - h * e)[0]) / (2 * h)
-            for h, e in zip(steps, basis, strict=True)
-        ]
+    _assert_finite_differences(
+        problem, y, t, gradient, hessian, lambda point: parts_at(point)[0], steps
     )
-    np.testing.assert_allclose(hessian, numeric, atol=1e-6 * np.abs(hessian).max())
 
 
 @pytest.mark.parametrize("scheme", ["proposed", "equal_com"])  # equal_cs: no feasible split
