@@ -27,6 +27,8 @@ import numpy as np
 
 from optimizers.mimo.direct import BarrierProblem, ExactModel, centre, curvature
 
+_STAGE_STEPS = 40  #: Newton steps per barrier stage at most
+
 
 class PhaseOneProblem(BarrierProblem):
     """The phase-I barrier function in y = (z, tau) (module docstring)."""
@@ -140,11 +142,10 @@ def restore_feasibility(model: ExactModel, z, *, margin: float, max_steps: int):
         return state["tau"] > 0
 
     while steps < max_steps and not feasible(state):
-        state, dual, used = centre(
-            problem, state, t, dual, max_steps=min(40, max_steps - steps), stop=feasible
-        )
+        budget = min(_STAGE_STEPS, max_steps - steps)
+        state, dual, used = centre(problem, state, t, dual, max_steps=budget, stop=feasible)
         steps += used
-        centred = used < 40  # converged (or no further descent) before the stage cap
+        centred = used < budget  # converged (or no further descent) within the stage
         if centred and not feasible(state) and state["tau"] + problem.n_constraints / t < 0:
             break  # centred below 0 by more than the barrier gap
         t *= 10.0
