@@ -139,9 +139,8 @@ def solve_mimo(
     point within 50 phase-I steps (``info["starts"]`` lists every start tried). Without
     either, ``proposed`` starts from the EqualCom solution (which makes proposed >=
     EqualCom) and, with cvxpy, also from the equal split at ``P_max / 2``, keeping the
-    better. An
-    infeasible instance is reported in ``info["status"]`` with ``ee = nan``, never
-    raised. A failed Clarabel solve falls back to ``fast`` from the last point
+    better. An infeasible instance is reported in ``info["status"]`` with ``ee = nan``,
+    never raised. A failed Clarabel solve falls back to ``fast`` from the last point
     (``info["fallback"]``).
     """
     clock = time.perf_counter()
