@@ -8,6 +8,10 @@ that ends is reset at once, its last observation in ``infos[i]["terminal_observa
 and ``infos[i]["TimeLimit.truncated"]`` set; rewards are float32; ``infos`` is a list of
 per-env dicts (the env's own ``info``). So training on it is the same run as on
 ``DummyVecEnv``, only faster.
+
+:class:`SubprocNativeVecEnv` splits the same N envs over P worker processes (N / P
+each, one batched oracle call per worker and round), for the cores one process leaves
+idle; its trajectories are :class:`NativeVecEnv`'s, bit for bit.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
@@ -136,9 +140,9 @@ class SubprocNativeVecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         self._check_open()
         per = self.envs_per_proc
-        for index, remote in enumerate(self.remotes):
+        for index in range(self.n_procs):
             share = slice(index * per, (index + 1) * per)
-            remote.send(("reset", (self._seeds[share], self._options[share])))
+            self._send(index, ("reset", (self._seeds[share], self._options[share])))
         replies = self._receive(range(self.n_procs), fatal=True)
         self.reset_infos = [info for _, infos in replies for info in infos]
         self._reset_seeds()
@@ -149,8 +153,8 @@ class SubprocNativeVecEnv(VecEnv):
         self._check_open()
         actions = np.asarray(actions)
         per = self.envs_per_proc
-        for index, remote in enumerate(self.remotes):
-            remote.send(("step", (actions[index * per : (index + 1) * per],)))
+        for index in range(self.n_procs):
+            self._send(index, ("step", (actions[index * per : (index + 1) * per],)))
         self.waiting = True
 
     def step_wait(self):
@@ -174,19 +178,16 @@ class SubprocNativeVecEnv(VecEnv):
             try:
                 status, payload = self.remotes[index].recv()
             except (EOFError, OSError):
-                code = self.processes[index].exitcode
-                status, payload = "dead", f"worker {index} ended (exit code {code})"
+                self._lost(index)
             replies.append(payload)
             if status != "ok" and failure is None:
-                failure = (index, status, payload)
+                failure = (index, payload)
         if failure is None:
             return replies
-        if fatal or failure[1] == "dead":
+        if fatal:
             self.waiting = False
             self.close()
-        index, status, payload = failure
-        if status == "dead":
-            raise RuntimeError(f"SubprocNativeVecEnv: {payload}")
+        index, payload = failure
         first = index * self.envs_per_proc
         where = f"raised in worker {index} (envs {first}-{first + self.envs_per_proc - 1})"
         raise rebuild_error(payload, where)
@@ -194,6 +195,21 @@ class SubprocNativeVecEnv(VecEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError("SubprocNativeVecEnv is closed (by close() or a worker error)")
+
+    def _send(self, index: int, message: tuple) -> None:
+        try:
+            self.remotes[index].send(message)
+        except OSError:  # BrokenPipeError: the worker is gone
+            self._lost(index)
+
+    def _lost(self, index: int) -> NoReturn:
+        """Close every worker and say which one ended (killed, crashed)."""
+        process = self.processes[index]
+        process.join(timeout=5)
+        self.waiting = False
+        self.close()
+        code = process.exitcode
+        raise RuntimeError(f"SubprocNativeVecEnv: worker {index} ended (exit code {code})")
 
     def _route(self, indices: VecEnvIndices) -> tuple[dict[int, list[int]], list[tuple]]:
         """``{worker: its local env indices}`` and each requested env's place there."""
@@ -212,7 +228,7 @@ class SubprocNativeVecEnv(VecEnv):
         self._check_open()
         groups, places = self._route(indices)
         for owner, local in groups.items():
-            self.remotes[owner].send((command, (*args, local)))
+            self._send(owner, (command, (*args, local)))
         replies = dict(zip(groups, self._receive(groups), strict=True))
         return [replies[owner][position] for owner, position in places]
 
@@ -236,7 +252,8 @@ class SubprocNativeVecEnv(VecEnv):
         return [None] * self.num_envs
 
     def close(self) -> None:
-        """End every worker: ``close`` to each, then join (kill one that hangs)."""
+        """End every worker: ``close`` to each and our ends of the pipes closed (EOF
+        ends a worker too), then join them (kill one that hangs)."""
         if self.closed:
             return
         self.closed = True
@@ -245,13 +262,12 @@ class SubprocNativeVecEnv(VecEnv):
                 if self.waiting:
                     remote.recv()  # the pending step's reply
                 remote.send(("close", None))
+            remote.close()
         for process in self.processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
                 process.join()
-        for remote in self.remotes:
-            remote.close()
         self.waiting = False
 
 

@@ -95,6 +95,12 @@ def test_a_worker_error_is_raised_here_with_its_message():
     with pytest.raises(ValueError, match="oracle"):  # an error while the workers start
         SubprocNativeVecEnv(ENV_ID, 2, n_procs=2, oracle="nope")
     assert not multiprocessing.active_children()
+    venv = SubprocNativeVecEnv(ENV_ID, 2, n_procs=2, **SHORT)
+    venv.processes[1].kill()  # as the kernel's out-of-memory killer would
+    venv.processes[1].join()
+    with pytest.raises(RuntimeError, match=r"worker 1 ended \(exit code -9\)"):
+        venv.reset()
+    assert not multiprocessing.active_children()
 
 
 def test_close_ends_every_worker_and_a_lost_main_process_too():
