@@ -20,7 +20,7 @@
     training_curve.png   training episode returns and evaluation returns vs timesteps
 
 Hyperparameters come from ``agents/hyperparams/<algo>.yml`` keyed by env id (falling
-back to the ``default`` entry); the keys ``n_envs``, ``normalize``, ``policy``,
+back to the ``default`` entry); the keys ``n_envs``, ``n_procs``, ``normalize``, ``policy``,
 ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``checkpoint_freq`` and
 ``action_bias_init`` (start the mean action there, see :func:`init_action_bias`) and
 ``residual`` (``{base: SPEC, scale: s}``: the agent's action corrects that policy's,
@@ -31,7 +31,8 @@ actor-critic of :mod:`agents.equivariant` (its K and feature count come from the
 Environments with a native vector env (``isac_gym/ISCC-v0``) train on it by default
 (``vec_env: native``, :class:`agents.vec_env.NativeVecEnv`: one batched oracle call per
 round, the same trajectories as ``DummyVecEnv``); ISCC-v0 trains with
-``diagnose_drops=False``.
+``diagnose_drops=False``. ``n_procs`` > 1 steps those envs in as many worker processes
+(:class:`agents.vec_env.SubprocNativeVecEnv`), the same training run.
 
 Same seed, same settings -> same training run (CPU, ``native`` or ``DummyVecEnv``): the
 global
