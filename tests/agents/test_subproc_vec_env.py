@@ -1,5 +1,6 @@
 """agents.vec_env.SubprocNativeVecEnv: NativeVecEnv's envs split over worker processes."""
 
+import csv
 import multiprocessing
 
 import numpy as np
@@ -118,18 +119,23 @@ def test_close_ends_every_worker_and_a_lost_main_process_too():
 
 
 def test_training_with_two_workers_is_the_single_process_run(tmp_path):
-    """The same PPO run (VecNormalize, monitor file, parameters) with n_procs 1 and 2."""
+    """The same PPO run (residual on threshold-budget, VecNormalize: ppo.yml's wrappers;
+    monitor file, parameters) with n_procs 1 and 2; the phase times are logged."""
     from stable_baselines3 import PPO
 
     hyperparams = dict(n_envs=4, normalize=True, n_steps=8, batch_size=16, n_epochs=1)
+    hyperparams["residual"] = {"base": "threshold-budget", "scale": 1.0}
+    env_kwargs = {**SHORT, "action_mode": "beta_budget"}
     runs = {}
     for n_procs in (1, 2):
         out = tmp_path / f"p{n_procs}"
-        options = dict(env_kwargs=SHORT, hyperparams=hyperparams, eval_freq=10**6)
+        options = dict(env_kwargs=env_kwargs, hyperparams=hyperparams, eval_freq=10**6)
         training.train(ENV_ID, "ppo", 64, out, n_procs=n_procs, progress=False, **options)
         monitor = (out / "monitor" / "native.monitor.csv").read_text().splitlines()[2:]
         policy = PPO.load(out / "model.zip", device="cpu").policy.state_dict()
-        runs[n_procs] = [row.split(",")[:2] for row in monitor], policy
+        runs[n_procs] = [row.split(",")[:2] for row in monitor], policy  # r, l (not t)
     assert runs[1][0] == runs[2][0] and len(runs[1][0]) >= 16
     assert all(torch.equal(value, runs[2][1][key]) for key, value in runs[1][1].items())
     assert not multiprocessing.active_children()
+    rows = list(csv.DictReader((out / "logs" / "run_0" / "progress.csv").open()))
+    assert float(rows[-1]["time/rollouts_s"]) > 0 and float(rows[-1]["time/updates_s"]) > 0
