@@ -11,6 +11,7 @@
   signal arrived (:class:`StopRequest`) or a wall-time limit passed.
 * :class:`TqdmCallback` -- a tqdm progress bar; :class:`SaveVecNormalizeCallback`
   keeps the normalisation statistics next to the best model.
+* :class:`PhaseTimeCallback` -- wall time in rollouts and in updates under ``time/``.
 
 A checkpoint is ``checkpoints/rl_model_<N>_steps.zip`` (model with its optimizer
 state and timestep count) + ``rl_model_vecnormalize_<N>_steps.pkl`` +
@@ -110,6 +111,32 @@ class InfoLoggerCallback(BaseCallback):
                     "env/outage_rate", ratio(totals["outages"], totals["ue_slots"])
                 )
         self._reset()
+
+
+class PhaseTimeCallback(BaseCallback):
+    """Log ``time/rollouts_s`` and ``time/updates_s``: the wall seconds this run has
+    spent collecting rollouts (env steps, policy forward passes, callbacks) and between
+    them (the updates, up to the previous one), to see where a training step goes."""
+
+    def _on_training_start(self) -> None:
+        self.rollouts_s = self.updates_s = 0.0
+        self._mark: float | None = None
+
+    def _on_rollout_start(self) -> None:
+        now = time.perf_counter()
+        if self._mark is not None:
+            self.updates_s += now - self._mark
+        self._mark = now
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        now = time.perf_counter()
+        self.rollouts_s += now - self._mark
+        self._mark = now
+        self.logger.record("time/rollouts_s", round(self.rollouts_s, 3))
+        self.logger.record("time/updates_s", round(self.updates_s, 3))
 
 
 class TqdmCallback(BaseCallback):

@@ -68,6 +68,7 @@ SEARCHERS = ("random", "optuna")
 _SAMPLERS = ("uniform", "loguniform", "choice", "randint", "lograndint")
 _TRAIN_KEYS = (
     "n_envs",
+    "n_procs",
     "env_kwargs",
     "eval_freq",
     "eval_episodes",

@@ -20,7 +20,7 @@
     training_curve.png   training episode returns and evaluation returns vs timesteps
 
 Hyperparameters come from ``agents/hyperparams/<algo>.yml`` keyed by env id (falling
-back to the ``default`` entry); the keys ``n_envs``, ``normalize``, ``policy``,
+back to the ``default`` entry); the keys ``n_envs``, ``n_procs``, ``normalize``, ``policy``,
 ``vec_env``, ``env_kwargs``, ``eval_freq``, ``eval_episodes``, ``checkpoint_freq`` and
 ``action_bias_init`` (start the mean action there, see :func:`init_action_bias`) and
 ``residual`` (``{base: SPEC, scale: s}``: the agent's action corrects that policy's,
@@ -31,7 +31,8 @@ actor-critic of :mod:`agents.equivariant` (its K and feature count come from the
 Environments with a native vector env (``isac_gym/ISCC-v0``) train on it by default
 (``vec_env: native``, :class:`agents.vec_env.NativeVecEnv`: one batched oracle call per
 round, the same trajectories as ``DummyVecEnv``); ISCC-v0 trains with
-``diagnose_drops=False``.
+``diagnose_drops=False``. ``n_procs`` > 1 steps those envs in as many worker processes
+(:class:`agents.vec_env.SubprocNativeVecEnv`), the same training run.
 
 Same seed, same settings -> same training run (CPU, ``native`` or ``DummyVecEnv``): the
 global
@@ -86,6 +87,7 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 EVAL_SEED_OFFSET = 10_000  #: evaluation-env seeds; test seeds of evaluate.py start at 0
 _MODULE_KEYS = (
     "n_envs",
+    "n_procs",
     "normalize",
     "policy",
     "vec_env",
@@ -202,10 +204,13 @@ class TrainSettings:
     """Everything :func:`train` needs (``train.py``'s arguments).
 
     ``hyperparams``: a YAML path or a dict (default: ``agents/hyperparams/<algo>.yml``);
-    ``n_envs``/``eval_freq``/``eval_episodes``/``checkpoint_freq``/``vec_env`` override
-    the YAML's, ``env_kwargs`` are merged over the YAML's. ``resume``: continue from the
-    newest checkpoint in ``out`` up to ``timesteps`` in total; ``overwrite``: clear a
-    non-empty ``out`` first (without either, a non-empty ``out`` is refused).
+    ``n_envs``/``n_procs``/``eval_freq``/``eval_episodes``/``checkpoint_freq``/``vec_env``
+    override the YAML's, ``env_kwargs`` are merged over the YAML's. ``n_procs``: worker
+    processes that step the native envs (:class:`agents.vec_env.SubprocNativeVecEnv`;
+    1: this process steps them), the same training run for every value. ``resume``:
+    continue from the newest checkpoint in ``out`` up to ``timesteps`` in total;
+    ``overwrite``: clear a non-empty ``out`` first (without either, a non-empty ``out``
+    is refused).
     ``eval_freq``/``checkpoint_freq`` count total env steps (all envs together).
     ``threads``: torch/BLAS threads of this process (None: leave them alone).
     ``max_minutes``: stop (and save) after this wall time. ``handle_signals``: SIGINT
@@ -218,6 +223,7 @@ class TrainSettings:
     out: Path
     seed: int = 0
     n_envs: int | None = None
+    n_procs: int | None = None
     env_kwargs: dict | None = None
     hyperparams: str | Path | dict | None = None
     resume: bool = False
@@ -262,6 +268,7 @@ class RunPlan:
     hyperparams_source: str
     action_bias_init: Any = None
     residual: Any = None  # agents.residual.ResidualSpec or None
+    n_procs: int = 1
 
     @property
     def normalize_kwargs(self) -> dict:
@@ -292,9 +299,11 @@ def resolve(settings: TrainSettings) -> RunPlan:
     vec_env = settings.vec_env or module.get("vec_env") or default_vec_env(settings.env_id)
     if vec_env not in VEC_ENVS:
         raise UsageError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
+    n_envs = int(settings.n_envs or module.get("n_envs", 1))
     return RunPlan(
         residual=_residual_spec(module.get("residual")),
-        n_envs=int(settings.n_envs or module.get("n_envs", 1)),
+        n_envs=n_envs,
+        n_procs=_n_procs(settings.n_procs or module.get("n_procs", 1), n_envs, vec_env),
         vec_env=vec_env,
         env_kwargs={**(module.get("env_kwargs") or {}), **(settings.env_kwargs or {})},
         eval_freq=int(settings.eval_freq or module.get("eval_freq", 10_000)),
@@ -306,6 +315,18 @@ def resolve(settings: TrainSettings) -> RunPlan:
         hyperparams_source=source,
         action_bias_init=module.get("action_bias_init"),
     )
+
+
+def _n_procs(value: Any, n_envs: int, vec_env: str) -> int:
+    """``n_procs`` checked: an integer >= 1 dividing ``n_envs``, > 1 only with the
+    ``native`` vec env (``subproc`` already steps every env in its own process)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"n_procs must be an integer >= 1, got {value!r}")
+    if value > 1 and vec_env != "native":
+        raise UsageError(f"n_procs > 1 needs vec_env native, got n_procs={value}, {vec_env!r}")
+    if n_envs % value:
+        raise UsageError(f"n_envs ({n_envs}) must be divisible by n_procs ({value})")
+    return value
 
 
 def _residual_spec(value: Any) -> Any:
@@ -376,9 +397,10 @@ def latest_checkpoint(out: str | Path) -> tuple[Path, int] | None:
 
 
 def _make_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict, vec_env: str, **kw):
-    """The training (or evaluation) VecEnv: ``native`` (one process, the env's batched
-    vector env), ``dummy`` or ``subproc``. ISCC-v0 trains without the drop-cause
-    diagnosis (``diagnose_drops=False``) unless ``env_kwargs`` asks for it."""
+    """The training (or evaluation) VecEnv: ``native`` (the env's batched vector env, in
+    this process or, with ``n_procs`` > 1, split over worker processes), ``dummy`` or
+    ``subproc``. ISCC-v0 trains without the drop-cause diagnosis
+    (``diagnose_drops=False``) unless ``env_kwargs`` asks for it."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -426,15 +448,22 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _make_native_env(env_id, n_envs, seed, env_kwargs, monitor_dir=None, monitor_kwargs=None):
-    """``agents.vec_env.NativeVecEnv`` seeded like ``make_vec_env`` (env i: ``seed + i``),
-    with one ``VecMonitor`` file ``monitor_dir/native.monitor.csv``."""
+def _make_native_env(
+    env_id, n_envs, seed, env_kwargs, monitor_dir=None, monitor_kwargs=None, n_procs=1
+):
+    """``agents.vec_env.NativeVecEnv`` (or, with ``n_procs`` > 1, ``SubprocNativeVecEnv``:
+    the same envs in worker processes) seeded like ``make_vec_env`` (env i:
+    ``seed + i``), with one ``VecMonitor`` file ``monitor_dir/native.monitor.csv``."""
     from stable_baselines3.common.monitor import ResultsWriter
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from agents.vec_env import NativeVecEnv
+    from agents.vec_env import NativeVecEnv, SubprocNativeVecEnv
 
-    venv = NativeVecEnv.make(env_id, n_envs, **env_kwargs)
+    if n_procs > 1:
+        with _sigint_ignored():  # Ctrl-C stops the learner, not the workers
+            venv = SubprocNativeVecEnv(env_id, n_envs, n_procs, **env_kwargs)
+    else:
+        venv = NativeVecEnv.make(env_id, n_envs, **env_kwargs)
     venv.seed(seed)
     venv.action_space.seed(seed)
     monitor = VecMonitor(venv)
@@ -638,6 +667,8 @@ def _make_envs(settings: TrainSettings, plan: RunPlan, resume: bool) -> tuple[An
         "monitor_dir": str(settings.out / "monitor"),
         "monitor_kwargs": {"override_existing": not resume},
     }
+    if plan.n_procs > 1:
+        monitor["n_procs"] = plan.n_procs
     venv = _make_env(
         settings.env_id, plan.n_envs, settings.seed, plan.env_kwargs, plan.vec_env, **monitor
     )
@@ -697,6 +728,7 @@ def _callbacks(settings: TrainSettings, plan: RunPlan, session: _Session, stop) 
         cb.CheckpointEveryCallback(plan.checkpoint_freq, out / "checkpoints", evaluation.state),
         evaluation,
         cb.InfoLoggerCallback(),
+        cb.PhaseTimeCallback(),
         stop,
     ]
     if settings.progress:
@@ -778,6 +810,7 @@ def _write_config(
         "timesteps": int(settings.timesteps),
         "seed": settings.seed,
         "n_envs": plan.n_envs,
+        "n_procs": plan.n_procs,
         "vec_env": plan.vec_env,
         "env_kwargs": plan.env_kwargs,
         "policy": plan.policy,
@@ -897,6 +930,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="parallel training envs (default: from the YAML, else 1)",
     )
     parser.add_argument(
+        "--n-procs",
+        type=positive_int,
+        default=None,
+        help="worker processes stepping the native envs, n_envs / n_procs each; the same "
+        "run for every value (default: from the YAML, else 1: the learner steps them)",
+    )
+    parser.add_argument(
         "--env-kwargs",
         type=json_object,
         default=None,
@@ -988,8 +1028,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         args.timesteps = default_timesteps(args.algo, args.env, args.hyperparams)
     if seeds.wanted(args):  # several seeds, a sweep, or Ray
         return seeds.run(args, parser)
-    names = ("seed", "n_envs", "env_kwargs", "hyperparams", "resume", "overwrite", "eval_freq")
-    names += ("eval_episodes", "checkpoint_freq", "vec_env", "verbose", "threads", "max_minutes")
+    names = ("seed", "n_envs", "n_procs", "env_kwargs", "hyperparams", "resume", "overwrite")
+    names += ("eval_freq", "eval_episodes", "checkpoint_freq", "vec_env", "verbose")
+    names += ("threads", "max_minutes")
     options = {name: getattr(args, name) for name in names}
     settings = TrainSettings(
         args.env, args.algo, args.timesteps, args.out, progress=not args.no_progress, **options
