@@ -27,6 +27,10 @@ import numpy as np
 
 from isac_gym.iscc.scenario import Snapshot
 
+# the batched methods pad slots of any K into one batch, per-UE options one per slot
+from optimizers.iscc.batch import BATCHED_METHODS as MIXED_K_METHODS
+from optimizers.iscc.batch import PER_UE_OPTIONS
+
 #: Causes a drop is diagnosed with; ``info["drop_cause"]`` codes are 1 + their index
 #: (0: no drop): 1 ``battery``, 2 ``ap_capacity``, 3 ``deadline``, 4 ``budget`` (only in
 #: ``beta_budget`` mode: the agent's energy budget, not the battery, was too small).
@@ -38,10 +42,6 @@ UNDIAGNOSED_CODE = len(DROP_CAUSES) + 1
 FALLBACK_BETA = 1e-6
 
 Rounds = Generator[list["Request"], list[Any], dict[str, Any]]
-#: Methods whose requests of any K share one padded batch (``optimizers.iscc.batch``'s
-#: ``BATCHED_METHODS``, with per-UE options given per slot: ``PER_UE_OPTIONS``).
-MIXED_K_METHODS = ("fast", "fl", "fo", "ho", "ctem", "ofdma")
-PER_UE_OPTIONS = ("weight_ue", "alpha_fixed", "bandwidth_share")
 
 
 @dataclass(frozen=True, eq=False)

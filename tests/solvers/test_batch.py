@@ -209,10 +209,6 @@ def test_padded_ues_stay_out_of_the_sensing_powers(monkeypatch):
 
 
 def test_mixed_k_arguments(hard_slots):
-    from isac_gym.envs import allocation  # its copies (no solver import in isac_gym)
-
-    assert allocation.MIXED_K_METHODS == batch_module.BATCHED_METHODS
-    assert allocation.PER_UE_OPTIONS == batch_module.PER_UE_OPTIONS
     slots = [hard_slots[0], hard_slots[1].select([0, 2])]
     with pytest.raises(ValueError, match=r"snapshot 1 has K = 0, not in 1..4"):
         solve_batch([slots[0], hard_slots[1].select(np.zeros(K, bool))], 0.1, mixed_k=True)
