@@ -318,8 +318,9 @@ class BarrierProblem:
         hessian = _block_diagonal(model.reduce_blocks(blocks))
         columns = model.reduce_columns(columns)
         hessian += (columns * weights) @ columns.T
-        outer = np.outer(*(model.reduce_columns(vector) for vector in cross))
-        hessian += outer + outer.T
+        if cross is not None:  # the ratio's rank-2 term (none in phase I)
+            outer = np.outer(*(model.reduce_columns(vector) for vector in cross))
+            hessian += outer + outer.T
         hessian[np.diag_indices_from(hessian)] += dual_z / z
         return hessian
 

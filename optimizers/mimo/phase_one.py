@@ -116,8 +116,7 @@ class PhaseOneProblem(BarrierProblem):
         """The z-block as in the main problem, bordered by tau: each margin's slack
         ``c_j - tau`` has gradient (E^T dc_j, -1)."""
         blocks, columns, weights, border, dual_z = parts
-        zero = np.zeros(columns.shape[0])
-        inner = super().hessian(z, (blocks, columns, weights, (zero, zero), dual_z))
+        inner = super().hessian(z, (blocks, columns, weights, None, dual_z))
         rows, row_weights = border
         cross = -self.model.reduce_columns(rows.T) @ row_weights
         return np.block([[inner, cross[:, None]], [cross[None, :], np.sum(row_weights)]])
