@@ -259,10 +259,13 @@ class MIMOISACEnv(gym.Env):
         self._demand_high = np.array([rng.random() < 0.5 for rng in self._demand_rng])
 
     def _switch_demands(self) -> None:
-        """``s_k(t+1) = s_k(t) XOR [u_k < 1 / demand_sojourn]``, u_k ~ U[0, 1) from user k's
-        own stream: K independent symmetric chains, whatever the actions."""
-        u = np.array([rng.random() for rng in self._demand_rng])
-        self._demand_high = self._demand_high ^ (u < 1.0 / self.config.demand_sojourn)
+        """One step of each user's symmetric chain (``battery_dynamics.switch_markov``),
+        drawn from user k's own stream: K independent chains, whatever the actions."""
+        sojourn = self.config.demand_sojourn
+        self._demand_high = np.array([
+            bool(battery_dynamics.switch_markov(np.array(high), rng, sojourn))
+            for high, rng in zip(self._demand_high, self._demand_rng, strict=True)
+        ])  # fmt: skip
 
     def _draw_frame(self) -> None:
         """Exogenous draws of the current frame: harvest, the users' demands
