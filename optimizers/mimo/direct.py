@@ -66,9 +66,12 @@ class ExactModel:
         self.zeta = constants.zeta / sigma  # noise-normalised (sigma^2 -> 1)
         g = constants.g / sigma
         self.g_re, self.g2 = g.real, (g * g.conj()).real
+        self.zeta2, self.cross = self.zeta**2, 2.0 * self.zeta * self.g_re  # T's a^2, ab terms
         self.eps = constants.eps
         self.Q = constants.fim_forms  # (N, K, 4, 4, 2, 2)
         self.Q_flat = np.moveaxis(self.Q, (2, 3), (0, 1)).reshape(16, -1)  # F = Q_flat (u u^T)
+        # Q u g per stream as one (8, 8) product: rows (i, p), columns (j, q) of Q[n, k, i, j, p, q]
+        self.Q_rows = np.ascontiguousarray(self.Q.transpose(0, 1, 2, 4, 3, 5)).reshape(N, K, 8, 8)
         self.scheme, self.E = scheme, scheme_map(scheme, N, K)
         self.nz = 2 * N * K if self.E is None else self.E.shape[1]
         # E is block-diagonal over subcarriers: its (2K, m) block maps one subcarrier
@@ -114,9 +117,9 @@ class ExactModel:
         b2 = b * b
         spread = self.g2 * b2.sum(axis=1, keepdims=True)
         psi = 1.0 + spread - self.g2 * b2  # (29)
-        T = 1.0 + spread + self.zeta**2 * a * a + 2.0 * self.zeta * self.g_re * a * b  # psi+|chi|^2
+        T = 1.0 + spread + self.zeta2 * a * a + self.cross * a * b  # psi + |chi|^2
         rate = (np.log(T) - np.log(psi)).sum(axis=0) / (self.N * _LN2)  # (15)-(16)
-        u = np.stack((a, b), axis=-1)
+        u = x3.transpose(0, 2, 1)  # (N, K, 2): (a, b) per stream
         F = (self.Q_flat @ (u[..., :, None] * u[..., None, :]).ravel()).reshape(4, 4)  # 3.4
         power = float(np.sum(a * a + b * b + 2.0 * self.eps * a * b))  # (11)
         return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
@@ -124,7 +127,7 @@ class ExactModel:
     def inverse_crb(self, F):
         """(1/CRB_theta, 1/CRB_phi), the scaled F^-1 and the scale, or None if F is not PD."""
         d = np.diagonal(F)
-        if not np.all(d > 0):
+        if not d.min() > 0:
             return None
         d = 1.0 / np.sqrt(d)
         try:
@@ -132,7 +135,7 @@ class ExactModel:
         except np.linalg.LinAlgError:
             return None
         diag = np.diagonal(inverse)[:2] * d[:2] ** 2  # [F^-1]_ii, eq. (19)
-        if not np.all(diag > 0):
+        if not diag.min() > 0:
             return None
         return 1.0 / diag, inverse, d
 
@@ -170,12 +173,13 @@ class ExactModel:
         coef = np.concatenate((-w / v["T"] ** 2, w / v["psi"] ** 2), axis=1)
         blocks = np.swapaxes(stacked * coef[..., None], 1, 2) @ stacked  # sum_m c_m s_m s_m^T
         on_T, on_psi = w / v["T"], w / v["psi"]
-        k = np.arange(K)
-        blocks[:, k, k] += 2.0 * self.zeta**2 * on_T
-        blocks[:, k, K + k] += 2.0 * self.zeta * self.g_re * on_T
-        blocks[:, K + k, k] += 2.0 * self.zeta * self.g_re * on_T
+        stream = stream_entries(blocks, K)
+        stream[:, 0, 0] += 2.0 * self.zeta2 * on_T
+        cross = self.cross * on_T
+        stream[:, 0, 1] += cross
+        stream[:, 1, 0] += cross
         shared = (2.0 * self.g2 * (on_T - on_psi)).sum(axis=1, keepdims=True)
-        blocks[:, K + k, K + k] += shared + 2.0 * self.g2 * on_psi
+        stream[:, 1, 1] += shared + 2.0 * self.g2 * on_psi
         return blocks
 
     def crb_derivatives(self, v, crb_info):
@@ -187,11 +191,12 @@ class ExactModel:
         u, N, K = v["u"], self.N, self.K
         outer = (gvec[:, :, None] * gvec[:, None, :]).reshape(2, 16)
         Qg = (outer @ self.Q_flat).reshape(2, N, K, 2, 2)  # g_i^T Q_{n,k} g_i per stream
-        grad = 2.0 * np.einsum("inkpq,nkq->inpk", Qg, u) * (inv_crb**2)[:, None, None, None]
-        Qu = (self.Q @ u[:, :, None, None, :, None])[..., 0]  # (N, K, 4, 4, 2): Q u
-        Y = 2.0 * np.einsum("nkabp,ib->inpka", Qu, gvec) * d  # scaled F' g
+        grad = np.swapaxes((Qg @ u[..., None])[..., 0], 2, 3)  # (2, N, 2, K): g^T Q_nk g u
+        grad = 2.0 * grad * (inv_crb**2)[:, None, None, None]
+        gu = (gvec[:, None, None, :, None] * u[..., None, :]).reshape(2, N, K, 8, 1)
+        Y = (self.Q_rows @ gu).reshape(2, N, K, 4, 2) * (2.0 * d)[:, None]  # scaled F' g
         root = np.linalg.cholesky(scaled_inverse)
-        factors = (Y @ root).reshape(2, -1, 4)
+        factors = (Y.transpose(0, 1, 4, 2, 3) @ root).reshape(2, -1, 4)
         return grad.reshape(2, -1), 2.0 * Qg, factors
 
     def power_gradient(self, v):
@@ -199,13 +204,18 @@ class ExactModel:
         return 2.0 * np.stack((a + self.eps * b, b + self.eps * a), axis=1).ravel()
 
 
+def stream_entries(blocks, K):
+    """The (N, 2, 2, K) writable view of the entries (p K + k, q K + k) of (N, 2K, 2K)
+    subcarrier blocks: stream k's 2x2 block in the ordering x[n, side, k]."""
+    s0, s1, s2 = blocks.strides
+    return np.lib.stride_tricks.as_strided(
+        blocks, shape=(blocks.shape[0], 2, 2, K), strides=(s0, K * s1, K * s2, s1 + s2)
+    )
+
+
 def add_stream_blocks(blocks, stream, K):
     """Add per-stream 2x2 blocks (N, K, 2, 2) into (N, 2K, 2K) subcarrier blocks."""
-    k = np.arange(K)
-    blocks[:, k, k] += stream[..., 0, 0]
-    blocks[:, k, K + k] += stream[..., 0, 1]
-    blocks[:, K + k, k] += stream[..., 1, 0]
-    blocks[:, K + k, K + k] += stream[..., 1, 1]
+    stream_entries(blocks, K)[...] += np.moveaxis(stream, 1, 3)
 
 
 def curvature(model: ExactModel, v, inv_crb, derivatives, rate_coef, crb_coef, power_coef):
@@ -238,20 +248,20 @@ class BarrierProblem:
 
     def state(self, z):
         """Everything at z, or None outside the (margined) feasible set."""
-        if np.any(z <= 0):
+        if z.min() <= 0:
             return None
         model = self.model
         x = model.full(z)
         v = model.values(x)
         se_slack = v["rate"] - self.R_low
         power_slack = (self.P_max - v["power"]) / self.P_max
-        if np.any(se_slack <= 0) or power_slack <= 0:
+        if se_slack.min() <= 0 or power_slack <= 0:
             return None
         crb_info = model.inverse_crb(v["F"])
         if crb_info is None:
             return None
         crb_slack = model.crb_max * crb_info[0] - self.crb_low
-        if np.any(crb_slack <= 0):
+        if crb_slack.min() <= 0:
             return None
         phi, _, denominator = model.objective(v, crb_info[0])
         return dict(
@@ -315,13 +325,14 @@ class BarrierProblem:
         (E^T H E block by block, never the full matrix in x)."""
         blocks, columns, weights, cross, dual_z = parts
         model = self.model
-        hessian = _block_diagonal(model.reduce_blocks(blocks))
-        columns = model.reduce_columns(columns)
-        hessian += (columns * weights) @ columns.T
-        if cross is not None:  # the ratio's rank-2 term (none in phase I)
-            outer = np.outer(*(model.reduce_columns(vector) for vector in cross))
-            hessian += outer + outer.T
-        hessian[np.diag_indices_from(hessian)] += dual_z / z
+        left = columns * weights
+        if cross is not None:  # the ratio's rank-2 term c0 c1^T + c1 c0^T (none in phase I)
+            left = np.column_stack((left, cross[1], cross[0]))
+            columns = np.column_stack((columns, *cross))
+        hessian = model.reduce_columns(left) @ model.reduce_columns(columns).T
+        blocks = model.reduce_blocks(blocks)
+        diagonal_blocks(hessian, blocks.shape[1])[...] += blocks
+        hessian.reshape(-1)[:: len(z) + 1] += dual_z / z
         return hessian
 
     def reduce_gradient(self, z, gradient):
@@ -329,13 +340,13 @@ class BarrierProblem:
         return self.model.reduce_columns(gradient) - 1.0 / z
 
 
-def _block_diagonal(blocks):
-    """(N, m, m) blocks -> the (N m, N m) block-diagonal matrix."""
-    N, m, _ = blocks.shape
-    dense = np.zeros((N, m, N, m))
-    index = np.arange(N)
-    dense[index, :, index, :] = blocks
-    return dense.reshape(N * m, N * m)
+def diagonal_blocks(matrix, m):
+    """The (n / m, m, m) writable view of the diagonal m x m blocks of an (n, n) matrix."""
+    s0, s1 = matrix.strides
+    count = matrix.shape[0] // m
+    return np.lib.stride_tricks.as_strided(
+        matrix, shape=(count, m, m), strides=(m * (s0 + s1), s0, s1)
+    )
 
 
 def newton_direction(problem: BarrierProblem, state, t, dual):
@@ -349,10 +360,10 @@ def newton_direction(problem: BarrierProblem, state, t, dual):
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
     scaled = hessian * scale[:, None]
     scaled *= scale[None, :]
-    diagonal, index = np.diagonal(scaled).copy(), np.arange(len(scale))
+    diagonal, on_diagonal = np.diagonal(scaled).copy(), scaled.reshape(-1)[:: len(scale) + 1]
     shift = 0.0
     for _ in range(20):
-        scaled[index, index] = diagonal + shift
+        on_diagonal[...] = diagonal + shift
         factor, failed = scipy.linalg.lapack.dpotrf(scaled, lower=True, clean=False)
         if failed:
             shift = max(_MIN_SHIFT, 10.0 * shift)
@@ -398,7 +409,7 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
 def _to_boundary(value, direction, fraction=0.99):
     """The largest step keeping ``value + step direction`` above 1 - fraction of value."""
     shrinking = direction < 0
-    if not np.any(shrinking):
+    if not shrinking.any():
         return np.inf
     return fraction * float(np.min(-value[shrinking] / direction[shrinking]))
 
@@ -407,7 +418,7 @@ def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):
     """Newton step on lam_j c_j = 1, then kept within [1 / (spread c_j), spread / c_j]."""
     d_lam = 1.0 / slack - lam - lam / slack * slack_change
     lam = lam + min(size, _to_boundary(lam, d_lam)) * d_lam
-    return np.clip(lam, 1.0 / (spread * new_slack), spread / new_slack)
+    return np.minimum(np.maximum(lam, 1.0 / (spread * new_slack)), spread / new_slack)
 
 
 def barrier_path(

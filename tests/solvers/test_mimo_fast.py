@@ -366,3 +366,25 @@ def test_the_climb_is_not_cut_at_the_stage_budget(monkeypatch):
     monkeypatch.setattr(direct, "barrier_path", lambda *a, **k: path(*a, **{**k, "cap": 40}))
     capped = solve_mimo(snapshot, 1e-5, method="fast")
     assert full.ee > 1.1 * capped.ee
+
+
+def test_the_hessian_views_address_the_entries_they_name():
+    """``stream_entries`` is stream k's 2x2 block at rows/columns (p K + k, q K + k) of a
+    subcarrier block; ``diagonal_blocks`` the diagonal m x m blocks. Writes go through."""
+    N, K = 3, 4
+    blocks = np.arange(N * 4 * K * K, dtype=float).reshape(N, 2 * K, 2 * K)
+    view = direct.stream_entries(blocks, K)
+    for n, p, q, k in np.ndindex(N, 2, 2, K):
+        assert view[n, p, q, k] == blocks[n, p * K + k, q * K + k]
+    expected = blocks.copy()
+    stream = np.random.default_rng(0).normal(size=(N, K, 2, 2))
+    for k in range(K):
+        expected[:, k :: K, k :: K][:, :2, :2] += stream[:, k]
+    direct.add_stream_blocks(blocks, stream, K)
+    np.testing.assert_array_equal(blocks, expected)
+
+    matrix = np.arange(36.0).reshape(6, 6)
+    diagonal = direct.diagonal_blocks(matrix, 2)
+    np.testing.assert_array_equal(diagonal, [matrix[i : i + 2, i : i + 2] for i in (0, 2, 4)])
+    diagonal[...] += 100.0
+    assert matrix[2, 3] == 115.0 and matrix[2, 4] == 16.0  # inside a block, then outside
