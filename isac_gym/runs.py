@@ -304,16 +304,11 @@ def machine_description() -> str:
     )
 
 
-def write_manifest(folder: str | Path, command: str, **extra: Any) -> Path:
-    """``folder/manifest.json``: how a result folder was made, so that it can be dated
-    and re-made: the ``command``, the git ``commit`` of the code (``+dirty`` with local
-    changes; ``unknown`` outside a checkout), the UTC ``date``, the ``machine`` and its
-    load average, and ``extra`` (e.g. the wall time)."""
-    import datetime
-    import json
+def code_commit(root: Path, outputs: str | Path) -> str:
+    """The git commit checked out at ``root``, ``+dirty`` with tracked changes outside
+    ``outputs`` (a run rewriting its own tracked results does not make the code dirty);
+    ``unknown`` outside a checkout."""
     import subprocess
-
-    root = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
         try:
@@ -325,11 +320,27 @@ def write_manifest(folder: str | Path, command: str, **extra: Any) -> Path:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+    outputs, root = Path(outputs).resolve(), Path(root).resolve()
+    inside = outputs.is_relative_to(root) and outputs != root
+    exclude = [f":(exclude){outputs.relative_to(root)}"] if inside else []
+    if commit != "unknown" and git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", *exclude
+    ):
         commit += "+dirty"
+    return commit
+
+
+def write_manifest(folder: str | Path, command: str, **extra: Any) -> Path:
+    """``folder/manifest.json``: how a result folder was made, so that it can be dated
+    and re-made: the ``command``, the git ``commit`` of the code (:func:`code_commit`),
+    the UTC ``date``, the ``machine`` and its load average, and ``extra`` (e.g. the wall
+    time)."""
+    import datetime
+    import json
+
     manifest = {
         "command": command,
-        "commit": commit,
+        "commit": code_commit(Path(__file__).resolve().parents[1], folder),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(),
         "load_average": [round(x, 2) for x in os.getloadavg()],

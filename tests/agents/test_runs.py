@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from isac_gym.runs import (
     OutputError,
     clean_stale,
+    code_commit,
     format_csv,
     format_value,
     prepare_output,
@@ -299,3 +301,24 @@ def test_read_monitor_skips_a_run_without_finished_episodes_silently(tmp_path):
         warnings.simplefilter("error")  # genfromtxt warns on an empty body
         steps, returns = read_monitor(tmp_path)
     assert steps.tolist() == [10] and returns.tolist() == [-3.5]
+
+
+def test_a_runs_own_tracked_outputs_do_not_make_the_code_dirty(tmp_path, tmp_path_factory):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("a\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    commit = code_commit(tmp_path, tmp_path / "results")
+    assert len(commit) == 40 and "dirty" not in commit
+    (tmp_path / "results" / "table.csv").write_text("b\n")  # the run rewrote its output
+    assert code_commit(tmp_path, tmp_path / "results") == commit
+    assert code_commit(tmp_path, tmp_path / "elsewhere") == commit + "+dirty"
+    (tmp_path / "code.py").write_text("x = 2\n")  # the code changed
+    assert code_commit(tmp_path, tmp_path / "results") == commit + "+dirty"
+    plain = tmp_path_factory.mktemp("plain")  # not a checkout
+    assert code_commit(plain, plain / "results") == "unknown"

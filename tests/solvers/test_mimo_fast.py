@@ -379,7 +379,7 @@ def test_the_hessian_views_address_the_entries_they_name():
     expected = blocks.copy()
     stream = np.random.default_rng(0).normal(size=(N, K, 2, 2))
     for k in range(K):
-        expected[:, k :: K, k :: K][:, :2, :2] += stream[:, k]
+        expected[:, k::K, k::K][:, :2, :2] += stream[:, k]
     direct.add_stream_blocks(blocks, stream, K)
     np.testing.assert_array_equal(blocks, expected)
 
