@@ -135,8 +135,9 @@ def _episode_task(task: tuple) -> MIMOEpisode:
     spec, episode_seed, env_kwargs = task
     env = gymnasium.make("isac_gym/MIMOISAC-v0", **env_kwargs)
     policy = make_mimo_policy(spec, env)
-    if policy.env_overrides:
-        env = gymnasium.make("isac_gym/MIMOISAC-v0", **{**env_kwargs, **policy.env_overrides})
+    overrides = getattr(policy, "env_overrides", {})  # a trained agent has none
+    if overrides:
+        env = gymnasium.make("isac_gym/MIMOISAC-v0", **{**env_kwargs, **overrides})
         policy = make_mimo_policy(spec, env)
     return run_mimo_episode(env, policy, episode_seed)
 

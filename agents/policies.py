@@ -530,7 +530,8 @@ class SB3Policy(Policy):
         from agents.residual import ResidualSpec
 
         spec = ResidualSpec.from_dict(self.saved_config.get("residual"))
-        mode = getattr(getattr(env.unwrapped, "config", None), "action_mode", None)
+        # an env without action modes (MIMOISAC-v0) is always in the run's
+        mode = getattr(getattr(env.unwrapped, "config", None), "action_mode", self.action_mode)
         if spec is None or mode != self.action_mode:
             return None
         return spec.base_policy(env), spec.scale

@@ -10,7 +10,9 @@ and only has to learn where to deviate from it (residual policy learning: Johann
 al., 2019; Silver et al., 2018). ``scale = 1`` lets the correction move any action by
 half the box: enough to turn a budget fraction from 0 to 1 or beta by two decades.
 The base policy must be stateless (a function of the observation), as every policy of
-:mod:`agents.policies` is except ``random``.
+:mod:`agents.policies` and :mod:`agents.mimo_policies` is except ``random``; its spec is
+one of the env's own (``threshold-budget`` on ISCC-v0, ``fixed-omega:hor`` on
+MIMOISAC-v0).
 
 * :func:`residual_action` -- the map above, the one place it is written;
 * :class:`ResidualSpec` -- ``{"base": spec, "scale": s}`` from a hyperparameter file or a
@@ -56,9 +58,9 @@ class ResidualSpec:
     params: dict | None = None
 
     def __post_init__(self) -> None:
-        from agents.policies import LEARNED_KINDS, parse_spec
+        from agents.policies import LEARNED_KINDS
 
-        kind, _ = parse_spec(self.base)  # ValueError naming the valid specs
+        kind, _ = _parse_base(self.base)  # ValueError naming the valid specs
         if kind in ("random", *LEARNED_KINDS):
             raise ValueError(
                 f"residual base must be a deterministic non-learned policy, got {self.base!r}"
@@ -97,9 +99,7 @@ class ResidualSpec:
 
     def base_policy(self, env: Any) -> Any:
         """The base policy for ``env``; its action mode must be the env's."""
-        from agents.policies import make_policy
-
-        policy = make_policy(self.base, env)
+        policy = _make_base(self.base, env)
         if self.params is not None:
             if getattr(policy, "params", None) is None:
                 raise ValueError(f"residual base {self.base!r} has no params to set")
@@ -143,6 +143,36 @@ class ResidualVecEnv(VecEnvWrapper):
         observations, rewards, dones, infos = self.venv.step_wait()
         self._observations = observations
         return observations, rewards, dones, infos
+
+
+def _parse_base(spec: str) -> tuple[str, str | None]:
+    """``(kind, argument)`` of an ISCC-v0 or a MIMOISAC-v0 policy spec."""
+    from agents.mimo_policies import parse_mimo_spec
+    from agents.policies import parse_spec
+
+    try:
+        return parse_spec(spec)
+    except ValueError as iscc_error:
+        try:
+            return parse_mimo_spec(spec)
+        except ValueError as mimo_error:
+            raise ValueError(f"{iscc_error}; on isac_gym/MIMOISAC-v0: {mimo_error}") from None
+
+
+def _make_base(spec: str, env: Any) -> Any:
+    """The policy named by ``spec`` for ``env``, from the env's own family of policies."""
+    from isac_gym.envs.mimo import MIMOISACEnv
+
+    if not isinstance(env.unwrapped, MIMOISACEnv):
+        from agents.policies import make_policy
+
+        return make_policy(spec, env)
+    from agents.mimo_policies import make_mimo_policy
+
+    policy = make_mimo_policy(spec, env)
+    if policy.env_overrides:  # e.g. equal-com: it acts through another scheme
+        raise ValueError(f"residual base {spec!r} needs env settings {policy.env_overrides}")
+    return policy
 
 
 def residual_base(spec: ResidualSpec, env_id: str, env_kwargs: dict) -> tuple[ResidualSpec, Any]:

@@ -164,3 +164,59 @@ def test_pinned_params_outlive_a_retuned_default(monkeypatch):
         ResidualSpec("threshold-budget", params={"treshold": 0.5}).base_policy(env)
     with pytest.raises(ValueError, match="has no params"):
         ResidualSpec("fixed-beta:mu", params={"x": 1}).base_policy(env)
+
+
+# --- MIMOISAC-v0: a base from its own policies -------------------------------------------
+def _mimo_env():
+    from conftest import MIMO_TINY_CELL
+
+    return gymnasium.make("isac_gym/MIMOISAC-v0", **{**MIMO_TINY_CELL, "horizon": 4})
+
+
+def test_a_mimo_base_comes_from_the_mimo_policies_and_bad_ones_are_named():
+    from agents.mimo_policies import FixedOmegaPolicy
+
+    env = _mimo_env()
+    spec = ResidualSpec("fixed-omega:hor")
+    assert isinstance(spec.base_policy(env), FixedOmegaPolicy)
+    assert spec.pinned(env) == spec  # no constants to pin
+    with pytest.raises(ValueError, match="needs env settings"):  # it acts through EqualCom
+        ResidualSpec("equal-com").base_policy(env)
+    with pytest.raises(ValueError, match="unknown policy.*MIMOISAC-v0: unknown"):
+        ResidualSpec("fixed-omegaa:hor")
+    with pytest.raises(ValueError, match="random"):
+        ResidualSpec("random")  # valid on both envs, but not deterministic
+
+
+def test_a_mimo_residual_run_acts_as_it_trained_and_is_evaluated(tmp_path):
+    from conftest import MIMO_TINY_CELL
+
+    from agents.mimo_evaluation import evaluate_mimo_policies
+    from agents.mimo_policies import make_mimo_policy
+
+    out = tmp_path / "run"
+    env_kwargs = {**MIMO_TINY_CELL, "horizon": 4}
+    hyperparams = {
+        "n_envs": 2, "normalize": {"norm_obs": True, "norm_reward": False},
+        "policy": "MlpPolicy", "residual": {"base": "fixed-omega:lor", "scale": 0.5},
+        "env_kwargs": env_kwargs, "n_steps": 8, "batch_size": 16, "n_epochs": 1,
+    }  # fmt: skip
+    settings = TrainSettings(
+        "isac_gym/MIMOISAC-v0", "ppo", 16, out, hyperparams=hyperparams, progress=False,
+        eval_freq=10**6, checkpoint_freq=10**6,
+    )  # fmt: skip
+    train(settings)
+    env = _mimo_env()
+    policy = make_mimo_policy(f"ppo:{out / 'model.zip'}", env)
+    assert policy.residual is not None
+    obs, _ = env.reset(seed=1)
+    base = make_mimo_policy("fixed-omega:lor", env)
+    correction, _ = policy.model.predict(
+        policy.vec_normalize.normalize_obs(obs).astype(np.float32), deterministic=True
+    )
+    expected = residual_action(base.predict(obs)[0], correction, 0.5)
+    np.testing.assert_array_equal(policy.predict(obs)[0], expected)
+    [episodes] = evaluate_mimo_policies(
+        [f"ppo:{out / 'model.zip'}"], episodes=1, seed=0, env_kwargs=env_kwargs
+    )
+    assert len(episodes) == 1 and episodes[0].frames == 4 and np.isfinite(episodes[0].reward)
