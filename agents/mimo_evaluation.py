@@ -73,6 +73,15 @@ class MIMOEpisode:
         ):
             self.sums[key] += float(value)
 
+    @property
+    def episode_return(self) -> float:
+        return self.reward
+
+    @property
+    def success_rate(self) -> float:
+        """The share of user-frames at their rate floor (``paired.csv``'s success)."""
+        return self.sums["rate_met"] / max(self.user_frames, 1)
+
     def metrics(self) -> dict[str, float]:
         per_frame = {key: self.sums[key] / self.frames for key in self.sums}
         per_frame["rate_met"] = self.sums["rate_met"] / self.user_frames
@@ -192,6 +201,7 @@ def run_from_args(args) -> int:
     import shlex
     import sys
 
+    from agents.evaluation import write_paired
     from agents.mimo_policies import parse_mimo_spec
     from isac_gym.cli import UsageError
     from isac_gym.runs import prepare_output, write_manifest
@@ -199,6 +209,9 @@ def run_from_args(args) -> int:
     if getattr(args, "bound", False):
         raise UsageError(BOUND_DOES_NOT_CARRY_OVER)
     specs = [spec.strip() for spec in args.policies.split(",") if spec.strip()]
+    reference = getattr(args, "paired_reference", None)
+    if reference is not None and reference not in specs:
+        raise UsageError(f"--paired-reference {reference!r} is not in --policies")
     for spec in specs:
         try:
             parse_mimo_spec(spec)
@@ -212,8 +225,11 @@ def run_from_args(args) -> int:
     )  # fmt: skip
     rows = summarize_mimo(results)
     path = write_mimo_csv(rows, Path(args.out) / "policies.csv")
+    paired = write_paired(args, rows, [run for runs in results for run in runs])
     wall = round(time.perf_counter() - start, 2)
     write_manifest(args.out, shlex.join([sys.executable, *sys.argv]), wall_time_s=wall)
     print(format_mimo_table(rows))
+    if paired:
+        print(paired)
     print(f"wrote {path} ({wall:.1f} s)")
     return 0

@@ -13,6 +13,7 @@ Specs understood by :func:`make_mimo_policy`:
 * ``heuristic`` -- battery-aware budget (:class:`BatteryHeuristicPolicy`).
 * ``lyapunov`` -- drift-plus-penalty on a virtual battery queue (:class:`MIMOLyapunovPolicy`).
 * ``random`` -- uniform actions.
+* ``pretrained`` -- the shipped agent (``agents/pretrained/MIMOISAC-v0``, its README).
 * ``ppo:PATH`` / ``sac:PATH`` / ``td3:PATH`` -- saved SB3 models (as for ISCC-v0).
 
 The heuristic and Lyapunov policies size the budget from the battery alone: they do not
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.policies import Policy, RandomPolicy, SB3Policy
+from agents.policies import Policy, RandomPolicy, SB3Policy, pretrained_policy
 from isac_gym.mimo import OMEGA_HOR, OMEGA_LOR
 
 MIMO_SPECS = (
@@ -40,6 +41,7 @@ MIMO_SPECS = (
     "heuristic",
     "lyapunov",
     "random",
+    "pretrained",
     "ppo:PATH",
     "sac:PATH",
     "td3:PATH",
@@ -159,7 +161,9 @@ def parse_mimo_spec(spec: str) -> tuple[str, str | None]:
         if not 0.0 < value < 1.0:
             raise ValueError(f"fixed-omega:{argument}: need lor, hor or a number in (0, 1)")
         return kind, argument
-    if kind in ("equal-com", "equal-cs", "heuristic", "lyapunov", "random") and not argument:
+    if kind in ("equal-com", "equal-cs", "heuristic", "lyapunov", "random", "pretrained") and (
+        not argument
+    ):
         return kind, None
     if kind in ("ppo", "sac", "td3") and argument:
         return kind, argument
@@ -181,4 +185,6 @@ def make_mimo_policy(spec: str, env: Any) -> Policy:
         return MIMOLyapunovPolicy(env)
     if kind == "random":
         return RandomPolicy(env)
+    if kind == "pretrained":  # agents/pretrained/MIMOISAC-v0
+        return pretrained_policy(env)
     return SB3Policy(env, kind, argument)

@@ -128,6 +128,32 @@ def test_evaluate_policies_cli_runs_the_mimo_comparison(tmp_path, capsys):
     assert not (tmp_path / "b").exists()  # refused before any episode or output
 
 
+def test_the_cli_pairs_every_policy_with_the_reference_episode_by_episode(tmp_path, capsys):
+    import json
+
+    from experiments.cli import evaluate_main
+
+    env_kwargs = {**TINY, "horizon": 3}
+    argv = ["policies", "--env", "isac_gym/MIMOISAC-v0", "--episodes", "2"]
+    argv += [
+        "--policies",
+        "fixed-omega:lor,fixed-omega:hor",
+        "--env-kwargs",
+        json.dumps(env_kwargs),
+    ]
+    assert evaluate_main([*argv, "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "paired.csv") as handle:
+        [paired] = list(csv.DictReader(handle))
+    other, reference = paired["policy"], paired["reference"]
+    runs = evaluate_mimo_policies([other, reference], 2, 0, env_kwargs)
+    by_hand = [a.reward - b.reward for a, b in zip(*runs, strict=True)]
+    assert abs(np.mean(by_hand)) > 0.1  # the two policies differ on these episodes
+    assert float(paired["return_diff"]) == pytest.approx(np.mean(by_hand), rel=1e-5)
+    assert f"paired against {reference}" in capsys.readouterr().out
+    wrong = [*argv, "--out", str(tmp_path / "w"), "--paired-reference", "lyapunov"]
+    assert evaluate_main(wrong) == 2 and not (tmp_path / "w").exists()
+
+
 def test_worker_processes_give_the_same_episodes():
     """--jobs spreads (policy, episode) tasks over spawned workers; each episode depends
     only on its seed, so the numbers are identical."""
