@@ -84,7 +84,7 @@ class MIMOEpisode:
 
     def metrics(self) -> dict[str, float]:
         per_frame = {key: self.sums[key] / self.frames for key in self.sums}
-        per_frame["rate_met"] = self.sums["rate_met"] / self.user_frames
+        per_frame["rate_met"] = self.success_rate
         per_frame["energy"], per_frame["energy_grid"] = (
             self.sums["energy"],
             self.sums["energy_grid"],
@@ -144,9 +144,8 @@ def _episode_task(task: tuple) -> MIMOEpisode:
     spec, episode_seed, env_kwargs = task
     env = gymnasium.make("isac_gym/MIMOISAC-v0", **env_kwargs)
     policy = make_mimo_policy(spec, env)
-    overrides = getattr(policy, "env_overrides", {})  # a trained agent has none
-    if overrides:
-        env = gymnasium.make("isac_gym/MIMOISAC-v0", **{**env_kwargs, **overrides})
+    if policy.env_overrides:
+        env = gymnasium.make("isac_gym/MIMOISAC-v0", **{**env_kwargs, **policy.env_overrides})
         policy = make_mimo_policy(spec, env)
     return run_mimo_episode(env, policy, episode_seed)
 

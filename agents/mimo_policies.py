@@ -53,8 +53,6 @@ _NAMED_OMEGA = {"lor": OMEGA_LOR, "hor": OMEGA_HOR}
 class MIMOPolicy(Policy):
     """Base class: acts through (omega, budget fraction) decisions."""
 
-    env_overrides: dict = {}
-
     def _decision_action(self, omega: float, fraction: float) -> np.ndarray:
         return self.env.decision_to_action(omega, fraction)
 

@@ -71,6 +71,9 @@ class Policy:
     #: env settings the policy was made for (a trained agent's); evaluation uses them
     #: unless the user overrides them
     env_kwargs: dict = {}  # read-only default; a trained agent sets its own
+    #: env settings the policy cannot act without (MIMOISAC-v0's EqualCom and EqualC&S
+    #: set the oracle's scheme); evaluation builds the policy's env with them
+    env_overrides: dict = {}  # read-only default
 
     def __init__(self, env: Any) -> None:
         base = env.unwrapped
