@@ -13,8 +13,8 @@ Specs understood by :func:`make_mimo_policy`:
 * ``heuristic`` -- battery-aware budget (:class:`BatteryHeuristicPolicy`).
 * ``lyapunov`` -- drift-plus-penalty on a virtual battery queue (:class:`MIMOLyapunovPolicy`).
 * ``random`` -- uniform actions.
-* ``pretrained`` -- the shipped agent in ``agents/pretrained/MIMOISAC-v0`` (none is shipped
-  yet: the spec then fails with a message naming the folder).
+* ``pretrained`` -- the shipped agent in ``agents/pretrained/MIMOISAC-v0`` (a residual PPO
+  on ``fixed-omega:hor``; its card says how it was trained and how it does).
 * ``ppo:PATH`` / ``sac:PATH`` / ``td3:PATH`` -- saved SB3 models (as for ISCC-v0).
 
 The heuristic and Lyapunov policies size the budget from the battery alone: they do not

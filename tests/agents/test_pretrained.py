@@ -1,4 +1,4 @@
-"""The shipped agent (agents/pretrained/ISCC-v0/) loads and acts without training."""
+"""The shipped agents (agents/pretrained/ISCC-v0/, MIMOISAC-v0/) load and act without training."""
 
 from __future__ import annotations
 
@@ -60,3 +60,33 @@ def test_pretrained_takes_no_argument_and_needs_a_shipped_agent(monkeypatch, tmp
     monkeypatch.setattr("agents.policies.PRETRAINED_DIR", tmp_path)
     with pytest.raises(ValueError, match="no shipped agent"):
         make_policy("pretrained", gymnasium.make("isac_gym/ISCC-v0", oracle="fast"))
+
+
+MIMO_FOLDER = PRETRAINED_DIR / "MIMOISAC-v0"
+
+
+def test_the_mimo_folder_holds_a_model_its_statistics_config_and_card():
+    for name in ("model.zip", "vecnormalize.pkl", "config.json", "README.md"):
+        assert (MIMO_FOLDER / name).is_file(), name
+    config = json.loads((MIMO_FOLDER / "config.json").read_text())
+    assert config["env_id"] == "isac_gym/MIMOISAC-v0" and config["env_kwargs"] == {}
+    assert config["residual"] == {"base": "fixed-omega:hor", "scale": 0.5}
+    assert (MIMO_FOLDER / "model.zip").stat().st_size < 2_000_000  # committed small
+
+
+def test_the_mimo_pretrained_agent_is_a_residual_on_hor_and_runs_an_episode():
+    from agents.mimo_evaluation import run_mimo_episode
+    from agents.mimo_policies import make_mimo_policy
+
+    env = gymnasium.make("isac_gym/MIMOISAC-v0", horizon=2)
+    policy = make_mimo_policy("pretrained", env)
+    assert policy.name == "pretrained" and policy.residual is not None
+    obs, _ = env.reset(seed=0)
+    action, _ = policy.predict(obs)
+    hor = make_mimo_policy("fixed-omega:hor", env).predict(obs)[0]
+    normalized = policy.vec_normalize.normalize_obs(obs).astype(np.float32)
+    correction, _ = policy.model.predict(normalized, deterministic=True)
+    np.testing.assert_array_equal(action, residual_action(hor, correction, 0.5))
+    assert not np.array_equal(action, hor)  # it acts, not only its base
+    episode = run_mimo_episode(env, policy, seed=0)
+    assert episode.frames == 2 and np.isfinite(episode.episode_return)
