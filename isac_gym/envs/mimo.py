@@ -277,10 +277,43 @@ class MIMOISACEnv(gym.Env):
         self._phase = float(self._rng["target"].uniform(0.0, 2.0 * np.pi))
 
     def step(self, action):
+        omega, request = self.plan_frame(action)
+        return self.finish_step(omega, request, *self.solve_frame(omega, request))
+
+    def plan_frame(self, action) -> tuple[float, dict[str, Any]]:
+        """The first part of :meth:`step`: (omega, the frame's oracle request: budget,
+        snapshot and warm start; no snapshot for a silent frame)."""
         if self._t >= self.config.horizon or not hasattr(self, "_rng"):
             raise RuntimeError("call reset() before step()")
         omega, fraction = self.action_to_decision(self._checked(action))
-        outcome = self._run_frame(omega, fraction)
+        budget = self.transmit_budget(fraction)
+        if budget <= 0.0:  # the battery cannot power the frame
+            return omega, dict(budget=budget, snapshot=None, warm_start=None)
+        snapshot = self.frame_snapshot(budget)
+        return omega, dict(budget=budget, snapshot=snapshot, warm_start=self._warm_start(snapshot))
+
+    def solve_frame(self, omega: float, request: dict[str, Any]):
+        """The oracle on a planned frame: (solution or None if silent, seconds)."""
+        from optimizers.mimo import solve_mimo  # the solver loads on the first step
+
+        if request["snapshot"] is None:
+            return None, 0.0
+        clock = perf_counter()
+        solution = solve_mimo(
+            request["snapshot"],
+            omega,
+            self.config.scheme,
+            warm_start=request["warm_start"],
+            **self._oracle_options,
+        )
+        return solution, perf_counter() - clock
+
+    def finish_step(self, omega: float, request: dict[str, Any], solution, seconds: float):
+        """The rest of :meth:`step` once the frame is solved: energy, reward, next frame."""
+        if solution is None:
+            outcome = self._silent_frame(request["budget"])
+        else:
+            outcome = self._frame_outcome(request, solution, omega, seconds)
         battery_before = self._battery
         self._settle_energy(outcome)
         rewards = self._rewards(outcome)
@@ -335,31 +368,18 @@ class MIMOISACEnv(gym.Env):
         spare = float(usable) / cfg.frame_duration - cell.P_c - cell.xi * _SE_BOUND * cell.K
         return float(min(budget, cell.eta * spare))
 
-    def _run_frame(self, omega: float, fraction: float) -> dict[str, Any]:
-        """Solve the frame under its budget; a frame the battery cannot power is silent."""
-        from optimizers.mimo import solve_mimo  # the solver loads on the first step
-
-        budget = self.transmit_budget(fraction)
-        if budget <= 0.0:
-            return self._silent_frame(budget)
-        snapshot = self.frame_snapshot(budget)
-        clock = perf_counter()
-        solution = solve_mimo(
-            snapshot,
-            omega,
-            self.config.scheme,
-            warm_start=self._warm_start(snapshot),
-            **self._oracle_options,
-        )
+    def _frame_outcome(self, request, solution, omega: float, seconds: float) -> dict[str, Any]:
+        """The solved frame: its true-model evaluation within the budget, energy, checks."""
+        snapshot = request["snapshot"]
         if solution.feasible:
             self._warm = solution.allocation
         evaluation = _within_budget(snapshot, solution.allocation, solution.evaluation, omega)
         return dict(
             evaluation=evaluation,
-            budget=budget,
+            budget=request["budget"],
             status=solution.info.get("status", ""),
             iterations=int(solution.info.get("iterations") or 0),
-            time=perf_counter() - clock,
+            time=seconds,
             transmit_power=evaluation.transmit_power,
             energy=evaluation.total_power * self.config.frame_duration,
             se=evaluation.se,

@@ -162,3 +162,26 @@ def test_async_vector_env_with_the_real_oracle_is_seeded_like_the_native_one():
     native = run(MIMOVectorEnv(2, **SHORT), actions, seed=[4, 6])
     async_envs = gym.make_vec(ENV_ID, 2, "async", **SHORT)
     assert_close(native, run(async_envs, actions, seed=[4, 6]), rtol=0)
+
+
+#: the tiny cell with the env's default oracle (fast, uncapped)
+FAST_CELL = {**MIMO_TINY_CELL, "solver_options": {}, "horizon": 8}
+
+
+def test_the_native_vector_env_batches_its_warm_frames_and_equals_sync(monkeypatch):
+    import optimizers.mimo.batched as batched
+
+    sizes = []
+    original = batched.solve_warm_batch
+
+    def counting(snapshots, *args, **options):
+        sizes.append(len(snapshots))
+        return original(snapshots, *args, **options)
+
+    monkeypatch.setattr(batched, "solve_warm_batch", counting)
+    actions = np.random.default_rng(1).uniform(-0.2, 1.0, (5, 3, 2)).astype(np.float32)
+    native = gym.make_vec("isac_gym/MIMOISAC-v0", 3, "vector_entry_point", **FAST_CELL)
+    sync = gym.make_vec("isac_gym/MIMOISAC-v0", 3, "sync", **FAST_CELL)
+    ours, theirs = run(native, actions, seed=4), run(sync, actions, seed=4)
+    assert_close(ours, theirs, rtol=0)
+    assert sizes and max(sizes) == 3  # after the first (cold) frame: all three together
