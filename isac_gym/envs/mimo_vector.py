@@ -25,6 +25,10 @@ from isac_gym.envs.mimo import MIMOISACEnv
 from isac_gym.envs.mimo_config import make_mimo_config
 from isac_gym.envs.vector import ISCCVectorEnv, StepResult
 
+#: fewer warm frames than this are solved one by one: a batch of 2 frames runs at 0.9x
+#: solve_mimo's own paths, of 4 at 1.2x, of 64 at 2.6x (BENCHMARKS.md, "MIMOISAC-v0 steps/s")
+_MIN_BATCH = 3
+
 
 class MIMOVectorEnv(ISCCVectorEnv):
     """N copies of ``isac_gym/MIMOISAC-v0`` whose warm frames are solved in one batch
@@ -57,7 +61,7 @@ class MIMOVectorEnv(ISCCVectorEnv):
         options = envs[0]._oracle_options if envs else {}
         batched = self.config.scheme == "proposed" and options.get("method") == "fast"
         warm = [i for i, (_, request) in enumerate(plans) if request["warm_start"] is not None]
-        if batched and warm:
+        if batched and len(warm) >= _MIN_BATCH:
             clock = perf_counter()
             solutions = solve_warm_batch(
                 [plans[i][1]["snapshot"] for i in warm],

@@ -40,3 +40,24 @@ def test_bad_arguments_exit_with_message(argv, word, capsys):
         main(["--small", *argv])
     assert raised.value.code == 2
     assert word in capsys.readouterr().err
+
+
+def test_the_env_bench_runs_native_and_sync_to_the_same_returns():
+    from conftest import MIMO_TINY_CELL
+
+    from experiments.mimo_env_bench import frames_run
+
+    cell = {**MIMO_TINY_CELL, "solver_options": {}}  # the default (fast) oracle
+    for policy in ("hor", "random"):
+        native = frames_run("native", 2, policy, 3, 0, **cell)
+        sync = frames_run("sync", 2, policy, 3, 0, **cell)
+        assert native[0] > 0 and sync[0] > 0 and native[1] > 0
+        assert native[2] == sync[2]  # the batch is solve_mimo, bit for bit
+
+
+def test_the_env_bench_refuses_a_bad_size(capsys):
+    from experiments.mimo_env_bench import main as env_bench
+
+    with pytest.raises(SystemExit):
+        env_bench(["--sizes", "0"])
+    assert "must be an integer >= 1" in capsys.readouterr().err
