@@ -435,6 +435,9 @@ def solve_warm_batch(
     from optimizers.mimo.dinkelbach import MIMOSolution  # dinkelbach imports this module
 
     clock = time.perf_counter()
+    sizes = {(snapshot.N, snapshot.K) for snapshot in snapshots}
+    if len(sizes) > 1:
+        raise ValueError(f"snapshots must have equal (N, K), got {sorted(sizes)}")
     frames = zip(snapshots, omegas, warm_starts, strict=True)
     prepared = [_prepare(*frame, margin, phase1_rounds) for frame in frames]
     ready = [i for i, frame in enumerate(prepared) if frame is not None]

@@ -75,3 +75,8 @@ def test_bad_batches_raise_naming_the_problem(warm_frames):
         solve_warm_batch([snapshot, snapshot], [omega], [start, start])  # lengths differ
     with pytest.raises(ValueError, match="omega"):
         solve_warm_batch([snapshot], [1.5], [start])
+    env = gym.make("isac_gym/MIMOISAC-v0", **{**CELL, "K": 1})
+    env.reset(seed=0)
+    smaller = env.unwrapped.frame_snapshot(env.unwrapped.config.cell.P_max)
+    with pytest.raises(ValueError, match=r"equal \(N, K\)"):
+        solve_warm_batch([snapshot, smaller], [omega, omega], [start, start])
