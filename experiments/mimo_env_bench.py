@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import isac_gym  # noqa: F401  (registers the ids)
+from experiments.env_bench import _positive
 
 ENV_ID = "isac_gym/MIMOISAC-v0"
 POLICIES = ("hor", "random")
@@ -95,13 +96,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sync-sizes", type=_positive, nargs="*", default=[64])
     parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
 
 
 if __name__ == "__main__":

@@ -25,10 +25,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg.lapack
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, evaluate, stream_constants
-from optimizers.mimo.direct import _LN2, _MIN_SHIFT, BarrierProblem, ExactModel
+from optimizers.mimo.direct import _LN2, BarrierProblem, ExactModel, shifted_solve
 
 
 class FrameBatch:
@@ -250,28 +249,12 @@ def _each(matrices, vectors, transpose=False):
 
 
 def _shifted_solves(hessian, gradient):
-    """direct.newton_direction's Jacobi-scaled Cholesky solve with a growing Levenberg
-    shift, frame by frame (the shift differs per frame)."""
-    n = hessian.shape[1]
+    """direct.newton_direction's Jacobi-scaled, Levenberg-shifted Cholesky solve, frame
+    by frame (the shift differs per frame)."""
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian, axis1=1, axis2=2)), 1e-300))
     scaled = hessian * scale[:, :, None]
     scaled *= scale[:, None, :]
-    directions = np.empty_like(gradient)
-    for i, matrix in enumerate(scaled):
-        diagonal, on_diagonal = np.diagonal(matrix).copy(), matrix.reshape(-1)[:: n + 1]
-        shift = 0.0
-        for _ in range(20):
-            on_diagonal[...] = diagonal + shift
-            factor, failed = scipy.linalg.lapack.dpotrf(matrix, lower=True, clean=False)
-            if failed:
-                shift = max(_MIN_SHIFT, 10.0 * shift)
-                continue
-            solution = scipy.linalg.lapack.dpotrs(factor, -scale[i] * gradient[i], lower=True)[0]
-            directions[i] = scale[i] * solution
-            break
-        else:
-            directions[i] = -(scale[i] ** 2) * gradient[i]
-    return directions
+    return np.array([shifted_solve(*frame) for frame in zip(scaled, scale, gradient, strict=True)])
 
 
 class _Paths:

@@ -360,6 +360,13 @@ def newton_direction(problem: BarrierProblem, state, t, dual):
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
     scaled = hessian * scale[:, None]
     scaled *= scale[None, :]
+    return gradient, shifted_solve(scaled, scale, gradient), jacobian
+
+
+def shifted_solve(scaled, scale, gradient):
+    """The direction ``-H^-1 gradient`` from the Jacobi-scaled Hessian ``scaled`` (written
+    in place), by Cholesky with a growing Levenberg shift; steepest descent in the
+    scaled metric if 20 shifts fail."""
     diagonal, on_diagonal = np.diagonal(scaled).copy(), scaled.reshape(-1)[:: len(scale) + 1]
     shift = 0.0
     for _ in range(20):
@@ -369,8 +376,8 @@ def newton_direction(problem: BarrierProblem, state, t, dual):
             shift = max(_MIN_SHIFT, 10.0 * shift)
             continue
         solution = scipy.linalg.lapack.dpotrs(factor, -scale * gradient, lower=True)[0]
-        return gradient, scale * solution, jacobian
-    return gradient, -(scale**2) * gradient, jacobian
+        return scale * solution
+    return -(scale**2) * gradient
 
 
 def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30, stop=None):
