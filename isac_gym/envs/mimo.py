@@ -22,6 +22,7 @@ from isac_gym.mimo import (
     MIMOAllocation,
     MIMOSnapshot,
     dynamics,
+    equal_split,
     evaluate,
     sample_snapshot,
     stream_constants,
@@ -108,7 +109,11 @@ class MIMOISACEnv(gym.Env):
     ``solver_options`` overrides its options (``method``, ``tol``, ``max_iterations``,
     ``phase1_rounds``, ``margin``), and with ``warm_start`` (default on) each frame
     starts from the last feasible frame's solution scaled onto its budget, used if it
-    is feasible for the new frame (else the solver's cold starts run).
+    is feasible for the new frame (else the solver's cold starts run). A frame the
+    oracle finds infeasible transmits its start: that warm start, else the equal split
+    at half the budget (the oracle's own best-effort point depends on how its search
+    failed; a budget below the least power the CRB ceilings need is reported without a
+    search, ``optimizers.mimo.certificate``).
     ``gymnasium.make_vec(...,
     vectorization_mode="vector_entry_point")`` gives
     :class:`isac_gym.envs.mimo_vector.MIMOVectorEnv` (the oracles run in a loop).
@@ -371,9 +376,14 @@ class MIMOISACEnv(gym.Env):
     def _frame_outcome(self, request, solution, omega: float, seconds: float) -> dict[str, Any]:
         """The solved frame: its true-model evaluation within the budget, energy, checks."""
         snapshot = request["snapshot"]
+        allocation, evaluation = solution.allocation, solution.evaluation
         if solution.feasible:
-            self._warm = solution.allocation
-        evaluation = _within_budget(snapshot, solution.allocation, solution.evaluation, omega)
+            self._warm = allocation
+        else:  # the frame's start, whatever the oracle's best-effort point was
+            allocation = _fallback(snapshot, request["warm_start"])
+            if allocation is not solution.allocation:
+                evaluation = evaluate(snapshot, allocation, omega)
+        evaluation = _within_budget(snapshot, allocation, evaluation, omega)
         return dict(
             evaluation=evaluation,
             budget=request["budget"],
@@ -527,6 +537,15 @@ class MIMOISACEnv(gym.Env):
         from isac_gym.envs.rendering import checked_render
 
         return checked_render(self, render_mimo)
+
+
+def _fallback(snapshot, warm_start) -> MIMOAllocation:
+    """What an infeasible frame transmits: its warm start (the last feasible frame's
+    allocation, scaled onto this budget), else the equal split at half the budget; the
+    points ``solve_mimo`` itself returns for a frame it certifies infeasible."""
+    if warm_start is not None:
+        return warm_start
+    return equal_split(snapshot, stream_constants(snapshot), snapshot.P_max / 2)
 
 
 def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float):

@@ -142,6 +142,13 @@ def transmit_power_closed_form(constants: StreamConstants, allocation: MIMOAlloc
     return float(np.sum(a * a + b * b + 2.0 * constants.eps * a * b))
 
 
+def equal_split(snapshot, constants: StreamConstants, power: float) -> MIMOAllocation:
+    """a = b on every stream, scaled to transmit power ``power`` (spec 5.4, step 1)."""
+    unit = np.ones((snapshot.N, snapshot.K))
+    scale = np.sqrt(power / transmit_power_closed_form(constants, MIMOAllocation(unit, unit)))
+    return MIMOAllocation(a=scale * unit, b=scale * unit)
+
+
 def sinr_terms(constants: StreamConstants, allocation: MIMOAllocation, noise: float):
     """(chi, psi) of (28)-(29), each (N, K): gamma = |chi|^2 / psi, eq. (15).
 

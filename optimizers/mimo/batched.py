@@ -17,7 +17,9 @@ warm_start=start)`` (tests/solvers/test_mimo_batched.py).
 Why it pays: at the default preset a Newton step is a few hundred small numpy calls on
 arrays of 48 amplitudes, so one step of many frames costs little more than one step of
 one (BENCHMARKS.md, "MIMOISAC-v0 steps/s"). Frames whose phase I fails are left to
-``solve_mimo``'s cold starts: :func:`solve_warm_batch` returns None for them.
+``solve_mimo``'s cold starts, and frames certified infeasible
+(:mod:`optimizers.mimo.certificate`) to its immediate report: :func:`solve_warm_batch`
+returns None for both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 import numpy as np
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, evaluate, stream_constants
+from optimizers.mimo.certificate import certified_infeasible, crb_power_bound
 from optimizers.mimo.direct import _LN2, BarrierProblem, ExactModel, shifted_solve
 
 
@@ -413,8 +416,9 @@ def solve_warm_batch(
     margin=margin, phase1_rounds=phase1_rounds)`` of each frame, with the frames' barrier
     paths run together (module docstring). A start that is not strictly feasible is
     restored by phase I frame by frame, as ``solve_mimo`` does; where that fails
-    (``solve_mimo`` then runs its cold starts) the frame's entry is None: solve it with
-    ``solve_mimo``. The frames need equal N and K."""
+    (``solve_mimo`` then runs its cold starts), or the frame is certified infeasible,
+    the frame's entry is None: solve it with ``solve_mimo``. The frames need equal N
+    and K."""
     from optimizers.mimo.dinkelbach import MIMOSolution  # dinkelbach imports this module
 
     clock = time.perf_counter()
@@ -442,7 +446,8 @@ def solve_warm_batch(
 def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
     """One frame up to its barrier path, as ``solve_mimo`` (its warm-start branch) and
     ``direct.solve_direct`` set it up: the start, phase I where it is not strictly
-    feasible, and the path's t0; None where phase I fails."""
+    feasible, and the path's t0; None where phase I fails or the budget is certified
+    too small for the CRB ceilings (:mod:`optimizers.mimo.certificate`)."""
     from isac_gym.mimo.model import check_omega
     from optimizers.mimo.dinkelbach import _RESTORE_ROUNDS
     from optimizers.mimo.phase_one import restore_feasibility
@@ -450,6 +455,8 @@ def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
     omega = check_omega(omega)
     constants = stream_constants(snapshot)
     warm_start.check(snapshot)
+    if certified_infeasible(snapshot, crb_power_bound(snapshot, constants)):
+        return None  # solve_mimo reports it without a solve
     feasible = evaluate(snapshot, warm_start, omega, constants).feasible
     start = "warm" if feasible else "warm_restored"
     model = ExactModel(snapshot, constants, "proposed", omega)

@@ -56,6 +56,7 @@ from isac_gym.mimo import (
     MIMOEvaluation,
     MIMOSnapshot,
     StreamConstants,
+    equal_split,
     evaluate,
     fisher_information,
     sinr_terms,
@@ -63,7 +64,7 @@ from isac_gym.mimo import (
     transmit_power_closed_form,
 )
 from isac_gym.mimo.model import check_omega
-from optimizers.mimo import direct
+from optimizers.mimo import certificate, direct
 
 SCHEMES = ("proposed", "equal_com", "equal_cs")
 METHODS = ("fast", "cvxpy")
@@ -97,13 +98,6 @@ class MIMOSolution:
     @property
     def feasible(self) -> bool:
         return self.evaluation.feasible
-
-
-def equal_split(snapshot: MIMOSnapshot, constants: StreamConstants, power: float) -> MIMOAllocation:
-    """a = b on every stream, scaled to transmit power ``power`` (spec 5.4, step 1)."""
-    unit = np.ones((snapshot.N, snapshot.K))
-    scale = np.sqrt(power / transmit_power_closed_form(constants, MIMOAllocation(unit, unit)))
-    return MIMOAllocation(a=scale * unit, b=scale * unit)
 
 
 def solve_mimo(
@@ -140,8 +134,10 @@ def solve_mimo(
     either, ``proposed`` starts from the EqualCom solution (which makes proposed >=
     EqualCom) and, with cvxpy, also from the equal split at ``P_max / 2``, keeping the
     better. An infeasible instance is reported in ``info["status"]`` with ``ee = nan``,
-    never raised. A failed Clarabel solve falls back to ``fast`` from the last point
-    (``info["fallback"]``).
+    never raised; a budget below the least power the CRB ceilings need
+    (:mod:`optimizers.mimo.certificate`) is reported at once, without a solve
+    (``info["certificate"]``), with the start as the allocation. A failed Clarabel
+    solve falls back to ``fast`` from the last point (``info["fallback"]``).
     """
     clock = time.perf_counter()
     omega = check_omega(omega)
@@ -159,6 +155,12 @@ def solve_mimo(
     settings = dict(
         tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
     )
+    bound = certificate.crb_power_bound(snapshot, constants)
+    if certificate.certified_infeasible(snapshot, bound):
+        point = start if start is not None else warm_start
+        if point is None:
+            point = equal_split(snapshot, constants, snapshot.P_max / 2)
+        return _certified(snapshot, constants, omega, point, bound, scheme, method, clock)
     problem = (snapshot, constants, omega, scheme, method)
     starts = _starts(*problem, start, warm_start, settings)
     best = _best_start(problem, starts, settings)
@@ -168,6 +170,20 @@ def solve_mimo(
         starts = starts + cold
     point, judged, info = best
     info.update(scheme=scheme, method=method, starts=[name for name, _ in starts])
+    info["wall_time_s"] = time.perf_counter() - clock
+    return MIMOSolution(point, judged, info)
+
+
+def _certified(snapshot, constants, omega, point, bound, scheme, method, clock) -> MIMOSolution:
+    """The result of a frame whose budget is below the CRB ceilings' least power
+    (:mod:`optimizers.mimo.certificate`): infeasible without a solve; the allocation is
+    the start the solve would have begun from, judged by the true model."""
+    info = dict(
+        status="infeasible", certificate=dict(power_bound=bound), phase1_iterations=0,
+        iterations=0, newton_steps=0, ee_trace=[], start="certificate", scheme=scheme,
+        method=method, starts=["certificate"],
+    )  # fmt: skip
+    judged = evaluate(snapshot, point, omega, constants)
     info["wall_time_s"] = time.perf_counter() - clock
     return MIMOSolution(point, judged, info)
 

@@ -110,8 +110,16 @@ class ExactModel:
         return MIMOAllocation(a=x[:, 0].copy(), b=x[:, 1].copy())
 
     # -- values ----------------------------------------------------------------------------
-    def values(self, x):
-        """(R (K,), F (4, 4), P_T) at x, with the SINR terms T, psi kept for derivatives."""
+    def power(self, x) -> float:
+        """P_T (11) at x: a few microseconds, so a trial step beyond P_max is rejected
+        before the rates and the FIM are computed."""
+        x3 = x.reshape(self.N, 2, self.K)
+        a, b = x3[:, 0], x3[:, 1]
+        return float(np.sum(a * a + b * b + 2.0 * self.eps * a * b))
+
+    def values(self, x, power=None):
+        """(R (K,), F (4, 4), P_T) at x, with the SINR terms T, psi kept for derivatives
+        (``power``: P_T at x if already known)."""
         x3 = x.reshape(self.N, 2, self.K)
         a, b = x3[:, 0], x3[:, 1]
         b2 = b * b
@@ -121,7 +129,7 @@ class ExactModel:
         rate = (np.log(T) - np.log(psi)).sum(axis=0) / (self.N * _LN2)  # (15)-(16)
         u = x3.transpose(0, 2, 1)  # (N, K, 2): (a, b) per stream
         F = (self.Q_flat @ (u[..., :, None] * u[..., None, :]).ravel()).reshape(4, 4)  # 3.4
-        power = float(np.sum(a * a + b * b + 2.0 * self.eps * a * b))  # (11)
+        power = self.power(x) if power is None else power
         return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
 
     def inverse_crb(self, F):
@@ -252,10 +260,13 @@ class BarrierProblem:
             return None
         model = self.model
         x = model.full(z)
-        v = model.values(x)
+        power = model.power(x)
+        power_slack = (self.P_max - power) / self.P_max
+        if power_slack <= 0:  # checked first: the line search's usual rejection
+            return None
+        v = model.values(x, power)
         se_slack = v["rate"] - self.R_low
-        power_slack = (self.P_max - v["power"]) / self.P_max
-        if se_slack.min() <= 0 or power_slack <= 0:
+        if se_slack.min() <= 0:
             return None
         crb_info = model.inverse_crb(v["F"])
         if crb_info is None:

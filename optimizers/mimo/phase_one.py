@@ -44,9 +44,13 @@ class PhaseOneProblem(BarrierProblem):
         if np.any(z <= 0):
             return None
         model = self.model
-        v = model.values(model.full(z))
-        power_slack = (self.P_max - v["power"]) / self.P_max
-        crb_info = model.inverse_crb(v["F"]) if power_slack > 0 else None
+        x = model.full(z)
+        power = model.power(x)
+        power_slack = (self.P_max - power) / self.P_max
+        if power_slack <= 0:
+            return None
+        v = model.values(x, power)
+        crb_info = model.inverse_crb(v["F"])
         if crb_info is None:
             return None
         c = np.concatenate((v["rate"] / self.R_low - 1.0, self.crb_scale * crb_info[0] - 1.0))

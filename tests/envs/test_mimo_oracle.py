@@ -104,6 +104,48 @@ def test_no_warm_start_when_disabled_or_after_an_infeasible_frame(oracle, monkey
     assert [call["warm_start"] for call in infeasible.calls] == [None, None]
 
 
+class FailingAfter(StandInOracle):
+    """Feasible for the first ``good`` calls, then infeasible with a best-effort point of
+    its own (a tenth of the split's amplitudes), which the env must not transmit."""
+
+    def __init__(self, good):
+        super().__init__()
+        self.good = good
+
+    def __call__(self, snapshot, omega, scheme="proposed", **options):
+        solution = super().__call__(snapshot, omega, scheme, **options)
+        if len(self.calls) <= self.good:
+            return solution
+        from optimizers.mimo.dinkelbach import MIMOSolution
+
+        point = solution.allocation.__class__(
+            a=0.1 * solution.allocation.a, b=0.1 * solution.allocation.b
+        )
+        judged = evaluate(snapshot, point, omega)
+        judged = judged.__class__(**{**judged.__dict__, "feasible": False})
+        return MIMOSolution(point, judged, {"status": "infeasible", "iterations": 1})
+
+
+@pytest.mark.parametrize("good", [0, 1])
+def test_an_infeasible_frame_transmits_its_start_not_the_oracles_point(monkeypatch, good):
+    """Without a feasible frame yet: the equal split at half the budget; after one: the
+    warm start, scaled onto the budget (the points solve_mimo itself returns for a frame
+    it certifies infeasible)."""
+    import optimizers.mimo
+
+    oracle = FailingAfter(good)
+    monkeypatch.setattr(optimizers.mimo, "solve_mimo", oracle)
+    env = gym.make(ENV_ID, **TINY).unwrapped
+    env.reset(seed=1)
+    infos = [env.step(np.array(action, np.float32))[4] for action in ([0.0, 1.0], [0.0, -0.5])]
+    call, info = oracle.calls[-1], infos[-1]
+    assert info["status"] == "infeasible"
+    start = call["warm_start"]
+    expected = 0.5 * info["budget"] if start is None else power(call, start)
+    assert (start is None) == (good == 0)
+    assert info["transmit_power"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_solver_options_are_checked_when_the_env_is_made():
     for bad in ({"warm_start": None}, {"start": None}, {"nope": 1}, "fast"):
         with pytest.raises(ValueError, match="solver_options must be a dict with keys among"):
