@@ -53,7 +53,9 @@ class MIMOEnvConfig:
     ee_comm_ref: float = 10.0  #: EE_c scale of the reward [bps/Hz/W]
     ee_sense_ref: float = 1e4  #: EE_s scale of the reward [1/(rad^2 W)]
     rate_penalty: float = 1.0  #: per user and frame below its rate demand
-    crb_penalty: float = 1.0  #: per CRB ceiling (azimuth, elevation) missed in a frame
+    #: per CRB ceiling (azimuth, elevation) missed in a frame: above the per-watt gain of a
+    #: frame starved below the ceilings' least power (BENCHMARKS.md, MIMOISAC-v0 policies)
+    crb_penalty: float = 5.0
     outage_penalty: float = 2.0  #: per frame ending in battery outage
     grid_connected: bool = False  #: buy the energy the battery lacks from the grid
     grid_price: float = 1.0  #: reward price of grid energy per e_ref

@@ -91,9 +91,26 @@ def test_an_empty_battery_leaves_the_frame_silent_and_penalised():
     _, reward, _, _, info = env.step(np.ones(2, np.float32))
     assert info["status"] == "silent" and info["energy"] == 0.0
     assert info["rewards"]["rate_miss"] == -2.0  # both users miss their demand
-    assert info["rewards"]["crb_miss"] == -2.0  # both ceilings missed
+    assert info["rewards"]["crb_miss"] == -2.0 * env.config.crb_penalty  # both ceilings
     assert info["rewards"]["outage"] == -2.0  # B < b_min + margin
-    assert reward == pytest.approx(-6.0)
+    assert reward == pytest.approx(-4.0 - 2.0 * env.config.crb_penalty)
+
+
+def test_starving_every_frame_below_the_sensing_ceilings_does_not_pay():
+    """Default preset: a budget of 5 % of P_max is below the CRB ceilings' least power, so
+    every frame is infeasible and transmits its start; the rate floors mostly hold and the
+    EE per watt is several times the full budget's, so only the CRB penalty keeps that
+    from being the best policy."""
+    returns = {}
+    for fraction, action in (("full", 1.0), ("starved", -1.0)):
+        env = gym.make("isac_gym/MIMOISAC-v0", horizon=20)
+        env.reset(seed=0)
+        steps = [env.step(np.array([0.0, action], np.float32)) for _ in range(20)]
+        returns[fraction] = sum(step[1] for step in steps)
+        comm = sum(step[4]["rewards"]["comm"] for step in steps)
+        returns[fraction + " comm"] = comm
+    assert returns["starved comm"] > 2.0 * returns["full comm"]  # the per-watt pull
+    assert returns["full"] > returns["starved"] + 20.0
 
 
 def test_a_battery_just_above_the_floor_caps_the_budget_below_the_request():
