@@ -292,6 +292,35 @@ def test_phase_one_reports_infeasible_early_and_respects_its_budget():
     assert status == "infeasible" and steps == 3
 
 
+def _near_the_ceilings_power(factor, seed=0):
+    """Phase I's model and start on a default MIMOISAC-v0 frame whose budget is
+    ``factor`` times the least power the CRB ceilings need."""
+    from isac_gym.envs.mimo_config import MIMOEnvConfig
+    from optimizers.mimo.certificate import crb_power_bound
+
+    snapshot = sample_snapshot(MIMOEnvConfig().cell, np.random.default_rng(seed))
+    constants = stream_constants(snapshot)
+    snapshot = dataclasses.replace(snapshot, P_max=factor * crb_power_bound(snapshot, constants))
+    model = direct.ExactModel(snapshot, constants, "proposed", 1e-5)
+    return model, model.to_z(equal_split(snapshot, constants, snapshot.P_max / 2))
+
+
+def test_phase_one_gives_up_once_a_full_budget_stage_stalls():
+    """At 1.05x the CRB power bound the margins plateau below 0 with the budget spent:
+    phase I stops there, not after its 300 steps."""
+    model, z = _near_the_ceilings_power(1.05)
+    _, status, steps = phase_one.restore_feasibility(model, z, margin=1e-4, max_steps=300)
+    assert status == "infeasible" and steps < 200
+
+
+def test_phase_one_keeps_a_slow_climb_at_the_full_budget():
+    """At 1.5x the bound tau needs 100 steps at the full budget, closing most of its gap
+    per stage: a feasible point, not a stall."""
+    model, z = _near_the_ceilings_power(1.5)
+    _, status, steps = phase_one.restore_feasibility(model, z, margin=1e-4, max_steps=300)
+    assert status == "feasible" and steps > 80
+
+
 @pytest.mark.parametrize("phase", ["main", "phase_one"])
 def test_slack_change_is_the_slacks_derivative_along_a_step(phase):
     """The multipliers' Newton step uses it: first order in a random direction."""
