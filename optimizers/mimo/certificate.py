@@ -15,9 +15,10 @@ with ``Q_nk(w) = sum_{j,l} w_j w_l Q^{jl}_nk`` the stream's 2x2 form (positive
 semidefinite: ``w^T F_nk w >= 0`` for every stream's own FIM) and ``u_nk = (a, b)``. The
 power (11) is ``P_T = sum u_nk^T P_nk u_nk`` with ``P_nk = [[1, eps], [eps, 1]]``. So
 ``w^T F w <= Lambda_i(w) P_T`` with ``Lambda_i(w)`` the largest generalised eigenvalue of
-``(Q_nk(w), P_nk)`` over all streams, and a frame meets ``CRB_i <= eps_i`` only if
+``(Q_nk(w), P_nk)`` over all streams, and a frame meets its ceiling ``CRB_i <= c_i``
+(``crb_max``, (26c)-(26d)) only if
 
-    P_T >= 1 / (eps_i Lambda_i(w)).
+    P_T >= 1 / (c_i Lambda_i(w)).
 
 Any w gives a valid bound; the one that is exact at a reference allocation u_ref,
 ``w = F_ref^-1 e_i / [F_ref^-1]_ii`` (the minimiser of the Schur complement there), gives
@@ -82,9 +83,11 @@ def _schur_weights(fim_forms, reference: MIMOAllocation):
 
 def _pencil_eigenvalue(form, eps):
     """The largest eigenvalue of the 2x2 pencils ``(A, [[1, e], [e, 1]])``, elementwise:
-    the root of ``(1 - e^2) x^2 - (a11 + a22 - 2 e a12) x + det A = 0``."""
+    the root of ``(1 - e^2) x^2 - (a11 + a22 - 2 e a12) x + det A = 0``. With |e| -> 1 the
+    pencil turns singular and the root grows without bound (the bound then certifies
+    nothing), so ``1 - e^2`` is kept above 1e-12."""
     a11, a12, a22 = form[..., 0, 0], 0.5 * (form[..., 0, 1] + form[..., 1, 0]), form[..., 1, 1]
-    quadratic = 1.0 - eps * eps
+    quadratic = np.maximum(1.0 - eps * eps, 1e-12)
     linear = a11 + a22 - 2.0 * eps * a12
     constant = a11 * a22 - a12 * a12
     root = np.sqrt(np.maximum(linear * linear - 4.0 * quadratic * constant, 0.0))
