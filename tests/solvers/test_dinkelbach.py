@@ -153,18 +153,20 @@ def test_proposed_started_from_equal_com_never_does_worse():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("omega", [1e-5, 2e-3])
-def test_proposed_beats_the_baselines_at_the_paper_point(omega):
+@pytest.mark.parametrize("omega, gain", [(1e-5, 1.2), (2e-3, 1.05)])
+def test_proposed_beats_the_baselines_at_the_paper_point(omega, gain):
     """Spec 6 / Fig. 3 on drop 0: proposed > EqualCom >= EqualC&S (infeasible counts last).
 
     proposed >= EqualCom holds on every drop since proposed also starts from the
-    EqualCom solution (solve_mimo's two starts)."""
+    EqualCom solution (solve_mimo's two starts); the margin is drop 0's: 1.38x at LoR and
+    1.09x at HoR in the 150 m cell (1.2x at both in the 250 m cell of the first version;
+    over drops 0-2 the HoR median is 1.41x, BENCHMARKS.md)."""
     snapshot = _snapshot(MIMOISACConfig.paper(), seed=0)
     proposed = solve_mimo(snapshot, omega, "proposed")
     equal_com = solve_mimo(snapshot, omega, "equal_com")
     equal_cs = solve_mimo(snapshot, omega, "equal_cs")
     assert proposed.feasible and equal_com.feasible
-    assert proposed.ee > 1.2 * equal_com.ee
+    assert proposed.ee > gain * equal_com.ee
     assert not equal_cs.feasible or equal_cs.ee <= equal_com.ee
 
 
