@@ -101,15 +101,14 @@ def test_starving_every_frame_below_the_sensing_ceilings_does_not_pay():
     every frame is infeasible and transmits its start; the rate floors mostly hold and the
     EE per watt is several times the full budget's, so only the CRB penalty keeps that
     from being the best policy."""
-    returns = {}
-    for fraction, action in (("full", 1.0), ("starved", -1.0)):
+    returns, comm = {}, {}
+    for label, budget_action in (("full", 1.0), ("starved", -1.0)):
         env = gym.make("isac_gym/MIMOISAC-v0", horizon=20)
         env.reset(seed=0)
-        steps = [env.step(np.array([0.0, action], np.float32)) for _ in range(20)]
-        returns[fraction] = sum(step[1] for step in steps)
-        comm = sum(step[4]["rewards"]["comm"] for step in steps)
-        returns[fraction + " comm"] = comm
-    assert returns["starved comm"] > 2.0 * returns["full comm"]  # the per-watt pull
+        steps = [env.step(np.array([0.0, budget_action], np.float32)) for _ in range(20)]
+        returns[label] = sum(step[1] for step in steps)
+        comm[label] = sum(step[4]["rewards"]["comm"] for step in steps)
+    assert comm["starved"] > 2.0 * comm["full"]  # the per-watt pull
     assert returns["full"] > returns["starved"] + 20.0
 
 
