@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, StreamConstants
+from optimizers.mimo.direct import ExactModel
 
 #: the certificate fires only below this fraction of the bound (round-off in Lambda)
 SAFETY = 1.0 - 1e-6
@@ -62,22 +63,15 @@ def certified_infeasible(snapshot: MIMOSnapshot, bound: float) -> bool:
 
 
 def _schur_weights(fim_forms, reference: MIMOAllocation):
-    """(2, 4): for theta and phi, ``F^-1 e_i / [F^-1]_ii`` at ``reference`` (F Jacobi-scaled
-    before the inverse, as in ``crb_from_fim``), or None if F is singular there."""
+    """(2, 4): for theta and phi, ``F^-1 e_i / [F^-1]_ii`` at ``reference`` (from the
+    Jacobi-scaled inverse of ``ExactModel.inverse_crb``), or None if F is singular there."""
     u = np.stack((reference.a, reference.b), axis=-1)
-    F = np.einsum("nkijpq,nkp,nkq->ij", fim_forms, u, u)
-    diagonal = np.diagonal(F)
-    if not diagonal.min() > 0:
+    found = ExactModel.inverse_crb(np.einsum("nkijpq,nkp,nkq->ij", fim_forms, u, u))
+    if found is None:
         return None
-    d = 1.0 / np.sqrt(diagonal)
-    try:
-        inverse = np.linalg.inv(F * d[:, None] * d[None, :])
-    except np.linalg.LinAlgError:
-        return None
+    _, inverse, d = found
     columns = (d[:, None] * inverse[:, :2]).T  # (F^-1 e_i) / d_i for i = theta, phi
-    pivots = np.diagonal(inverse)[:2] * d[:2]  # [F^-1]_ii / d_i
-    if not pivots.min() > 0:
-        return None
+    pivots = np.diagonal(inverse)[:2] * d[:2]  # [F^-1]_ii / d_i, positive there
     return columns / pivots[:, None]
 
 

@@ -132,7 +132,8 @@ class ExactModel:
         power = self.power(x) if power is None else power
         return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
 
-    def inverse_crb(self, F):
+    @staticmethod
+    def inverse_crb(F):
         """(1/CRB_theta, 1/CRB_phi), the scaled F^-1 and the scale, or None if F is not PD."""
         d = np.diagonal(F)
         if not d.min() > 0:
