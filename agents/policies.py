@@ -68,6 +68,10 @@ class Policy:
 
     action_mode: str = "beta"
     name: str = "policy"
+    #: True when ``_act`` also maps a batch (n, D) of observations to (n, A) actions at
+    #: once (elementwise arithmetic, equal row by row): ``predict`` then skips its loop,
+    #: which a residual agent's learner pays at every vector step
+    batched: bool = False
     #: env settings the policy was made for (a trained agent's); evaluation uses them
     #: unless the user overrides them
     env_kwargs: dict = {}  # read-only default; a trained agent sets its own
@@ -92,7 +96,7 @@ class Policy:
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation, dtype=np.float32)
-        if obs.ndim == 1:
+        if obs.ndim == 1 or self.batched:
             return self._act(obs).astype(np.float32), state
         actions = np.stack([self._act(row) for row in obs]).astype(np.float32)
         return actions, state
@@ -127,8 +131,10 @@ class FixedBetaPolicy(Policy):
         self.name = name or f"fixed-beta:{beta:g}"
         self._action = self._beta_action(np.full(self.K, self.beta))
 
+    batched = True
+
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self._action.copy()
+        return np.broadcast_to(self._action, obs.shape[:-1] + self._action.shape).copy()
 
 
 class FixedOffloadingPolicy(Policy):
@@ -141,8 +147,10 @@ class FixedOffloadingPolicy(Policy):
         self.name = kind.upper()
         self._action = np.full(self.K, _BASELINE_ACTIONS[kind], dtype=np.float32)
 
+    batched = True
+
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self._action.copy()
+        return np.broadcast_to(self._action, obs.shape[:-1] + self._action.shape).copy()
 
 
 class RandomPolicy(Policy):
@@ -161,16 +169,22 @@ class RandomPolicy(Policy):
         return self.rng.uniform(-1.0, 1.0, self.action_space.shape[0])
 
 
-def _load_penalty(decoded: dict) -> float:
+def _per_ue(value: Any) -> np.ndarray:
+    """A global feature of a decoded observation (a float, or (n,) for a batch) with a
+    trailing UE axis, so that it broadcasts against the (..., K) per-UE features."""
+    return np.asarray(value, dtype=float)[..., None]
+
+
+def _load_penalty(decoded: dict) -> np.ndarray:
     """The AP load penalty 1 / (1 - r) >= 1 for the reserved fraction r of C^ap."""
-    reserved = float(np.clip(np.asarray(decoded.get("ap_reserved", 0.0)), 0.0, 0.95))
+    reserved = np.clip(_per_ue(decoded.get("ap_reserved", 0.0)), 0.0, 0.95)
     return 1.0 / (1.0 - reserved)
 
 
-def _ap_queue(decoded: dict, config: Any) -> float:
+def _ap_queue(decoded: dict, config: Any) -> np.ndarray:
     """Z_hat: the AP backlog in slots of AP capacity, Z / (C^ap T) (0 when idle)."""
     capacity = float(config.cell.C_ap) * float(config.slot_duration)
-    return float(np.asarray(decoded.get("backlog", 0.0))) / capacity
+    return _per_ue(decoded.get("backlog", 0.0)) / capacity
 
 
 @dataclass(frozen=True)
@@ -205,6 +219,8 @@ class HeuristicPolicy(Policy):
     scores predate the outage floor (the oracle then spent down to b_min, 30 % outage);
     with it the chosen point scores -629.6 on the same seeds (outage 0.01 %).
     """
+
+    batched = True
 
     def __init__(self, env: Any, params: HeuristicParams | None = None) -> None:
         super().__init__(env)
@@ -261,6 +277,8 @@ class LyapunovPolicy(Policy):
     outage); with it the chosen point scores -633.8 on the same seeds (outage 0.01 %).
     """
 
+    batched = True
+
     def __init__(self, env: Any, params: LyapunovParams | None = None) -> None:
         super().__init__(env)
         self.params = params or LYAPUNOV_DEFAULTS
@@ -313,6 +331,7 @@ class _BudgetPolicy(Policy):
     """Base of the ``beta_budget`` policies: action = [beta action, budget action]."""
 
     action_mode = "beta_budget"
+    batched = True
 
     def decide(self, decoded: dict) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         """``(beta_k, f_k)`` for the decoded observation."""
@@ -321,7 +340,7 @@ class _BudgetPolicy(Policy):
     def _act(self, obs: np.ndarray) -> np.ndarray:
         beta, fraction = self.decide(self.env.decode_observation(obs))
         fraction_action = 2.0 * np.clip(fraction, 0.0, 1.0) - 1.0
-        return np.concatenate([self._beta_action(beta), fraction_action])
+        return np.concatenate([self._beta_action(beta), fraction_action], axis=-1)
 
 
 @dataclass(frozen=True)

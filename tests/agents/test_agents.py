@@ -315,3 +315,39 @@ def test_init_action_bias(beta_env, algo):
     obs, _ = beta_env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     np.testing.assert_allclose(action, -0.5, atol=0.01)
+
+
+def _batched_policies():
+    """Every policy whose ``predict`` maps a batch at once, with constants that make the
+    global features (backlog, AP load) matter, on an env of its action mode."""
+    beta = gymnasium.make(ENV_ID, **FAST)
+    budget = gymnasium.make(ENV_ID, **FAST, action_mode="beta_budget")
+    allocation = gymnasium.make(ENV_ID, **FAST, action_mode="allocation")
+    heuristic = policies.HeuristicParams(load_exponent=1.0)
+    lyapunov = policies.LyapunovParams(gamma_z=0.5)
+    lyapunov_budget = policies.LyapunovBudgetParams(gamma_z=0.5, rho=0.5)
+    return [
+        policies.make_policy("fixed-beta:mu", beta),
+        policies.HeuristicPolicy(beta, heuristic),
+        policies.LyapunovPolicy(beta, lyapunov),
+        policies.make_policy("fo", allocation),
+        policies.LyapunovBudgetPolicy(budget, lyapunov_budget),
+        policies.make_policy("threshold-budget", budget),
+    ]
+
+
+def test_a_batch_acts_as_its_rows_one_by_one():
+    """``predict`` on (n, D) observations (one call when ``batched``) equals the rows'
+    single-observation actions: per-UE features stay per row and per UE, and each
+    row's global features (backlog, AP load) are that row's."""
+    rng = np.random.default_rng(0)
+    for policy in _batched_policies():
+        assert policy.batched, policy
+        observations = rng.uniform(-1.0, 1.0, (7, *policy.observation_space.shape))
+        observations = observations.astype(np.float32)
+        batch, _ = policy.predict(observations)
+        rows = np.stack([policy.predict(row)[0] for row in observations])
+        assert batch.dtype == np.float32 and batch.shape == rows.shape
+        np.testing.assert_allclose(batch, rows, rtol=0, atol=1e-6, err_msg=policy.name)
+        if policy.name not in ("fixed-beta:mu", "FO"):  # the state-dependent ones
+            assert np.ptp(batch, axis=0).max() > 0.1, policy.name
