@@ -16,10 +16,10 @@ warm_start=start)`` (tests/solvers/test_mimo_batched.py).
 
 Why it pays: at the default preset a Newton step is a few hundred small numpy calls on
 arrays of 48 amplitudes, so one step of many frames costs little more than one step of
-one (BENCHMARKS.md, "MIMOISAC-v0 steps/s"). Frames whose phase I fails are left to
-``solve_mimo``'s cold starts, and frames certified infeasible
-(:mod:`optimizers.mimo.certificate`) to its immediate report: :func:`solve_warm_batch`
-returns None for both.
+one (BENCHMARKS.md, "MIMOISAC-v0 steps/s"). Frames whose phase I fails go on to
+``solve_mimo``'s cold starts one by one; frames certified infeasible
+(:mod:`optimizers.mimo.certificate`) are left to its immediate report
+(:func:`solve_warm_batch` returns None for them).
 """
 
 from __future__ import annotations
@@ -415,9 +415,11 @@ def solve_warm_batch(
     """``solve_mimo(snapshot, omega, "proposed", method="fast", warm_start=start,
     margin=margin, phase1_rounds=phase1_rounds)`` of each frame, with the frames' barrier
     paths run together (module docstring). A start that is not strictly feasible is
-    restored by phase I frame by frame, as ``solve_mimo`` does; where that fails
-    (``solve_mimo`` then runs its cold starts), or the frame is certified infeasible,
-    the frame's entry is None: solve it with ``solve_mimo``. The frames need equal N
+    restored by phase I frame by frame, as ``solve_mimo`` does; where that fails, the
+    frame is finished as ``solve_mimo`` finishes it (its cold starts, frame by frame,
+    without running that phase I twice). A frame certified infeasible has the entry
+    None: ``solve_mimo`` reports it without a solve. ``info["wall_time_s"]``: a batched
+    frame's share of the batch, a rescued frame's own time. The frames need equal N
     and K."""
     from optimizers.mimo.dinkelbach import MIMOSolution  # dinkelbach imports this module
 
@@ -427,14 +429,19 @@ def solve_warm_batch(
         raise ValueError(f"snapshots must have equal (N, K), got {sorted(sizes)}")
     frames = zip(snapshots, omegas, warm_starts, strict=True)
     prepared = [_prepare(*frame, margin, phase1_rounds) for frame in frames]
-    ready = [i for i, frame in enumerate(prepared) if frame is not None]
+    ready = [i for i, frame in enumerate(prepared) if frame is not None and "failed" not in frame]
     solutions: list = [None] * len(prepared)
+    rescue_time = 0.0
+    for i, frame in enumerate(prepared):
+        if frame is not None and "failed" in frame:  # phase I failed: the cold starts
+            solutions[i] = _rescued(frame, margin, phase1_rounds)
+            rescue_time += solutions[i].info["wall_time_s"]
     if not ready:
         return solutions
     batch = FrameBatch([prepared[i]["problem"] for i in ready])
     t0 = np.array([prepared[i]["t0"] for i in ready])
     paths = barrier_paths(batch, np.array([prepared[i]["z"] for i in ready]), t0=t0)
-    wall = (time.perf_counter() - clock) / len(ready)
+    wall = (time.perf_counter() - clock - rescue_time) / len(ready)
     for row, i in enumerate(ready):
         frame = prepared[i]
         point, judged, info = _finished(frame, paths, row)
@@ -446,12 +453,14 @@ def solve_warm_batch(
 def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
     """One frame up to its barrier path, as ``solve_mimo`` (its warm-start branch) and
     ``direct.solve_direct`` set it up: the start, phase I where it is not strictly
-    feasible, and the path's t0; None where phase I fails or the budget is certified
-    too small for the CRB ceilings (:mod:`optimizers.mimo.certificate`)."""
+    feasible, and the path's t0; None where the budget is certified too small for the
+    CRB ceilings (:mod:`optimizers.mimo.certificate`); where phase I fails, the failed
+    start's result under ``"failed"`` (:func:`_rescued` finishes the solve)."""
     from isac_gym.mimo.model import check_omega
     from optimizers.mimo.dinkelbach import _RESTORE_ROUNDS
     from optimizers.mimo.phase_one import restore_feasibility
 
+    clock = time.perf_counter()
     omega = check_omega(omega)
     constants = stream_constants(snapshot)
     warm_start.check(snapshot)
@@ -468,8 +477,18 @@ def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
         rounds = min(phase1_rounds, _RESTORE_ROUNDS) if restored else phase1_rounds
         z, status, phase1_steps = restore_feasibility(model, z, margin=margin, max_steps=rounds)
         state = problem.state(z) if status == "feasible" else None
-        if state is None:
-            return None
+        if state is None:  # solve_direct's result for a failed phase I
+            point = model.allocation(z)
+            info = dict(
+                phase1_iterations=phase1_steps, iterations=0, newton_steps=0, ee_trace=[],
+                status="infeasible" if status != "feasible" else "phase1_not_interior",
+                start=start,
+            )  # fmt: skip
+            failed = (point, evaluate(snapshot, point, omega, constants), info)
+            return dict(
+                failed=failed, snapshot=snapshot, constants=constants, omega=omega,
+                start=start, warm_start=warm_start, clock=clock,
+            )  # fmt: skip
         warm = restored
     problem.phi_scale = state["phi"]
     point = model.allocation(z)
@@ -478,6 +497,18 @@ def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
     return dict(
         model=model, problem=problem, z=z, point=point, judged=judged, constants=constants,
         start=start, phase1_steps=phase1_steps, t0=t0,
+    )  # fmt: skip
+
+
+def _rescued(frame, margin, phase1_rounds):
+    """The solve of a frame whose phase I failed in :func:`_prepare`, finished as
+    ``solve_mimo`` finishes it (the cold starts after a failed ``warm_restored``)."""
+    from optimizers.mimo.dinkelbach import finish_failed_warm_start
+
+    return finish_failed_warm_start(
+        frame["snapshot"], frame["constants"], frame["omega"], frame["start"],
+        frame["warm_start"], frame["failed"], margin=margin, phase1_rounds=phase1_rounds,
+        clock=frame["clock"],
     )  # fmt: skip
 
 

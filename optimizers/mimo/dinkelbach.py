@@ -164,14 +164,37 @@ def solve_mimo(
     problem = (snapshot, constants, omega, scheme, method)
     starts = _starts(*problem, start, warm_start, settings)
     best = _best_start(problem, starts, settings)
+    return _finish(problem, starts, best, settings, clock)
+
+
+def _finish(problem, starts, best, settings, clock) -> MIMOSolution:
+    """solve_mimo's end, from the best (point, judged, info) of its ``starts``: the cold
+    starts follow where phase I from a warm start failed."""
     if starts[0][0] == "warm_restored" and not best[1].feasible:  # phase I from it failed
         cold = _starts(*problem, None, None, settings)
         best = _best_start(problem, cold, settings, best)
         starts = starts + cold
     point, judged, info = best
-    info.update(scheme=scheme, method=method, starts=[name for name, _ in starts])
+    info.update(scheme=problem[3], method=problem[4], starts=[name for name, _ in starts])
     info["wall_time_s"] = time.perf_counter() - clock
     return MIMOSolution(point, judged, info)
+
+
+def finish_failed_warm_start(
+    snapshot, constants, omega, name, warm_start, failed, *, margin, phase1_rounds, clock
+) -> MIMOSolution:
+    """``solve_mimo(snapshot, omega, "proposed", method="fast", warm_start=warm_start,
+    margin=margin, phase1_rounds=phase1_rounds)`` for a frame whose warm start (``name``:
+    "warm" or "warm_restored") already went through phase I without a feasible point
+    (``failed``: that start's (point, judged, info) as the fast method returns it), e.g.
+    in :func:`optimizers.mimo.batched.solve_warm_batch`: the rest of the solve, without
+    running that phase I again. ``clock``: ``time.perf_counter()`` at the solve's start."""
+    tol, max_iterations = _DEFAULTS["fast"]
+    settings = dict(
+        tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
+    )
+    problem = (snapshot, constants, omega, "proposed", "fast")
+    return _finish(problem, [(name, warm_start)], failed, settings, clock)
 
 
 def _certified(snapshot, constants, omega, point, bound, scheme, method, clock) -> MIMOSolution:
