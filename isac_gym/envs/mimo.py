@@ -293,9 +293,13 @@ class MIMOISACEnv(gym.Env):
         omega, fraction = self.action_to_decision(self._checked(action))
         budget = self.transmit_budget(fraction)
         if budget <= 0.0:  # the battery cannot power the frame
-            return omega, dict(budget=budget, snapshot=None, warm_start=None)
+            return omega, dict(budget=budget, snapshot=None, warm_start=None, constants=None)
         snapshot = self.frame_snapshot(budget)
-        return omega, dict(budget=budget, snapshot=snapshot, warm_start=self._warm_start(snapshot))
+        constants = stream_constants(snapshot)  # the precoders: computed once per frame
+        warm_start = self._warm_start(snapshot, constants)
+        return omega, dict(
+            budget=budget, snapshot=snapshot, warm_start=warm_start, constants=constants
+        )
 
     def solve_frame(self, omega: float, request: dict[str, Any]):
         """The oracle on a planned frame: (solution or None if silent, seconds)."""
@@ -309,6 +313,7 @@ class MIMOISACEnv(gym.Env):
             omega,
             self.config.scheme,
             warm_start=request["warm_start"],
+            constants=request["constants"],
             **self._oracle_options,
         )
         return solution, perf_counter() - clock
@@ -380,10 +385,10 @@ class MIMOISACEnv(gym.Env):
         if solution.feasible:
             self._warm = allocation
         else:  # the frame's start, whatever the oracle's best-effort point was
-            allocation = _fallback(snapshot, request["warm_start"])
+            allocation = _fallback(snapshot, request["warm_start"], request["constants"])
             if allocation is not solution.allocation:
-                evaluation = evaluate(snapshot, allocation, omega)
-        evaluation = _within_budget(snapshot, allocation, evaluation, omega)
+                evaluation = evaluate(snapshot, allocation, omega, request["constants"])
+        evaluation = _within_budget(snapshot, allocation, evaluation, omega, request["constants"])
         return dict(
             evaluation=evaluation,
             budget=request["budget"],
@@ -398,13 +403,13 @@ class MIMOISACEnv(gym.Env):
             crb_met=np.array([evaluation.checks["crb_theta"], evaluation.checks["crb_phi"]]),
         )
 
-    def _warm_start(self, snapshot: MIMOSnapshot) -> MIMOAllocation | None:
+    def _warm_start(self, snapshot: MIMOSnapshot, constants) -> MIMOAllocation | None:
         """The last feasible frame's allocation, scaled (P_T of (11) is quadratic in the
         amplitudes) to within 99.9 % of this frame's budget; ``solve_mimo`` uses it as the
         only start if it is feasible for this frame, else runs its cold starts."""
         if not self.config.warm_start or self._warm is None:
             return None
-        power = transmit_power_closed_form(stream_constants(snapshot), self._warm)
+        power = transmit_power_closed_form(constants, self._warm)
         scale = min(1.0, np.sqrt(0.999 * snapshot.P_max / power)) if power > 0 else 1.0
         return MIMOAllocation(a=self._warm.a * scale, b=self._warm.b * scale)
 
@@ -539,16 +544,16 @@ class MIMOISACEnv(gym.Env):
         return checked_render(self, render_mimo)
 
 
-def _fallback(snapshot, warm_start) -> MIMOAllocation:
+def _fallback(snapshot, warm_start, constants) -> MIMOAllocation:
     """What an infeasible frame transmits: its warm start (the last feasible frame's
     allocation, scaled onto this budget), else the equal split at half the budget; the
     points ``solve_mimo`` itself returns for a frame it certifies infeasible."""
     if warm_start is not None:
         return warm_start
-    return equal_split(snapshot, stream_constants(snapshot), snapshot.P_max / 2)
+    return equal_split(snapshot, constants, snapshot.P_max / 2)
 
 
-def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float):
+def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float, constants):
     """The oracle's point, scaled down onto the budget if a best-effort (infeasible) point
     exceeds it; the true model judges the result either way."""
     excess = evaluation.transmit_power / snapshot.P_max
@@ -556,4 +561,4 @@ def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: floa
         return evaluation
     scale = 1.0 / np.sqrt(excess)
     scaled = MIMOAllocation(a=allocation.a * scale, b=allocation.b * scale)
-    return evaluate(snapshot, scaled, omega)
+    return evaluate(snapshot, scaled, omega, constants)

@@ -64,6 +64,7 @@ class MIMOVectorEnv(ISCCVectorEnv):
                 [plans[i][1]["snapshot"] for i in warm],
                 [plans[i][0] for i in warm],
                 [plans[i][1]["warm_start"] for i in warm],
+                constants=[plans[i][1]["constants"] for i in warm],
                 **{name: options[name] for name in ("margin", "phase1_rounds") if name in options},
             )
             for i, solution in zip(warm, solutions, strict=True):

@@ -410,7 +410,7 @@ def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, tries
 
 def solve_warm_batch(
     snapshots: list[MIMOSnapshot], omegas, warm_starts: list[MIMOAllocation], *,
-    margin: float = 1e-4, phase1_rounds: int = 300,
+    margin: float = 1e-4, phase1_rounds: int = 300, constants: list | None = None,
 ) -> list:  # fmt: skip
     """``solve_mimo(snapshot, omega, "proposed", method="fast", warm_start=start,
     margin=margin, phase1_rounds=phase1_rounds)`` of each frame, with the frames' barrier
@@ -420,14 +420,17 @@ def solve_warm_batch(
     without running that phase I twice). A frame certified infeasible has the entry
     None: ``solve_mimo`` reports it without a solve. ``info["wall_time_s"]``: a batched
     frame's share of the batch, a rescued frame's own time. The frames need equal N
-    and K."""
+    and K. ``constants``: the frames' ``stream_constants`` where the caller has them
+    (computed here when None)."""
     from optimizers.mimo.dinkelbach import MIMOSolution  # dinkelbach imports this module
 
     clock = time.perf_counter()
     sizes = {(snapshot.N, snapshot.K) for snapshot in snapshots}
     if len(sizes) > 1:
         raise ValueError(f"snapshots must have equal (N, K), got {sorted(sizes)}")
-    frames = zip(snapshots, omegas, warm_starts, strict=True)
+    if constants is None:
+        constants = [None] * len(snapshots)
+    frames = zip(snapshots, omegas, warm_starts, constants, strict=True)
     prepared = [_prepare(*frame, margin, phase1_rounds) for frame in frames]
     ready = [i for i, frame in enumerate(prepared) if frame is not None and "failed" not in frame]
     solutions: list = [None] * len(prepared)
@@ -450,7 +453,7 @@ def solve_warm_batch(
     return solutions
 
 
-def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
+def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
     """One frame up to its barrier path, as ``solve_mimo`` (its warm-start branch) and
     ``direct.solve_direct`` set it up: the start, phase I where it is not strictly
     feasible, and the path's t0; None where the budget is certified too small for the
@@ -462,7 +465,8 @@ def _prepare(snapshot, omega, warm_start, margin, phase1_rounds):
 
     clock = time.perf_counter()
     omega = check_omega(omega)
-    constants = stream_constants(snapshot)
+    if constants is None:
+        constants = stream_constants(snapshot)
     warm_start.check(snapshot)
     if certified_infeasible(snapshot, crb_power_bound(snapshot, constants)):
         return None  # solve_mimo reports it without a solve

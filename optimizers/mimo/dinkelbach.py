@@ -112,6 +112,7 @@ def solve_mimo(
     margin: float = 1e-4,
     start: MIMOAllocation | None = None,
     warm_start: MIMOAllocation | None = None,
+    constants: StreamConstants | None = None,
 ) -> MIMOSolution:
     """Maximise the weighted EE (26a) of one frame by Dinkelbach + SCA (module docstring).
 
@@ -138,6 +139,8 @@ def solve_mimo(
     (:mod:`optimizers.mimo.certificate`) is reported at once, without a solve
     (``info["certificate"]``), with the start as the allocation. A failed Clarabel
     solve falls back to ``fast`` from the last point (``info["fallback"]``).
+    ``constants``: the frame's ``stream_constants(snapshot)`` where the caller has
+    computed them (an environment step uses them more than once); computed when None.
     """
     clock = time.perf_counter()
     omega = check_omega(omega)
@@ -151,7 +154,8 @@ def solve_mimo(
         raise ValueError(
             "tol must be > 0, max_iterations >= 1, phase1_rounds >= 0, margin in [0, 1)"
         )
-    constants = stream_constants(snapshot)
+    if constants is None:
+        constants = stream_constants(snapshot)
     settings = dict(
         tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
     )

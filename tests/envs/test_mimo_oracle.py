@@ -104,6 +104,20 @@ def test_no_warm_start_when_disabled_or_after_an_infeasible_frame(oracle, monkey
     assert [call["warm_start"] for call in infeasible.calls] == [None, None]
 
 
+def test_the_oracle_gets_each_frames_own_precoders(oracle):
+    """The env computes a frame's ``stream_constants`` once and hands them to the oracle:
+    they must be that frame's (the users move and the budget changes every frame)."""
+    env = gym.make(ENV_ID, **TINY)
+    env.reset(seed=2)
+    for action in ([0.0, 1.0], [0.5, -0.5], [-0.5, 0.2]):
+        env.step(np.array(action, np.float32))
+    for call in oracle.calls:
+        expected = stream_constants(call["snapshot"])
+        for name in ("W", "zeta", "g", "eps", "fim_forms"):
+            np.testing.assert_array_equal(getattr(call["constants"], name), getattr(expected, name))
+    assert not np.array_equal(oracle.calls[0]["constants"].g, oracle.calls[-1]["constants"].g)
+
+
 class FailingAfter(StandInOracle):
     """Feasible for the first ``good`` calls, then infeasible with a best-effort point of
     its own (a tenth of the split's amplitudes), which the env must not transmit."""
