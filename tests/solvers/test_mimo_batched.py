@@ -20,10 +20,9 @@ from optimizers.mimo.batched import solve_warm_batch
 CELL = {**MIMO_TINY_CELL, "solver_options": {}, "horizon": 8}
 
 
-@pytest.fixture(scope="module")
-def warm_frames():
-    """(snapshot, omega, warm start) of the oracle calls of short episodes under
-    changing actions: warm starts feasible for their frame and ones phase I restores."""
+def _warm_calls(run_episodes) -> list:
+    """(snapshot, omega, warm start) of the warm-started oracle calls ``run_episodes()``
+    makes."""
     calls = []
     original = optimizers.mimo.solve_mimo
 
@@ -33,15 +32,26 @@ def warm_frames():
 
     optimizers.mimo.solve_mimo = recording
     try:
+        run_episodes()
+    finally:
+        optimizers.mimo.solve_mimo = original
+    return [call for call in calls if call[2] is not None]
+
+
+@pytest.fixture(scope="module")
+def warm_frames():
+    """The oracle calls of short episodes under changing actions: warm starts feasible
+    for their frame and ones phase I restores."""
+
+    def episodes():
         rng = np.random.default_rng(0)
         for seed in range(3):
             env = gym.make("isac_gym/MIMOISAC-v0", **CELL)
             env.reset(seed=seed)
             for _ in range(7):
                 env.step(rng.uniform([-1.0, 0.0], [1.0, 1.0]).astype(np.float32))
-    finally:
-        optimizers.mimo.solve_mimo = original
-    return [call for call in calls if call[2] is not None]
+
+    return _warm_calls(episodes)
 
 
 def test_each_frame_of_the_batch_is_solve_mimos_result_bit_for_bit(warm_frames):
@@ -62,25 +72,17 @@ def test_each_frame_of_the_batch_is_solve_mimos_result_bit_for_bit(warm_frames):
 
 
 def _default_preset_frames(seed: int, steps: int) -> list:
-    """(snapshot, omega, warm start) of the warm-started oracle calls of a default-preset
-    episode under uniform random actions (``default_rng(seed)``)."""
-    calls = []
-    original = optimizers.mimo.solve_mimo
+    """The warm-started oracle calls of a default-preset episode under uniform random
+    actions (``default_rng(seed)``)."""
 
-    def recording(snapshot, omega, scheme="proposed", **options):
-        calls.append((snapshot, omega, options.get("warm_start")))
-        return original(snapshot, omega, scheme, **options)
-
-    optimizers.mimo.solve_mimo = recording
-    try:
+    def episode():
         env = gym.make("isac_gym/MIMOISAC-v0")
         env.reset(seed=seed)
         rng = np.random.default_rng(seed)
         for _ in range(steps):
             env.step(rng.uniform(-1.0, 1.0, 2).astype(np.float32))
-    finally:
-        optimizers.mimo.solve_mimo = original
-    return [call for call in calls if call[2] is not None]
+
+    return _warm_calls(episode)
 
 
 def test_a_frame_whose_phase_one_fails_is_finished_as_solve_mimo_finishes_it():
