@@ -123,6 +123,8 @@ class Policy:
 class FixedBetaPolicy(Policy):
     """beta_k = B for every UE and slot (B = mu: myopic optimum; B = 1: CTEM)."""
 
+    batched = True
+
     def __init__(self, env: Any, beta: float, name: str | None = None) -> None:
         super().__init__(env)
         if not np.isfinite(beta) or beta <= 0:
@@ -130,8 +132,6 @@ class FixedBetaPolicy(Policy):
         self.beta = float(beta)
         self.name = name or f"fixed-beta:{beta:g}"
         self._action = self._beta_action(np.full(self.K, self.beta))
-
-    batched = True
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self._action, obs.shape[:-1] + self._action.shape).copy()
@@ -141,13 +141,12 @@ class FixedOffloadingPolicy(Policy):
     """FL / FO / HO: the offloading fraction pinned to 0 / 1 / 0.5 (allocation mode)."""
 
     action_mode = "allocation"
+    batched = True
 
     def __init__(self, env: Any, kind: str) -> None:
         super().__init__(env)
         self.name = kind.upper()
         self._action = np.full(self.K, _BASELINE_ACTIONS[kind], dtype=np.float32)
-
-    batched = True
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self._action, obs.shape[:-1] + self._action.shape).copy()
