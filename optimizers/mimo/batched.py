@@ -30,7 +30,13 @@ import numpy as np
 
 from isac_gym.mimo import MIMOAllocation, MIMOSnapshot, evaluate, stream_constants
 from optimizers.mimo.certificate import certified_infeasible, crb_power_bound
-from optimizers.mimo.direct import _LN2, BarrierProblem, ExactModel, shifted_solve
+from optimizers.mimo.direct import (
+    _LN2,
+    BarrierProblem,
+    ExactModel,
+    restore_start,
+    shifted_solve,
+)
 
 
 class FrameBatch:
@@ -461,7 +467,6 @@ def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
     start's result under ``"failed"`` (:func:`_rescued` finishes the solve)."""
     from isac_gym.mimo.model import check_omega
     from optimizers.mimo.dinkelbach import _RESTORE_ROUNDS
-    from optimizers.mimo.phase_one import restore_feasibility
 
     clock = time.perf_counter()
     omega = check_omega(omega)
@@ -479,16 +484,11 @@ def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
     if state is None:  # solve_direct: phase I (a restored warm start keeps its basin)
         restored = start == "warm_restored"
         rounds = min(phase1_rounds, _RESTORE_ROUNDS) if restored else phase1_rounds
-        z, status, phase1_steps = restore_feasibility(model, z, margin=margin, max_steps=rounds)
-        state = problem.state(z) if status == "feasible" else None
-        if state is None:  # solve_direct's result for a failed phase I
-            point = model.allocation(z)
-            info = dict(
-                phase1_iterations=phase1_steps, iterations=0, newton_steps=0, ee_trace=[],
-                status="infeasible" if status != "feasible" else "phase1_not_interior",
-                start=start,
-            )  # fmt: skip
-            failed = (point, evaluate(snapshot, point, omega, constants), info)
+        z, state, phase1_steps, failed = restore_start(
+            problem, z, constants, margin=margin, max_steps=rounds, evaluate=evaluate
+        )
+        if failed is not None:  # solve_direct's result, named as solve_mimo names it
+            failed[2]["start"] = start
             return dict(
                 failed=failed, snapshot=snapshot, constants=constants, omega=omega,
                 start=start, warm_start=warm_start, clock=clock,

@@ -476,6 +476,26 @@ def _stalled_after(steps: int, window: int, gain: float):
     return stalled
 
 
+def restore_start(problem: BarrierProblem, z, constants, *, margin, max_steps, evaluate):
+    """Phase I of :func:`solve_direct` from the amplitudes z: ``(z, state, steps, None)``
+    with a strictly feasible state, else ``(z, None, steps, failed)`` with ``failed`` the
+    solve's result, (point, judged, info) at phase I's last point."""
+    from optimizers.mimo.phase_one import restore_feasibility  # builds on this module
+
+    model = problem.model
+    z, status, steps = restore_feasibility(model, z, margin=margin, max_steps=max_steps)
+    state = problem.state(z) if status == "feasible" else None
+    if state is not None:
+        return z, state, steps, None
+    point = model.allocation(z)
+    info = dict(
+        phase1_iterations=steps, iterations=0, newton_steps=0, ee_trace=[],
+        status="infeasible" if status != "feasible" else "phase1_not_interior",
+    )  # fmt: skip
+    judged = evaluate(model.snapshot, point, model.omega, constants)
+    return z, None, steps, (point, judged, info)
+
+
 def solve_direct(
     snapshot, constants, omega, scheme, start, *, warm, phase1_rounds, margin, evaluate,
     restored_warm=False,
@@ -497,16 +517,14 @@ def solve_direct(
     problem = BarrierProblem(model, margin, 1.0)
     state = problem.state(z)
     if state is None:
-        from optimizers.mimo.phase_one import restore_feasibility  # builds on this module
-
-        z, status, steps = restore_feasibility(model, z, margin=margin, max_steps=phase1_rounds)
+        z, state, steps, failed = restore_start(
+            problem, z, constants, margin=margin, max_steps=phase1_rounds, evaluate=evaluate
+        )
+        if failed is not None:
+            return failed
         point = model.allocation(z)
         judged = evaluate(snapshot, point, omega, constants)
         info["phase1_iterations"] = steps
-        state = problem.state(z) if status == "feasible" else None
-        if state is None:
-            info["status"] = "infeasible" if status != "feasible" else "phase1_not_interior"
-            return point, judged, info
         warm = restored_warm
     problem.phi_scale = state["phi"]
     t0 = problem.n_constraints * (1e3 if warm else 1.0)
