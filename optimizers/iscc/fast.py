@@ -36,6 +36,7 @@ its one-slot case, so a slot gets the same answer alone or in any batch.
 from __future__ import annotations
 
 import contextlib
+import copy
 from functools import lru_cache
 
 import numpy as np
@@ -104,11 +105,7 @@ class SlotBatch:
         self.snapshots = snapshots
         self.size, self.K = len(snapshots), width if padded else first.K
         self.counts = np.array([s.K for s in snapshots])
-        self.present, self._take = None, None
-        if padded and (self.counts != width).any():
-            self.present = np.arange(width) < self.counts[:, None]
-            offsets = np.cumsum(self.counts) - self.counts
-            self._take = offsets[:, None] + np.where(self.present, np.arange(width), 0)
+        self.present, self._take = _padding(self.counts, self.K)
         for name in _SLOT_CONSTANTS:
             setattr(self, name, np.array([[getattr(s, name)] for s in snapshots], dtype=float))
         for name in _PER_UE:
@@ -121,6 +118,19 @@ class SlotBatch:
         for name in names:
             setattr(self, name, self.stacked([getattr(s, name) for s in snapshots]))
 
+    def subset(self, rows: np.ndarray) -> SlotBatch:
+        """The slots ``rows`` (indices) as a batch of their own, from this batch's rows:
+        slot for slot the same arrays, so a solver step gives them the same numbers."""
+        part = copy.copy(self)
+        part.snapshots = [self.snapshots[i] for i in rows]
+        part.size = len(rows)
+        for name in _ROW_FIELDS:
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(part, name, value[rows])
+        part.present, part._take = _padding(part.counts, self.K)
+        return part
+
     def stacked(self, values) -> np.ndarray:
         """Per-slot arrays with a leading UE axis stacked to (B, K, ...), padded (copies
         of UE 0) where a slot has fewer UEs."""
@@ -129,10 +139,11 @@ class SlotBatch:
         return np.concatenate(values)[self._take]
 
     def silence(self, x: np.ndarray) -> np.ndarray:
-        """``x`` (B, K, ...) with the padded UEs' entries zero (they neither send nor echo)."""
-        if self.present is None:
-            return x
-        return np.where(self.present.reshape(self.present.shape + (1,) * (x.ndim - 2)), x, 0)
+        """``x`` (B, K, ...), a product just computed, with the padded UEs' entries set to
+        zero in place (they neither send nor echo); returns ``x``."""
+        if self.present is not None:
+            x[~self.present] = 0
+        return x
 
     def copied(self, x: np.ndarray) -> np.ndarray:
         """``x`` (B, K) with the padded UEs' entries those of the slot's UE 0."""
@@ -161,7 +172,24 @@ class SlotBatch:
         return self.H_sense @ x
 
 
+#: ``SlotBatch`` attributes with one row per slot (``SlotBatch.subset``).
+_ROW_FIELDS = (
+    _SLOT_CONSTANTS + _PER_UE + PATH_FIELDS + ("rho", "sense_rx", "H", "H_sense", "counts")
+)
 assert set(_PER_UE) <= set(PER_UE_SNAPSHOT_FIELDS)
+
+
+def _padding(counts: np.ndarray, width: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``present`` (B, width), the real UEs, and the rows of the slots' concatenated
+    per-UE arrays that fill a padded batch (UE 0 for the padding); (None, None) when every
+    slot has ``width`` UEs."""
+    if (counts == width).all():
+        return None, None
+    present = np.arange(width) < counts[:, None]
+    offsets = np.cumsum(counts) - counts
+    return present, offsets[:, None] + np.where(present, np.arange(width), 0)
+
+
 _SIZE_NAMES = ("K", "M_a", "M_ut", "M_ur")
 
 
@@ -426,19 +454,23 @@ def _retry_capped_sensing(slots: SlotBatch, beams: dict, share) -> None:
     Updates ``beams`` (u_dir, e_u, h_u, p_u) in place.
     """
     capped = slots.real(beams["p_u"] >= slots.P_max)
-    if not capped.any():
+    rows = np.flatnonzero(capped.any(axis=1))
+    if rows.size == 0:
         return
-    a_t = normalize_rows(slots.sense_tx)
-    u_try = np.where(capped[..., None], a_t, beams["u_dir"])
-    e_try = slots.silence(slots.sense(u_try[..., None])[..., 0])
-    p_try = _least_sensing_powers(slots, e_try, share)
-    better = np.sum(slots.real(p_try >= slots.P_max), axis=1) < np.sum(capped, axis=1)
+    # Only the slots with a capped UE try (a few % of a batch): the others keep their beams.
+    part, capped = slots.subset(rows), capped[rows]
+    u_try = np.where(capped[..., None], normalize_rows(part.sense_tx), beams["u_dir"][rows])
+    e_try = part.silence(part.sense(u_try[..., None])[..., 0])
+    p_try = _least_sensing_powers(part, e_try, None if share is None else share[rows])
+    better = np.sum(part.real(p_try >= part.P_max), axis=1) < np.sum(capped, axis=1)
     if not better.any():
         return
-    h_try = slots.silence(slots.comm(u_try[..., None])[..., 0])
-    for name, value in (("u_dir", u_try), ("e_u", e_try), ("h_u", h_try), ("p_u", p_try)):
-        mask = better.reshape(-1, *([1] * (value.ndim - 1)))
-        beams[name] = np.where(mask, value, beams[name])
+    part, rows, u_try = part.subset(np.flatnonzero(better)), rows[better], u_try[better]
+    h_try = part.silence(part.comm(u_try[..., None])[..., 0])
+    tried = dict(u_dir=u_try, e_u=e_try[better], h_u=h_try, p_u=p_try[better])
+    for name, value in tried.items():
+        beams[name] = beams[name].copy()
+        beams[name][rows] = value
 
 
 def _comm_powers(slots: SlotBatch, beams, beta, weight, alpha_fixed, share, power_grid):
