@@ -22,7 +22,6 @@ from isac_gym.mimo import (
     MIMOAllocation,
     MIMOSnapshot,
     dynamics,
-    equal_split,
     evaluate,
     sample_snapshot,
     stream_constants,
@@ -548,9 +547,9 @@ def _fallback(snapshot, warm_start, constants) -> MIMOAllocation:
     """What an infeasible frame transmits: its warm start (the last feasible frame's
     allocation, scaled onto this budget), else the equal split at half the budget; the
     points ``solve_mimo`` itself returns for a frame it certifies infeasible."""
-    if warm_start is not None:
-        return warm_start
-    return equal_split(snapshot, constants, snapshot.P_max / 2)
+    from optimizers.mimo.dinkelbach import infeasible_point  # loaded with the oracle
+
+    return infeasible_point(snapshot, constants, warm_start)
 
 
 def _within_budget(snapshot, allocation: MIMOAllocation, evaluation, omega: float, constants):

@@ -161,14 +161,21 @@ def solve_mimo(
     )
     bound = certificate.crb_power_bound(snapshot, constants)
     if certificate.certified_infeasible(snapshot, bound):
-        point = start if start is not None else warm_start
-        if point is None:
-            point = equal_split(snapshot, constants, snapshot.P_max / 2)
+        point = infeasible_point(snapshot, constants, start if start is not None else warm_start)
         return _certified(snapshot, constants, omega, point, bound, scheme, method, clock)
     problem = (snapshot, constants, omega, scheme, method)
     starts = _starts(*problem, start, warm_start, settings)
     best = _best_start(problem, starts, settings)
     return _finish(problem, starts, best, settings, clock)
+
+
+def infeasible_point(snapshot, constants, start=None):
+    """The point solve_mimo returns for a frame it certifies infeasible (and the env
+    transmits for any infeasible frame): ``start`` (a given or warm start), else the
+    equal split at P_max / 2 (spec 5.4's first point)."""
+    if start is not None:
+        return start
+    return equal_split(snapshot, constants, snapshot.P_max / 2)
 
 
 def _finish(problem, starts, best, settings, clock) -> MIMOSolution:
