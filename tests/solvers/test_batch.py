@@ -334,3 +334,23 @@ def test_solver_bench_batch_mode(capsys):
     assert len(rows) == 2
     for row in rows:
         assert row[2] == "3" and float(row[-2]) <= 1e-9 and row[-1] == "0"
+
+
+def test_a_subset_of_a_padded_batch_is_the_batch_of_its_slots(hard_slots):
+    # The capped-sensing retry runs on SlotBatch.subset: every row field, the padding and
+    # the concatenation offsets of stacked() must be those of a batch of just those slots.
+    from optimizers.iscc import fast
+
+    kept = np.array(KEPT, dtype=bool)
+    slots = [slot.select(mask) for slot, mask in zip(hard_slots, kept, strict=True)]
+    rows = np.array([9, 1, 4, 0])  # K' = 2, 1, 2, 3: still padded, in a new order
+    part = fast.SlotBatch(slots, width=K).subset(rows)
+    alone = fast.SlotBatch([slots[i] for i in rows], width=K)
+    assert part.size == alone.size == 4 and part.snapshots == alone.snapshots
+    for name in (*fast._ROW_FIELDS, "present"):  # H, H_sense: only without path factors
+        mine, theirs = getattr(part, name, None), getattr(alone, name, None)
+        np.testing.assert_array_equal(mine, theirs, err_msg=name)
+    per_ue = [slots[i].Q for i in rows]
+    np.testing.assert_array_equal(part.stacked(per_ue), alone.stacked(per_ue))
+    full = fast.SlotBatch(slots, width=K).subset(np.flatnonzero(kept.all(axis=1)))
+    assert full.present is None  # only 4-UE slots left: no padding
