@@ -475,8 +475,8 @@ def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
     warm_start.check(snapshot)
     if certified_infeasible(snapshot, crb_power_bound(snapshot, constants)):
         return None  # solve_mimo reports it without a solve
-    feasible = evaluate(snapshot, warm_start, omega, constants).feasible
-    start = "warm" if feasible else "warm_restored"
+    judged = evaluate(snapshot, warm_start, omega, constants)
+    start = "warm" if judged.feasible else "warm_restored"
     model = ExactModel(snapshot, constants, "proposed", omega)
     z = model.to_z(warm_start)
     problem = BarrierProblem(model, margin, 1.0)
@@ -496,12 +496,17 @@ def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
         warm = restored
     problem.phi_scale = state["phi"]
     point = model.allocation(z)
-    judged = evaluate(snapshot, point, omega, constants)
+    if not _same_point(point, warm_start):  # else its judgement is the one above
+        judged = evaluate(snapshot, point, omega, constants)
     t0 = problem.n_constraints * (1e3 if warm else 1.0)
     return dict(
         model=model, problem=problem, z=z, point=point, judged=judged, constants=constants,
         start=start, phase1_steps=phase1_steps, t0=t0,
     )  # fmt: skip
+
+
+def _same_point(point: MIMOAllocation, other: MIMOAllocation) -> bool:
+    return np.array_equal(point.a, other.a) and np.array_equal(point.b, other.b)
 
 
 def _rescued(frame, margin, phase1_rounds):
