@@ -12,8 +12,8 @@ same logic on the same problems.
 A round is: the oracle at the agent's beta; if it fails a UE, the minimum-UE-energy
 fallback (``fast``, beta -> 0 for the failing UEs); UEs that still fail drop their task
 and the rest is re-solved. With ``diagnose`` the cause of each drop is found by two
-relaxed ``fast`` solves (:func:`drop_cause_requests`); without it the drop is counted
-with the cause ``undiagnosed``.
+relaxed ``fast`` solves (:func:`drop_cause_requests`), asked in the re-solve's round;
+without it the drop is counted with the cause ``undiagnosed``.
 """
 
 from __future__ import annotations
@@ -93,40 +93,50 @@ def allocation_rounds(problem: SlotProblem) -> Rounds:
     served = problem.task.copy()
     cause = np.zeros(K, dtype=int)  # 0: none, else 1 + index in DROP_CAUSES (+ UNDIAGNOSED)
     solution = None
+    # The drop-cause solves of a round do not depend on the re-solve of the UEs left:
+    # they ride along with its first request (one round, one batch, fewer small calls).
+    riders, diagnosed = [], None  # (dropped UEs, their rows among the riders' UEs)
     while served.any():
-        solution = yield from _served_round(problem, served)
+        solution, answers = yield from _served_round(problem, served, riders)
+        if diagnosed is not None:
+            cause[diagnosed[0]] = _drop_codes(answers)[diagnosed[1]]
+            riders, diagnosed = [], None
         if solution.feasible.all():
             break
         failing = ~solution.feasible
         dropped = np.flatnonzero(served)[failing]
         if problem.diagnose:
-            solutions = yield drop_cause_requests(problem, served)
-            cause[dropped] = _drop_codes(solutions)[failing]
+            riders, diagnosed = drop_cause_requests(problem, served), (dropped, failing)
         else:
             cause[dropped] = UNDIAGNOSED_CODE
         served[dropped] = False
         solution = None
+    if diagnosed is not None:  # every task dropped: the causes alone
+        cause[diagnosed[0]] = _drop_codes((yield riders))[diagnosed[1]]
     outcome = _outcome(K, served, cause, solution)
     if problem.alpha_fixed is not None and problem.regret_mu is not None and problem.task.any():
         outcome["regret_cost"] = yield from _regret_round(problem)
     return outcome
 
 
-def _served_round(problem: SlotProblem, served: np.ndarray) -> Rounds:
-    """The oracle on the served UEs (and its fallback); the agent's alpha stays pinned."""
+def _served_round(problem: SlotProblem, served: np.ndarray, riders: list[Request]) -> Rounds:
+    """The oracle on the served UEs (and its fallback); the agent's alpha stays pinned.
+
+    ``riders``: requests solved together with the first one; returns ``(solution, their
+    solutions)``."""
     snapshot = problem.slot.select(served)
     options = {"weight_ue": problem.weight_ue[served]}
     beta = problem.beta[served]
     if problem.alpha_fixed is not None:
         options["alpha_fixed"] = problem.alpha_fixed[served]
-        (solution,) = yield [Request("fast", snapshot, beta, options)]
-        return solution
-    (solution,) = yield [Request(problem.oracle, snapshot, beta, options)]
+        solution, *answers = yield [Request("fast", snapshot, beta, options), *riders]
+        return solution, answers
+    solution, *answers = yield [Request(problem.oracle, snapshot, beta, options), *riders]
     if solution.feasible.all():
-        return solution
+        return solution, answers
     fallback_beta = np.where(solution.feasible, beta, FALLBACK_BETA)
     (solution,) = yield [Request("fast", snapshot, fallback_beta, options)]
-    return solution
+    return solution, answers
 
 
 def drop_cause_requests(problem: SlotProblem, served: np.ndarray) -> list[Request]:

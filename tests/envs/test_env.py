@@ -341,3 +341,36 @@ def test_sca_admm_is_never_worse_than_fast_on_the_env_oracle_problems():
     assert r["problems"] > 300 and r["served_fast"] > 0.8 * r["ues"]
     assert r["sca_admm_serves_fewer"] == 0
     assert r["sca_admm_dearer"] == 0 and r["max_loss"] <= 1e-6
+
+
+def test_drop_causes_ride_with_the_re_solve_and_are_those_of_their_own_solves():
+    # A slot where one UE's task is dropped and the others are served (seed 1, random
+    # actions, step 17): the two relaxed solves that tell the cause go in one round with
+    # the re-solve of the UEs left, and give the cause they give when asked alone.
+    from isac_gym.envs.allocation import (
+        _drop_codes,
+        allocation_rounds,
+        drop_cause_requests,
+        run_rounds,
+        solve_each,
+    )
+
+    env = make().unwrapped
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(18):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        problem, _ = env._slot_problem(env._checked_action(action))
+        sizes = []
+
+        def sized(requests, sizes=sizes):
+            sizes.append(len(requests))
+            return solve_each(requests)
+
+        run_rounds([allocation_rounds(problem)], sized)
+        _, _, _, _, info = env.step(action)
+    dropped = info["drop_cause"] > 0
+    assert dropped.sum() == 1 and info["success"].sum() == 3
+    assert sizes == [1, 1, 3]  # oracle, fallback, then re-solve + the two relaxed solves
+    alone = _drop_codes(solve_each(drop_cause_requests(problem, problem.task)))
+    np.testing.assert_array_equal(info["drop_cause"][dropped], alone[dropped[problem.task]])
