@@ -192,9 +192,10 @@ def _stream_entries(blocks, K):
     return np.lib.stride_tricks.as_strided(blocks, shape, (s0, s1, K * s2, K * s3, s2 + s3))
 
 
-def newton_directions(batch: FrameBatch, state, rows, t, lam, lam_z):
+def newton_directions(batch: FrameBatch, state, rows, t, lam, lam_z, rungs):
     """``direct.newton_direction`` of the frames ``rows`` (barrier weights t (b,),
-    multipliers lam (b, K+3) and lam_z (b, n)): (gradient, direction, jacobian)."""
+    multipliers lam (b, K+3) and lam_z (b, n), first-guess shift rungs (b,)):
+    (gradient, direction, jacobian, rungs)."""
     N, K, count = batch.N, batch.K, len(rows)
     v, tau, omega = state["v"], t / batch.phi_scale[rows], batch.omega[rows]
     inv_crb, phi, P = state["inv_crb"], state["phi"], state["P"]
@@ -246,7 +247,8 @@ def newton_directions(batch: FrameBatch, state, rows, t, lam, lam_z):
     z = state["z"]
     hessian.reshape(count, -1)[:, :: batch.n + 1] += lam_z / z
     gradient = gradient - 1.0 / z
-    return gradient, _shifted_solves(hessian, gradient), jacobian
+    direction, rungs = _shifted_solves(hessian, gradient, rungs)
+    return gradient, direction, jacobian, rungs
 
 
 def _each(matrices, vectors, transpose=False):
@@ -257,13 +259,15 @@ def _each(matrices, vectors, transpose=False):
     return np.array([matrix @ vector for matrix, vector in zip(matrices, vectors, strict=True)])
 
 
-def _shifted_solves(hessian, gradient):
+def _shifted_solves(hessian, gradient, rungs):
     """direct.newton_direction's Jacobi-scaled, Levenberg-shifted Cholesky solve, frame
-    by frame (the shift differs per frame)."""
+    by frame (the shift differs per frame): (directions, rungs)."""
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian, axis1=1, axis2=2)), 1e-300))
     scaled = hessian * scale[:, :, None]
     scaled *= scale[:, None, :]
-    return np.array([shifted_solve(*frame) for frame in zip(scaled, scale, gradient, strict=True)])
+    frames = zip(scaled, scale, gradient, rungs, strict=True)
+    directions, rungs = zip(*(shifted_solve(*frame) for frame in frames), strict=True)
+    return np.array(directions), np.array(rungs)
 
 
 class _Paths:
@@ -277,6 +281,7 @@ class _Paths:
         self.t_final = batch.n_constraints / gap
         state, _ = batch.state(self.Z, np.arange(count))
         self.lam, self.lam_z = 1.0 / batch.slacks(state), 1.0 / self.Z
+        self.rung = np.zeros(count, dtype=int)  # the Levenberg shift's next first guess
         self.step = np.zeros(count, dtype=int)  # Newton steps in the current stage
         self.steps = np.zeros(count, dtype=int)  # in all stages
         self.history: list[list[float]] = [[] for _ in range(count)]  # Phi, this stage
@@ -313,8 +318,8 @@ def barrier_paths(
         rows = np.flatnonzero(~paths.done)
         state, _ = batch.state(paths.Z[rows], rows)
         t = paths.t[rows]
-        gradient, direction, jacobian = newton_directions(
-            batch, state, rows, t, paths.lam[rows], paths.lam_z[rows]
+        gradient, direction, jacobian, paths.rung[rows] = newton_directions(
+            batch, state, rows, t, paths.lam[rows], paths.lam_z[rows], paths.rung[rows]
         )
         slope = np.array([g @ d for g, d in zip(gradient, direction, strict=True)])
         paths.step[rows] += 1

@@ -361,10 +361,11 @@ def diagonal_blocks(matrix, m):
     )
 
 
-def newton_direction(problem: BarrierProblem, state, t, dual):
-    """(gradient, direction, jacobian): the primal-dual Newton direction, with a growing
-    Levenberg shift where the Hessian is not positive definite (Jacobi-scaled, since
-    the amplitude bounds spread its diagonal over many decades)."""
+def newton_direction(problem: BarrierProblem, state, t, dual, rung=0):
+    """(gradient, direction, jacobian, rung): the primal-dual Newton direction, with the
+    least Levenberg shift that makes the Hessian positive definite (Jacobi-scaled, since
+    the amplitude bounds spread its diagonal over many decades; :func:`shifted_solve`,
+    ``rung`` its first guess)."""
     gradient, parts, jacobian = problem.newton(state, t, dual)
     z = state["z"]
     gradient = problem.reduce_gradient(z, gradient)
@@ -372,24 +373,53 @@ def newton_direction(problem: BarrierProblem, state, t, dual):
     scale = 1.0 / np.sqrt(np.maximum(np.abs(np.diagonal(hessian)), 1e-300))
     scaled = hessian * scale[:, None]
     scaled *= scale[None, :]
-    return gradient, shifted_solve(scaled, scale, gradient), jacobian
+    direction, rung = shifted_solve(scaled, scale, gradient, rung)
+    return gradient, direction, jacobian, rung
 
 
-def shifted_solve(scaled, scale, gradient):
-    """The direction ``-H^-1 gradient`` from the Jacobi-scaled Hessian ``scaled`` (written
-    in place), by Cholesky with a growing Levenberg shift; steepest descent in the
-    scaled metric if 20 shifts fail."""
+def _shift_ladder(rungs=20):
+    """The Levenberg shifts tried, in order: 0, then _MIN_SHIFT growing by 10."""
+    shifts = [0.0]
+    for _ in range(rungs - 1):
+        shifts.append(max(_MIN_SHIFT, 10.0 * shifts[-1]))
+    return tuple(shifts)
+
+
+_SHIFTS = _shift_ladder()
+
+
+def shifted_solve(scaled, scale, gradient, guess=0):
+    """(direction, rung): the direction ``-H^-1 gradient`` from the Jacobi-scaled Hessian
+    ``scaled`` (written in place) by Cholesky with the least Levenberg shift of
+    :data:`_SHIFTS` that makes it positive definite (``rung``: its index; steepest
+    descent in the scaled metric, rung ``len(_SHIFTS)``, if none does).
+
+    ``guess``: the rung to try first (the last step's: along a path the needed shift
+    changes slowly). A success there is confirmed by a failure one rung below, so the
+    result is the least rung whatever the guess (positive definiteness is monotone in
+    the shift); a run of steps at one large shift then costs two factorisations a step
+    instead of one per rung."""
     diagonal, on_diagonal = np.diagonal(scaled).copy(), scaled.reshape(-1)[:: len(scale) + 1]
-    shift = 0.0
-    for _ in range(20):
-        on_diagonal[...] = diagonal + shift
-        factor, failed = scipy.linalg.lapack.dpotrf(scaled, lower=True, clean=False)
-        if failed:
-            shift = max(_MIN_SHIFT, 10.0 * shift)
-            continue
-        solution = scipy.linalg.lapack.dpotrs(factor, -scale * gradient, lower=True)[0]
-        return scale * solution
-    return -(scale**2) * gradient
+
+    def factor(rung):
+        on_diagonal[...] = diagonal + _SHIFTS[rung]
+        found, failed = scipy.linalg.lapack.dpotrf(scaled, lower=True, clean=False)
+        return None if failed else found
+
+    rung = min(guess, len(_SHIFTS) - 1)
+    found = factor(rung)
+    while found is None and rung + 1 < len(_SHIFTS):  # climb to the first success
+        rung += 1
+        found = factor(rung)
+    if found is None:
+        return -(scale**2) * gradient, len(_SHIFTS)
+    while rung > 0:  # descend while the rung below still succeeds
+        lower = factor(rung - 1)
+        if lower is None:
+            break
+        rung, found = rung - 1, lower
+    solution = scipy.linalg.lapack.dpotrs(found, -scale * gradient, lower=True)[0]
+    return scale * solution, rung
 
 
 def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30, stop=None):
@@ -398,8 +428,9 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
     (state, dual, steps). ``stop(state)`` ends it early after an accepted step."""
     if dual is None:
         dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
+    rung = 0  # the Levenberg shift's rung, the next step's first guess
     for step in range(1, max_steps + 1):
-        gradient, direction, jacobian = newton_direction(problem, state, t, dual)
+        gradient, direction, jacobian, rung = newton_direction(problem, state, t, dual, rung)
         slope = gradient @ direction
         if -slope / 2.0 <= tol:
             return state, dual, step
@@ -407,10 +438,12 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         bounded = direction[: z.size]  # the amplitudes; a phase-I margin is free
         size = min(1.0, _to_boundary(z, bounded))
         value = problem.merit(state, t)
+        over_budget = power_ray(problem.model, z, bounded, state["p"], problem.P_max)
         while size > 1e-14:
-            trial = problem.state(y + size * direction)
-            if problem.merit(trial, t) <= value + 1e-4 * size * slope:
-                break
+            if not over_budget(size):  # a trial past P_max would be rejected anyway
+                trial = problem.state(y + size * direction)
+                if problem.merit(trial, t) <= value + 1e-4 * size * slope:
+                    break
             size *= 0.5
         else:
             return state, dual, step
@@ -423,6 +456,28 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         if stop is not None and stop(state):
             return state, dual, step
     return state, dual, max_steps
+
+
+def power_ray(model: ExactModel, z, step, power_slack, P_max):
+    """``over_budget(s)``: whether P_T (11) at ``z + s step`` surely exceeds P_max, for a
+    line search to skip trials its feasibility check would reject (most trials of a
+    phase I at the full budget). Along the ray P_T is the quadratic ``P_0 + s g + s^2 h``,
+    so ``P_T(s) - P_max = s (g + s h) - P_max slack``; "surely" means by more than 1e-10
+    of the terms' size, far above the round-off of this and of the check's own P_T, so
+    the search accepts the same step as without the test."""
+    x, dx = (
+        model.full(z).reshape(model.N, 2, model.K),
+        model.full(step).reshape(model.N, 2, model.K),
+    )
+    a, b, da, db, eps = x[:, 0], x[:, 1], dx[:, 0], dx[:, 1], model.eps
+    g = 2.0 * float((a * da + b * db + eps * (a * db + b * da)).sum())
+    h = float((da * da + db * db + 2.0 * eps * da * db).sum())
+    gap = power_slack * P_max
+
+    def over_budget(s: float) -> bool:
+        return s * (g + s * h) - gap > 1e-10 * (P_max + s * abs(g) + s * s * h)
+
+    return over_budget
 
 
 def _to_boundary(value, direction, fraction=0.99):

@@ -417,3 +417,77 @@ def test_the_hessian_views_address_the_entries_they_name():
     np.testing.assert_array_equal(diagonal, [matrix[i : i + 2, i : i + 2] for i in (0, 2, 4)])
     diagonal[...] += 100.0
     assert matrix[2, 3] == 115.0 and matrix[2, 4] == 16.0  # inside a block, then outside
+
+
+@pytest.mark.parametrize("least", [0, 1, 4, 19])
+def test_the_levenberg_shift_is_the_least_that_factors_whatever_the_guess(monkeypatch, least):
+    """``shifted_solve`` returns the direction at the least shift of its ladder for which
+    Cholesky succeeds, from every first guess (below, at, above it), and a guess at that
+    rung costs two factorisations (the success and the failure one rung lower)."""
+    shifts = direct._SHIFTS
+    # the least eigenvalue sits between two rungs' shifts: the upper one is the least
+    rng = np.random.default_rng(least)
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    lowest = -0.5 * (shifts[least] + shifts[least - 1]) if least else 0.5
+    hessian = basis @ np.diag([lowest, 1.0, 2.0, 3.0, 4.0, 5.0]) @ basis.T
+    gradient, scale = rng.normal(size=6), np.ones(6)
+    expected = -np.linalg.solve(hessian + shifts[least] * np.eye(6), gradient)
+    calls = []
+    factor = direct.scipy.linalg.lapack.dpotrf
+    monkeypatch.setattr(
+        direct.scipy.linalg.lapack, "dpotrf", lambda *a, **k: calls.append(1) or factor(*a, **k)
+    )
+    for guess in sorted({0, max(least - 1, 0), least, min(least + 3, len(shifts) - 1)}):
+        calls.clear()
+        direction, rung = direct.shifted_solve(hessian.copy(), scale, gradient, guess)
+        assert rung == least, guess
+        np.testing.assert_allclose(direction, expected, rtol=1e-9)
+        if guess == least:
+            assert len(calls) == (2 if least else 1)
+
+
+@pytest.mark.parametrize("scheme", ["proposed", "equal_com"])
+def test_the_power_ray_flags_only_steps_past_the_budget(scheme):
+    """``power_ray``'s test against P_T computed at the trial point: a flagged step is
+    over P_max; steps a little past the root are flagged, steps a little short of it
+    are not (both sides of the boundary), also from a point at the budget's edge."""
+    snapshot = dataclasses.replace(_snapshot(), P_max=0.2)  # not 1 W: the slack is relative
+    model = direct.ExactModel(snapshot, stream_constants(snapshot), scheme, 1e-5)
+    rng = np.random.default_rng(1)
+    for slack in (0.5, 1e-7):  # a point well inside, and one at the full budget
+        z = rng.uniform(0.5, 1.5, model.nz)
+        z *= np.sqrt((1.0 - slack) * snapshot.P_max / model.power(model.full(z)))
+        step = rng.normal(size=model.nz)
+        power = model.power(model.full(z))
+        over = direct.power_ray(
+            model, z, step, (snapshot.P_max - power) / snapshot.P_max, snapshot.P_max
+        )
+        sizes = np.geomspace(1e-12, 1e3, 400)
+        past = [model.power(model.full(z + s * step)) > snapshot.P_max for s in sizes]
+        root = sizes[past.index(True)]
+        for s, beyond in zip(sizes, past, strict=True):
+            assert beyond or not over(s), s
+        assert over(1.01 * root) and over(4.0 * root)
+        assert not over(0.5 * root)
+
+
+def test_skipping_trials_past_the_budget_keeps_every_step(monkeypatch):
+    """Phase I and the path at the full budget accept the same steps with and without
+    the power-ray test (the solve is the same to the bit), with far fewer trial points."""
+    model, split = _near_the_ceilings_power(1.2)
+    calls = []
+    state = phase_one.PhaseOneProblem.state
+    monkeypatch.setattr(phase_one.PhaseOneProblem, "state", lambda *a: calls.append(1) or state(*a))
+    runs = {}
+    for name, ray in (("skip", direct.power_ray), ("all", lambda *a: lambda s: False)):
+        monkeypatch.setattr(direct, "power_ray", ray)
+        calls.clear()
+        runs[name] = (
+            phase_one.restore_feasibility(model, split, margin=1e-4, max_steps=300),
+            len(calls),
+        )
+    (z_skip, status, steps), evaluated = runs["skip"]
+    (z_all, status_all, steps_all), evaluated_all = runs["all"]
+    assert (status, steps) == (status_all, steps_all) and steps > 50
+    np.testing.assert_array_equal(z_skip, z_all)
+    assert evaluated < 0.5 * evaluated_all
