@@ -443,13 +443,19 @@ def solve_warm_batch(
         constants = [None] * len(snapshots)
     frames = zip(snapshots, omegas, warm_starts, constants, strict=True)
     prepared = [_prepare(*frame, margin, phase1_rounds) for frame in frames]
-    ready = [i for i, frame in enumerate(prepared) if frame is not None and "failed" not in frame]
     solutions: list = [None] * len(prepared)
     rescue_time = 0.0
     for i, frame in enumerate(prepared):
         if frame is not None and "failed" in frame:  # phase I failed: the cold starts
-            solutions[i] = _rescued(frame, margin, phase1_rounds)
-            rescue_time += solutions[i].info["wall_time_s"]
+            start = time.perf_counter()
+            prepared[i] = _rescue(frame, margin, phase1_rounds)
+            seconds = time.perf_counter() - start
+            rescue_time += seconds
+            if isinstance(prepared[i], MIMOSolution):  # finished frame by frame
+                solutions[i], prepared[i] = prepared[i], None
+            else:  # its proposed path joins the batch
+                prepared[i]["own_time"] = seconds
+    ready = [i for i, frame in enumerate(prepared) if frame is not None]
     if not ready:
         return solutions
     batch = FrameBatch([prepared[i]["problem"] for i in ready])
@@ -458,7 +464,11 @@ def solve_warm_batch(
     wall = (time.perf_counter() - clock - rescue_time) / len(ready)
     for row, i in enumerate(ready):
         frame = prepared[i]
-        point, judged, info = _finished(frame, paths, row)
+        best = _finished(frame, paths, row)
+        if "rescue" in frame:
+            solutions[i] = _rescued_by_path(frame, best, wall + frame["own_time"])
+            continue
+        point, judged, info = best
         info.update(scheme="proposed", method="fast", starts=[frame["start"]], wall_time_s=wall)
         solutions[i] = MIMOSolution(point, judged, info)
     return solutions
@@ -514,16 +524,62 @@ def _same_point(point: MIMOAllocation, other: MIMOAllocation) -> bool:
     return np.array_equal(point.a, other.a) and np.array_equal(point.b, other.b)
 
 
-def _rescued(frame, margin, phase1_rounds):
-    """The solve of a frame whose phase I failed in :func:`_prepare`, finished as
-    ``solve_mimo`` finishes it (the cold starts after a failed ``warm_restored``)."""
-    from optimizers.mimo.dinkelbach import finish_failed_warm_start
+def _rescue(frame, margin, phase1_rounds):
+    """A frame whose phase I failed in :func:`_prepare`, continued as ``solve_mimo``
+    continues it: its cold starts (the EqualCom solve runs here, frame by frame: the
+    batch does not carry EqualCom's tie map). Where they are the EqualCom point alone
+    and it is strictly feasible, the proposed path from it joins the batch: a frame as
+    :func:`_prepare` makes them, with the failed start under ``"rescue"`` and the cold
+    starts under ``"cold"``. Otherwise the solve is finished here (a MIMOSolution)."""
+    from optimizers.mimo import dinkelbach
 
-    return finish_failed_warm_start(
-        frame["snapshot"], frame["constants"], frame["omega"], frame["start"],
-        frame["warm_start"], frame["failed"], margin=margin, phase1_rounds=phase1_rounds,
-        clock=frame["clock"],
+    snapshot, constants, omega = frame["snapshot"], frame["constants"], frame["omega"]
+    cold = None
+    if dinkelbach.goes_cold(frame["start"], frame["failed"]):
+        settings = dinkelbach.fast_settings(margin, phase1_rounds)
+        cold = dinkelbach.cold_starts(snapshot, constants, omega, settings)
+        if [name for name, _ in cold] == ["equal_com"]:
+            path = _warm_path_frame(snapshot, constants, omega, cold[0][1], margin)
+            if path is not None:
+                return dict(path, rescue=frame, cold=cold)
+    return dinkelbach.finish_failed_warm_start(
+        snapshot, constants, omega, frame["start"], frame["warm_start"], frame["failed"],
+        margin=margin, phase1_rounds=phase1_rounds, clock=frame["clock"], cold=cold,
     )  # fmt: skip
+
+
+def _warm_path_frame(snapshot, constants, omega, start, margin):
+    """``direct.solve_direct``'s set-up of the warm path (t0 = m 1e3) from ``start`` (the
+    EqualCom point), as a batch frame; None where the start is not strictly feasible
+    (solve_direct then runs phase I: left to it)."""
+    model = ExactModel(snapshot, constants, "proposed", omega)
+    z = model.to_z(start)
+    point = model.allocation(z)
+    judged = evaluate(snapshot, point, omega, constants)
+    problem = BarrierProblem(model, margin, 1.0)
+    state = problem.state(z)
+    if state is None:
+        return None
+    problem.phi_scale = state["phi"]
+    return dict(
+        model=model, problem=problem, z=z, point=point, judged=judged, constants=constants,
+        start="equal_com", phase1_steps=0, t0=problem.n_constraints * 1e3,
+    )  # fmt: skip
+
+
+def _rescued_by_path(frame, result, seconds):
+    """``solve_mimo``'s end (``dinkelbach._finish``) of a rescued frame whose EqualCom
+    start ran its path in the batch (``result``): the better of it and the failed warm
+    start, named by every start tried."""
+    from optimizers.mimo.dinkelbach import keep_better, solution_of
+
+    rescued = frame["rescue"]
+    best = keep_better(rescued["failed"], result)
+    problem = (rescued["snapshot"], rescued["constants"], rescued["omega"], "proposed", "fast")
+    starts = [(rescued["start"], rescued["warm_start"]), *frame["cold"]]
+    solution = solution_of(problem, starts, best, rescued["clock"])
+    solution.info["wall_time_s"] = seconds  # its own share, as the batch's other frames
+    return solution
 
 
 def _finished(frame, paths, row):

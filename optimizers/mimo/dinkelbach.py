@@ -178,34 +178,58 @@ def infeasible_point(snapshot, constants, start=None):
     return equal_split(snapshot, constants, snapshot.P_max / 2)
 
 
-def _finish(problem, starts, best, settings, clock) -> MIMOSolution:
+def _finish(problem, starts, best, settings, clock, cold=None) -> MIMOSolution:
     """solve_mimo's end, from the best (point, judged, info) of its ``starts``: the cold
-    starts follow where phase I from a warm start failed."""
-    if starts[0][0] == "warm_restored" and not best[1].feasible:  # phase I from it failed
-        cold = _starts(*problem, None, None, settings)
+    starts follow where phase I from a warm start failed (``cold``: those starts, if
+    already made)."""
+    if goes_cold(starts[0][0], best):
+        cold = _starts(*problem, None, None, settings) if cold is None else cold
         best = _best_start(problem, cold, settings, best)
         starts = starts + cold
+    return solution_of(problem, starts, best, clock)
+
+
+def goes_cold(name: str, best) -> bool:
+    """Whether solve_mimo goes on to its cold starts after the start ``name`` gave
+    ``best``: phase I from a warm start failed."""
+    return name == "warm_restored" and not best[1].feasible
+
+
+def solution_of(problem, starts, best, clock) -> MIMOSolution:
+    """The MIMOSolution of the best (point, judged, info) over the named ``starts``."""
     point, judged, info = best
     info.update(scheme=problem[3], method=problem[4], starts=[name for name, _ in starts])
     info["wall_time_s"] = time.perf_counter() - clock
     return MIMOSolution(point, judged, info)
 
 
+def fast_settings(margin: float, phase1_rounds: int) -> dict:
+    """solve_mimo's settings for ``method="fast"`` with the given margin and phase-I budget."""
+    tol, max_iterations = _DEFAULTS["fast"]
+    return dict(tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin)
+
+
+def cold_starts(snapshot, constants, omega, settings) -> list:
+    """The cold starts of a proposed fast solve (:func:`solve_mimo`): the EqualCom solve
+    runs here; ``[("equal_com", its point)]`` where it is feasible."""
+    return _starts(snapshot, constants, omega, "proposed", "fast", None, None, settings)
+
+
 def finish_failed_warm_start(
-    snapshot, constants, omega, name, warm_start, failed, *, margin, phase1_rounds, clock
-) -> MIMOSolution:
+    snapshot, constants, omega, name, warm_start, failed, *, margin, phase1_rounds, clock,
+    cold=None,
+) -> MIMOSolution:  # fmt: skip
     """``solve_mimo(snapshot, omega, "proposed", method="fast", warm_start=warm_start,
     margin=margin, phase1_rounds=phase1_rounds)`` for a frame whose warm start (``name``:
     "warm" or "warm_restored") already went through phase I without a feasible point
     (``failed``: that start's (point, judged, info) as the fast method returns it), e.g.
     in :func:`optimizers.mimo.batched.solve_warm_batch`: the rest of the solve, without
-    running that phase I again. ``clock``: ``time.perf_counter()`` at the solve's start."""
-    tol, max_iterations = _DEFAULTS["fast"]
-    settings = dict(
-        tol=tol, max_iterations=max_iterations, phase1_rounds=phase1_rounds, margin=margin
-    )
+    running that phase I again (nor the EqualCom solve, where ``cold`` holds the
+    :func:`cold_starts` already made). ``clock``: ``time.perf_counter()`` at the solve's
+    start."""
     problem = (snapshot, constants, omega, "proposed", "fast")
-    return _finish(problem, [(name, warm_start)], failed, settings, clock)
+    settings = fast_settings(margin, phase1_rounds)
+    return _finish(problem, [(name, warm_start)], failed, settings, clock, cold)
 
 
 def _certified(snapshot, constants, omega, point, bound, scheme, method, clock) -> MIMOSolution:
@@ -264,9 +288,14 @@ def _best_start(problem, starts, settings, best=None):
             warm=warm, restored_warm=restored,
         )  # fmt: skip
         info["start"] = name
-        if best is None or _better(judged, best[1]):
-            best = (point, judged, info)
+        best = keep_better(best, (point, judged, info))
     return best
+
+
+def keep_better(best, candidate):
+    """The better of two (point, judged, info) by :func:`_better` (``best`` on a tie or
+    when ``candidate`` is worse; ``candidate`` where ``best`` is None)."""
+    return candidate if best is None or _better(candidate[1], best[1]) else best
 
 
 def _better(judged: MIMOEvaluation, incumbent: MIMOEvaluation) -> bool:
