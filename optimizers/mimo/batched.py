@@ -379,12 +379,14 @@ def _to_boundary(value, direction, fraction=0.99):
     return fraction * ratios.min(axis=1)
 
 
-def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, tries=4):
+def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, tries=6):
     """``direct.centre``'s backtracking on the barrier function, for the frames ``frames``
     at Z with their merit ``value``: one (size, trial) per frame, trial None when the
     step shrank below 1e-14 with no decrease. After a first try at the full step, each
     call tries the next ``tries`` halvings of every frame still searching at once (the
-    first acceptable one in order is the single-frame search's)."""
+    first acceptable one in order is the single-frame search's). Six rather than four:
+    one call then ends most searches (a call's fixed cost is shared by its frames; hor
+    actions 172-183 -> 205-207 env steps per CPU s, BENCHMARKS.md)."""
     size = np.minimum(1.0, _to_boundary(Z, direction))
     trials: list = [(None, None)] * len(frames)
     searching = np.flatnonzero(size > 1e-14)
