@@ -438,12 +438,14 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         bounded = direction[: z.size]  # the amplitudes; a phase-I margin is free
         size = min(1.0, _to_boundary(z, bounded))
         value = problem.merit(state, t)
-        over_budget = power_ray(problem.model, z, bounded, state["p"], problem.P_max)
+        over_budget = _never
         while size > 1e-14:
             if not over_budget(size):  # a trial past P_max would be rejected anyway
                 trial = problem.state(y + size * direction)
                 if problem.merit(trial, t) <= value + 1e-4 * size * slope:
                     break
+                if trial is None and over_budget is _never:  # outside: past P_max?
+                    over_budget = power_ray(problem.model, z, bounded, state["p"], problem.P_max)
             size *= 0.5
         else:
             return state, dual, step
@@ -456,6 +458,10 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         if stop is not None and stop(state):
             return state, dual, step
     return state, dual, max_steps
+
+
+def _never(size: float) -> bool:
+    return False
 
 
 def power_ray(model: ExactModel, z, step, power_slack, P_max):
