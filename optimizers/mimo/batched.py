@@ -17,7 +17,9 @@ warm_start=start)`` (tests/solvers/test_mimo_batched.py).
 Why it pays: at the default preset a Newton step is a few hundred small numpy calls on
 arrays of 48 amplitudes, so one step of many frames costs little more than one step of
 one (BENCHMARKS.md, "MIMOISAC-v0 steps/s"). Frames whose phase I fails go on to
-``solve_mimo``'s cold starts one by one; frames certified infeasible
+``solve_mimo``'s cold starts: the EqualCom solve frame by frame, then the proposed path
+from its point inside the batch (or, where EqualCom finds no feasible point, the rest
+frame by frame); frames certified infeasible
 (:mod:`optimizers.mimo.certificate`) are left to its immediate report
 (:func:`solve_warm_batch` returns None for them).
 """
