@@ -115,7 +115,7 @@ class ExactModel:
         before the rates and the FIM are computed."""
         x3 = x.reshape(self.N, 2, self.K)
         a, b = x3[:, 0], x3[:, 1]
-        return float(np.sum(a * a + b * b + 2.0 * self.eps * a * b))
+        return float((a * a + b * b + 2.0 * self.eps * a * b).sum())  # method: no dispatch
 
     def values(self, x, power=None):
         """(R (K,), F (4, 4), P_T) at x, with the SINR terms T, psi kept for derivatives
@@ -491,7 +491,7 @@ def _to_boundary(value, direction, fraction=0.99):
     shrinking = direction < 0
     if not shrinking.any():
         return np.inf
-    return fraction * float(np.min(-value[shrinking] / direction[shrinking]))
+    return fraction * float((-value[shrinking] / direction[shrinking]).min())
 
 
 def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):

@@ -55,7 +55,7 @@ class PhaseOneProblem(BarrierProblem):
     def margins(self, z):
         """(values, relative margins c of (26b)-(26d), power slack, CRB info) at z, or
         None where z is not interior, P_T >= P_max or the FIM is not positive definite."""
-        if np.any(z <= 0):
+        if z.min() <= 0:
             return None
         model = self.model
         x = model.full(z)
@@ -81,7 +81,7 @@ class PhaseOneProblem(BarrierProblem):
         if found is None:
             return None
         v, c, power_slack, crb_info = found
-        if np.any(c - tau <= 0):
+        if (c - tau).min() <= 0:
             return None
         return dict(y=y, z=z, tau=tau, v=v, crb=crb_info, margins=c, p=power_slack)
 
@@ -116,7 +116,7 @@ class PhaseOneProblem(BarrierProblem):
         jacobian = np.vstack(
             (G / self.R_low[:, None], self.crb_scale[:, None] * grad_crb, -grad_power / self.P_max)
         )
-        gradient = (-jacobian.T @ (1.0 / slack), -t + np.sum(1.0 / slack[:-1]))
+        gradient = (-jacobian.T @ (1.0 / slack), -t + (1.0 / slack[:-1]).sum())
         derivatives = (d_T, d_psi, grad_crb, crb_blocks, factors)
         blocks, columns, weights = curvature(
             model, v, state["crb"][0], derivatives,
@@ -137,7 +137,7 @@ class PhaseOneProblem(BarrierProblem):
         inner = super().hessian(z, (blocks, columns, weights, None, dual_z))
         rows, row_weights = border
         cross = -self.model.reduce_columns(rows.T) @ row_weights
-        return np.block([[inner, cross[:, None]], [cross[None, :], np.sum(row_weights)]])
+        return np.block([[inner, cross[:, None]], [cross[None, :], row_weights.sum()]])
 
 
 def restore_feasibility(model: ExactModel, z, *, margin: float, max_steps: int):
