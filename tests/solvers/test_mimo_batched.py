@@ -145,3 +145,34 @@ def test_bad_batches_raise_naming_the_problem(warm_frames):
     smaller = env.unwrapped.frame_snapshot(env.unwrapped.config.cell.P_max)
     with pytest.raises(ValueError, match=r"equal \(N, K\)"):
         solve_warm_batch([snapshot, smaller], [omega, omega], [start, start])
+
+
+def test_a_rescued_frame_left_to_solve_mimos_end_keeps_its_equalcom_solve(monkeypatch):
+    """Where the EqualCom point cannot start a batched path (forced here), the rescued
+    frame is finished frame by frame from the cold starts already made: solve_mimo's
+    result and info, and one EqualCom solve per rescued frame, not two."""
+    import optimizers.mimo.batched as batched
+    from optimizers.mimo import dinkelbach
+
+    frames = _default_preset_frames(3, 20)
+    snapshots, omegas, starts = zip(*frames, strict=True)
+    made = []
+    cold_starts = dinkelbach._starts
+
+    def counting(*args):
+        made.append(args[5:7] == (None, None))  # the cold starts (no given or warm start)
+        return cold_starts(*args)
+
+    monkeypatch.setattr(batched, "_warm_path_frame", lambda *args: None)
+    monkeypatch.setattr(dinkelbach, "_starts", counting)
+    batch = solve_warm_batch(list(snapshots), list(omegas), list(starts))
+    monkeypatch.setattr(dinkelbach, "_starts", cold_starts)
+    rescued = [s for s in batch if s is not None and len(s.info["starts"]) > 1]
+    assert rescued and sum(made) == len(rescued)
+    for (snapshot, omega, start), ours in zip(frames, batch, strict=True):
+        if ours is None:
+            continue
+        theirs = solve_mimo(snapshot, omega, method="fast", warm_start=start)
+        np.testing.assert_array_equal(ours.allocation.a, theirs.allocation.a)
+        mine = {key: value for key, value in ours.info.items() if key != "wall_time_s"}
+        assert mine == {key: value for key, value in theirs.info.items() if key != "wall_time_s"}
