@@ -513,14 +513,21 @@ def _prepare(snapshot, omega, warm_start, constants, margin, phase1_rounds):
                 start=start, warm_start=warm_start, clock=clock,
             )  # fmt: skip
         warm = restored
-    problem.phi_scale = state["phi"]
     point = model.allocation(z)
     if not _same_point(point, warm_start):  # else its judgement is the one above
         judged = evaluate(snapshot, point, omega, constants)
+    return _path_frame(problem, state, z, point, judged, constants, start, phase1_steps, warm)
+
+
+def _path_frame(problem, state, z, point, judged, constants, start, phase1_steps, warm):
+    """A frame ready for the batch, as ``direct.solve_direct`` sets up its path from the
+    strictly feasible ``state`` at z: Phi's scale, and t0 = m 1e3 for a warm start (it
+    stays in its basin), else m."""
+    problem.phi_scale = state["phi"]
     t0 = problem.n_constraints * (1e3 if warm else 1.0)
     return dict(
-        model=model, problem=problem, z=z, point=point, judged=judged, constants=constants,
-        start=start, phase1_steps=phase1_steps, t0=t0,
+        model=problem.model, problem=problem, z=z, point=point, judged=judged,
+        constants=constants, start=start, phase1_steps=phase1_steps, t0=t0,
     )  # fmt: skip
 
 
@@ -564,11 +571,7 @@ def _warm_path_frame(snapshot, constants, omega, start, margin):
     state = problem.state(z)
     if state is None:
         return None
-    problem.phi_scale = state["phi"]
-    return dict(
-        model=model, problem=problem, z=z, point=point, judged=judged, constants=constants,
-        start="equal_com", phase1_steps=0, t0=problem.n_constraints * 1e3,
-    )  # fmt: skip
+    return _path_frame(problem, state, z, point, judged, constants, "equal_com", 0, warm=True)
 
 
 def _rescued_by_path(frame, result, seconds):

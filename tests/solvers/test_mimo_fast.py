@@ -425,7 +425,7 @@ def test_the_levenberg_shift_is_the_least_that_factors_whatever_the_guess(monkey
     Cholesky succeeds, from every first guess (below, at, above it), and a guess at that
     rung costs two factorisations (the success and the failure one rung lower)."""
     shifts = direct._SHIFTS
-    # the least eigenvalue sits between two rungs' shifts: the upper one is the least
+    # the least eigenvalue lies between two rungs' shifts: the upper one is the answer
     rng = np.random.default_rng(least)
     basis, _ = np.linalg.qr(rng.normal(size=(6, 6)))
     lowest = -0.5 * (shifts[least] + shifts[least - 1]) if least else 0.5
@@ -472,8 +472,9 @@ def test_the_power_ray_flags_only_steps_past_the_budget(scheme):
 
 
 def test_skipping_trials_past_the_budget_keeps_every_step(monkeypatch):
-    """Phase I and the path at the full budget accept the same steps with and without
-    the power-ray test (the solve is the same to the bit), with far fewer trial points."""
+    """Phase I at a budget near the CRB ceilings' least power accepts the same steps with
+    and without the power-ray test (the same point to the bit), with far fewer trial
+    points."""
     model, split = _near_the_ceilings_power(1.2)
     calls = []
     state = phase_one.PhaseOneProblem.state
