@@ -120,7 +120,7 @@ class MIMOEnvConfig:
 
 def _paper() -> dict[str, Any]:
     """The paper's cell (8 x 8 UPA, K = 6, N = 16); its oracle takes seconds per frame."""
-    return dict(cell=MIMOISACConfig.paper(cell_radius=150.0), b_max=10.0, b_init=(5.0, 10.0))
+    return dict(cell=MIMOISACConfig.paper(), b_max=10.0, b_init=(5.0, 10.0))
 
 
 PRESETS = {"default": dict, "paper": _paper}

@@ -56,8 +56,9 @@ class MIMOISACConfig:
     noise_psd: float = 3.9810717055349565e-21  #: UE noise density [W/Hz]
     echo_noise_psd: float = 3.9810717055349565e-21  #: BS echo noise density [W/Hz]
     # --- geometry and propagation (ASSUMED; large-scale model RECOVERED) -------------
-    #: users uniform (by area) in a disc around the BS [m]; 150 (was 250): docs/mimo_model.md 6.1
-    cell_radius: float = 150.0
+    #: users uniform (by area) in a disc around the BS [m]; 100 (was 250, then 150): the SE
+    #: floors hold at the paper's lowest budget, 10 dBm (docs/mimo_model.md 6.1)
+    cell_radius: float = 100.0
     min_distance: float = 35.0  #: least BS-user distance [m]
     pathloss_exponent: float = 3.2  #: nu of the log-distance path loss
     shadowing_std_db: float = 7.0  #: log-normal shadowing standard deviation [dB]

@@ -18,7 +18,9 @@ from isac_gym.mimo import (
 from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split, solve_mimo
 
 # 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB).
-SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+SMALL = MIMOISACConfig.paper(
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+)
 
 
 def _snapshot(config=SMALL, seed=0):

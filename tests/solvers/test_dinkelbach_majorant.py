@@ -18,7 +18,9 @@ from isac_gym.mimo import (
 )
 from optimizers.mimo.dinkelbach import _SurrogateProgram
 
-SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+SMALL = MIMOISACConfig.paper(
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+)
 
 
 def _random_allocation(snapshot, rng, scale):

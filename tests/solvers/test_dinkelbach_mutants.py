@@ -19,7 +19,9 @@ from optimizers.mimo.dinkelbach import (
     solve_mimo_sweep,
 )
 
-SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+SMALL = MIMOISACConfig.paper(
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+)
 EASY = SMALL.replace(R_th=1.0, crb_max_theta=1e-1, crb_max_phi=1e-1)  # the split is feasible
 HARD = SMALL.replace(crb_max_theta=1e-4, crb_max_phi=1e-4)  # -40 dB: out of reach
 

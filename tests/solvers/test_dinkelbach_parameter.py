@@ -13,7 +13,9 @@ from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_cons
 from optimizers.mimo import dinkelbach
 from optimizers.mimo.dinkelbach import solve_mimo
 
-SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+SMALL = MIMOISACConfig.paper(
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+)
 
 
 @pytest.mark.parametrize("omega", [1e-5, 1.0])

@@ -23,7 +23,9 @@ from optimizers.mimo import certificate
 from optimizers.mimo.batched import solve_warm_batch
 from optimizers.mimo.dinkelbach import SCHEMES, equal_split, solve_mimo
 
-SMALL = MIMOISACConfig.paper(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
+SMALL = MIMOISACConfig.paper(
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+)
 CONFIGS = {"small": SMALL, "paper": MIMOISACConfig.paper()}
 
 
