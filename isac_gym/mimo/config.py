@@ -45,7 +45,8 @@ class MIMOISACConfig:
     f_c: float = 2e9  #: carrier frequency [Hz]
     bandwidth: float = 10e6  #: total bandwidth BW [Hz]
     eta: float = 0.35  #: power-amplifier efficiency
-    P_c: float = 5.6e-3  #: circuit power [W] (Table I as copied; see spec section 6)
+    #: circuit power [W]: 25.6 dBm, Table I's "5.6 mW" read as a garbled 25.6 dBm (spec 6.1)
+    P_c: float = 0.3630780547701014
     xi: float = 2.5118864315095823e-06  #: power per unit sum SE [W per bps/Hz] (-26 dBm)
     P_max: float = 1.0  #: transmit power budget, (26e) [W] (30 dBm)
     # --- constraints of (26) ---------------------------------------------------------
@@ -111,7 +112,7 @@ class MIMOISACConfig:
             f_c=2e9,
             bandwidth=10e6,
             eta=0.35,
-            P_c=5.6e-3,
+            P_c=float(dbm_to_watt(25.6)),
             xi=float(dbm_to_watt(-26.0)),
             P_max=float(dbm_to_watt(30.0)),
             noise_psd=float(dbm_to_watt(-174.0)),

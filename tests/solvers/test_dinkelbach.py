@@ -17,9 +17,10 @@ from isac_gym.mimo import (
 )
 from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split, solve_mimo
 
-# 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB).
+# 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB);
+# the 150 m and 5.6 mW its expected values were measured in
 SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
 )
 
 

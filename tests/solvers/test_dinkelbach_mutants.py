@@ -19,8 +19,9 @@ from optimizers.mimo.dinkelbach import (
     solve_mimo_sweep,
 )
 
+# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
 SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
 )
 EASY = SMALL.replace(R_th=1.0, crb_max_theta=1e-1, crb_max_phi=1e-1)  # the split is feasible
 HARD = SMALL.replace(crb_max_theta=1e-4, crb_max_phi=1e-4)  # -40 dB: out of reach

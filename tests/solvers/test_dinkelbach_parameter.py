@@ -13,8 +13,9 @@ from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_cons
 from optimizers.mimo import dinkelbach
 from optimizers.mimo.dinkelbach import solve_mimo
 
+# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
 SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0
+    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
 )
 
 
