@@ -80,6 +80,9 @@ P_MAX_SWEEP = tuple(10 ** ((dbm - 30) / 10) for dbm in range(10, 41, 5))  #: 10-
 #: Fig. 4's CRB ceilings (its value is lost): -25 dB, within reach at 10 dBm (the -40 dB
 #: default needs about 0.1 W on sensing alone; docs/mimo_model.md 6.1)
 FIG4_CEILINGS = dict(crb_max_theta=10**-2.5, crb_max_phi=10**-2.5)
+#: Fig. 7 keeps the frame's duration when it varies N: an OFDM symbol lasts N / BW, so a
+#: frame of L_0 = 64 symbols at N_0 = 16 holds L = 1024 / N symbols (docs/mimo_model.md 8.1)
+FRAME_SYMBOLS = 1024
 
 
 def _figures() -> dict[int, FigureSpec]:
@@ -102,7 +105,8 @@ def _figures() -> dict[int, FigureSpec]:
                       _schemes(LOR, " LoR") + _schemes(HOR, " HoR"), "ee",
                       ("sum_se", "total_power", "crb_theta")),
         7: FigureSpec(7, "EE_c and EE_s vs N_t", "N_x", (4, 6, 8),
-                      tuple(Series(f"Proposed N={n}", "proposed", HOR, {"N": n})
+                      tuple(Series(f"Proposed N={n}", "proposed", LOR,
+                                   {"N": n, "L": FRAME_SYMBOLS // n})
                             for n in (8, 16)), "ee_comm", ("ee_sense",)),
     }  # fmt: skip
 
