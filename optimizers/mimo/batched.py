@@ -76,8 +76,22 @@ class FrameBatch:
         u = x3.transpose(0, 1, 3, 2)  # (b, N, K, 2)
         outer = (u[..., :, None] * u[..., None, :]).reshape(len(rows), -1, 1)
         F = (self.Q_flat[rows] @ outer).reshape(-1, 4, 4)  # spec 3.4
-        power = np.sum(a * a + b * b + 2.0 * self.eps[rows] * a * b, axis=(1, 2))  # (11)
+        power = self.power(a, b, rows)
         return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
+
+    def power(self, a, b, rows):
+        """P_T (11) of each frame from its (N, K) amplitudes a, b."""
+        return np.sum(a * a + b * b + 2.0 * self.eps[rows] * a * b, axis=(1, 2))
+
+    def onto_budget(self, Z, rows, slack):
+        """``BarrierProblem.onto_budget`` of each row of Z (``slack``: each row's relative
+        power slack before the step), the same arithmetic."""
+        x3 = Z.reshape(-1, self.N, 2, self.K)
+        power = self.power(x3[:, :, 0], x3[:, :, 1], rows)
+        out = power >= self.P_max[rows]
+        target = self.P_max[rows][out] * (1.0 - 0.5 * slack[out])
+        Z[out] = Z[out] * np.sqrt(target / power[out])[:, None]
+        return Z
 
     def state(self, Z, rows):
         """(state, inside): the frames' values at Z (len(rows), n) and which of them lie
@@ -330,7 +344,7 @@ def barrier_paths(
         value = batch.merit(state, rows, t)[moving]
         trials = _line_search(
             batch, rows[moving], paths.Z[rows[moving]], t[moving], direction[moving],
-            slope[moving], value,
+            slope[moving], value, state["p"][moving],
         )  # fmt: skip
         for i in np.flatnonzero(centred):
             paths.end_stage(rows[i], state["phi"][i])
@@ -381,10 +395,12 @@ def _to_boundary(value, direction, fraction=0.99):
     return fraction * ratios.min(axis=1)
 
 
-def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, tries=6):
-    """``direct.centre``'s backtracking on the barrier function, for the frames ``frames``
-    at Z with their merit ``value``: one (size, trial) per frame, trial None when the
-    step shrank below 1e-14 with no decrease. After a first try at the full step, each
+def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, slack, tries=6):
+    """``direct.centre``'s backtracking on the barrier function (trials past P_max scaled
+    back onto the power ball, ``slack`` the frames' power slacks before the step), for
+    the frames ``frames`` at Z with their merit ``value``: one (size, trial) per frame,
+    trial None when the step shrank below 1e-14 with no decrease. After a first try at
+    the full step, each
     call tries the next ``tries`` halvings of every frame still searching at once (the
     first acceptable one in order is the single-frame search's). Six rather than four:
     one call then ends most searches (a call's fixed cost is shared by its frames; hor
@@ -398,6 +414,7 @@ def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, tries
         valid = sizes > 1e-14
         pick, step = np.nonzero(valid)
         trial_Z = Z[searching[pick]] + sizes[pick, step, None] * direction[searching[pick]]
+        trial_Z = batch.onto_budget(trial_Z, frames[searching[pick]], slack[searching[pick]])
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             state, inside = batch.state(trial_Z, frames[searching[pick]])
             merit = np.where(

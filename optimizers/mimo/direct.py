@@ -281,6 +281,17 @@ class BarrierProblem:
             se=se_slack, c=crb_slack, p=power_slack,
         )  # fmt: skip
 
+    def onto_budget(self, z, slack):
+        """``z``, or where a step took it past the power budget, ``z`` scaled back along
+        its ray to ``P_T = P_max (1 - slack / 2)`` (``slack``: the relative power slack of
+        the point the step left; P_T (11) is quadratic in the amplitudes, so the scale is
+        ``sqrt(target / P_T)``). The rates and CRBs only grow with the scale, and the
+        shrink is what the step overshot by."""
+        power = self.model.power(self.model.full(z))
+        if power < self.P_max:
+            return z
+        return z * np.sqrt(self.P_max * (1.0 - 0.5 * slack) / power)
+
     def merit(self, state, t) -> float:
         if state is None:
             return np.inf
@@ -422,10 +433,20 @@ def shifted_solve(scaled, scale, gradient, guess=0):
     return scale * solution, rung
 
 
-def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30, stop=None):
+def centre(
+    problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=30, stop=None,
+    onto_budget=False,
+):  # fmt: skip
     """Damped primal-dual Newton on the barrier function at weight t, with a backtracking
     line search on the barrier function (+inf outside the feasible set):
-    (state, dual, steps). ``stop(state)`` ends it early after an accepted step."""
+    (state, dual, steps). ``stop(state)`` ends it early after an accepted step.
+
+    ``onto_budget``: a trial past P_max is scaled back onto the power ball
+    (:meth:`BarrierProblem.onto_budget`) instead of rejected. Where the optimum spends
+    the whole budget (HoR with the paper's 25.6 dBm circuit power), the multiplier of
+    (26e) lags the collapsing power slack, the Newton direction points out of the ball,
+    and without it the search cut steps to sizes near 1e-3: stages crept 40 steps
+    (BENCHMARKS.md, MIMO Dinkelbach). Phase I keeps plain rejection."""
     if dual is None:
         dual = (1.0 / problem.slacks(state), 1.0 / state["z"])
     rung = 0  # the Levenberg shift's rung, the next step's first guess
@@ -440,7 +461,11 @@ def centre(problem: BarrierProblem, state, t, dual=None, *, tol=1e-2, max_steps=
         value = problem.merit(state, t)
         over_budget = _never
         while size > 1e-14:
-            if not over_budget(size):  # a trial past P_max would be rejected anyway
+            if onto_budget:
+                trial = problem.state(problem.onto_budget(y + size * direction, state["p"]))
+                if problem.merit(trial, t) <= value + 1e-4 * size * slope:
+                    break
+            elif not over_budget(size):  # a trial past P_max would be rejected anyway
                 trial = problem.state(y + size * direction)
                 if problem.merit(trial, t) <= value + 1e-4 * size * slope:
                     break
@@ -516,7 +541,9 @@ def barrier_path(
     t_final = problem.n_constraints / gap
     while True:
         stalled = _stalled_after(max_steps, *rising)
-        state, dual, used = centre(problem, state, t, dual, tol=tol, max_steps=cap, stop=stalled)
+        state, dual, used = centre(
+            problem, state, t, dual, tol=tol, max_steps=cap, stop=stalled, onto_budget=True
+        )
         steps += used
         stages.append(state)
         if t >= t_final:
