@@ -80,8 +80,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--method",
         choices=(*METHODS, "both"),
-        default="cvxpy",
-        help="solve_mimo method (default cvxpy); both: cvxpy and fast on every drop, "
+        default="fast",
+        help="solve_mimo method (default fast); both: cvxpy and fast on every drop, "
         "back to back in alternating order, with a per-drop comparison",
     )
     parser.add_argument(

@@ -105,7 +105,7 @@ def solve_mimo(
     omega: float,
     scheme: str = "proposed",
     *,
-    method: str = "cvxpy",
+    method: str = "fast",
     tol: float | None = None,
     max_iterations: int | None = None,
     phase1_rounds: int = 300,
@@ -116,12 +116,12 @@ def solve_mimo(
 ) -> MIMOSolution:
     """Maximise the weighted EE (26a) of one frame by Dinkelbach + SCA (module docstring).
 
-    ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "cvxpy" (the
-    CVXPY/Clarabel Dinkelbach-SCA reference, default) or "fast" (the direct primal-dual
-    barrier Newton method on (26) of :mod:`optimizers.mimo.direct`, with the phase I of
-    :mod:`optimizers.mimo.phase_one`; tens of times faster than cvxpy at the paper's
-    size and higher EE on every paper drop measured, but not yet within issue 15's
-    150 ms, so not the default; see BENCHMARKS.md). ``tol``: relative Phi gain that ends
+    ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "fast" (default:
+    the direct primal-dual barrier Newton method on (26) of :mod:`optimizers.mimo.direct`,
+    with the phase I of :mod:`optimizers.mimo.phase_one`; at the paper's size a median of
+    about 0.1 s a solve and at or above a tight cvxpy run on every hidden drop measured,
+    BENCHMARKS.md) or "cvxpy" (the CVXPY/Clarabel Dinkelbach-SCA loop of Algorithm 1,
+    the reference). ``tol``: relative Phi gain that ends
     the cvxpy loop (default 1e-3); ``max_iterations`` (200); both are accepted but
     unused by fast, whose barrier path ends at a gap of 1e-6 of Phi.
     ``phase1_rounds``: the phase-I budget, SCA rounds (cvxpy) or Newton steps (fast).

@@ -255,13 +255,19 @@ class BarrierProblem:
         self.P_max = s.P_max
         self.n_constraints = model.nz + model.K + 3
 
-    def state(self, z):
-        """Everything at z, or None outside the (margined) feasible set."""
+    def state(self, z, budget_slack=None):
+        """Everything at z, or None outside the (margined) feasible set. With
+        ``budget_slack``, a z past the power budget is first scaled back onto it
+        (:meth:`onto_budget`; the state's ``z`` is then the scaled point)."""
         if z.min() <= 0:
             return None
         model = self.model
         x = model.full(z)
         power = model.power(x)
+        if budget_slack is not None and power >= self.P_max:
+            z = self.onto_budget(z, budget_slack, power)
+            x = model.full(z)
+            power = model.power(x)
         power_slack = (self.P_max - power) / self.P_max
         if power_slack <= 0:  # checked first: the line search's usual rejection
             return None
@@ -281,13 +287,14 @@ class BarrierProblem:
             se=se_slack, c=crb_slack, p=power_slack,
         )  # fmt: skip
 
-    def onto_budget(self, z, slack):
+    def onto_budget(self, z, slack, power=None):
         """``z``, or where a step took it past the power budget, ``z`` scaled back along
         its ray to ``P_T = P_max (1 - slack / 2)`` (``slack``: the relative power slack of
         the point the step left; P_T (11) is quadratic in the amplitudes, so the scale is
         ``sqrt(target / P_T)``). The rates and CRBs only grow with the scale, and the
-        shrink is what the step overshot by."""
-        power = self.model.power(self.model.full(z))
+        shrink is what the step overshot by. ``power``: P_T at z where known."""
+        if power is None:
+            power = self.model.power(self.model.full(z))
         if power < self.P_max:
             return z
         return z * np.sqrt(self.P_max * (1.0 - 0.5 * slack) / power)
@@ -462,7 +469,7 @@ def centre(
         over_budget = _never
         while size > 1e-14:
             if onto_budget:
-                trial = problem.state(problem.onto_budget(y + size * direction, state["p"]))
+                trial = problem.state(y + size * direction, budget_slack=state["p"])
                 if problem.merit(trial, t) <= value + 1e-4 * size * slope:
                     break
             elif not over_budget(size):  # a trial past P_max would be rejected anyway

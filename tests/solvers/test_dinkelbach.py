@@ -15,7 +15,14 @@ from isac_gym.mimo import (
     sample_snapshot,
     stream_constants,
 )
-from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split, solve_mimo
+from optimizers.mimo import dinkelbach
+from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split
+
+
+def solve_mimo(*args, method="cvxpy", **kwargs):
+    """The CVXPY reference loop (Algorithm 1), which these tests check (fast is the default)."""
+    return dinkelbach.solve_mimo(*args, method=method, **kwargs)
+
 
 # 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB);
 # the 150 m and 5.6 mW its expected values were measured in
