@@ -324,8 +324,8 @@ class _Paths:
 
 
 def barrier_paths(
-    batch: FrameBatch, Z, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40,
-    rising=(10, 1e-4), cap=200,
+    batch: FrameBatch, Z, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=20,
+    rising=(10, 1e-5), cap=200,
 ) -> _Paths:  # fmt: skip
     """``direct.barrier_path`` (the same arguments) from the strictly feasible rows of Z,
     every frame on its own path; a round is one Newton step of every frame not done."""

@@ -31,8 +31,10 @@ steps on ``lam_j c_j = 1`` rather than by ``1/c_j``, which keeps the steps long 
 iterate is close to a nonconvex constraint (the CRB ceilings). A backtracking line search
 on the barrier function (+inf outside the feasible set) keeps every iterate strictly
 inside the true feasible set with the margin m, so every iterate is a feasible
-allocation. The barrier weight t grows by 10 per stage (40 Newton steps each, more while
-Phi still rises) until the barrier gap m_c / t is 1e-6 of Phi.
+allocation; in the barrier path a trial past P_max is scaled back onto the power ball
+along its ray (:meth:`BarrierProblem.onto_budget`) instead of rejected. The barrier
+weight t grows by 10 per stage (20 Newton steps each, more while Phi still rises) until
+the barrier gap m_c / t is 1e-6 of Phi.
 """
 
 from __future__ import annotations
@@ -534,8 +536,8 @@ def _dual_step(lam, slack, slack_change, size, new_slack, spread=1e4):
 
 
 def barrier_path(
-    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=40,
-    rising=(10, 1e-4), cap=200,
+    problem: BarrierProblem, state, *, t0, gap=1e-6, growth=10.0, tol=1e-2, max_steps=20,
+    rising=(10, 1e-5), cap=200,
 ):  # fmt: skip
     """Path following from the strictly feasible ``state``: centre at t, multiply t by
     ``growth`` until the barrier gap m / t is ``gap`` relative to Phi. A stage ends when
