@@ -84,8 +84,8 @@ class FrameBatch:
         return np.sum(a * a + b * b + 2.0 * self.eps[rows] * a * b, axis=(1, 2))
 
     def onto_budget(self, Z, rows, slack):
-        """``BarrierProblem.onto_budget`` of each row of Z (``slack``: each row's relative
-        power slack before the step), the same arithmetic."""
+        """``BarrierProblem.onto_budget`` of each row of Z, in place (``slack``: each row's
+        relative power slack before the step), the same arithmetic."""
         x3 = Z.reshape(-1, self.N, 2, self.K)
         power = self.power(x3[:, :, 0], x3[:, :, 1], rows)
         out = power >= self.P_max[rows]
@@ -400,11 +400,10 @@ def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, slack
     back onto the power ball, ``slack`` the frames' power slacks before the step), for
     the frames ``frames`` at Z with their merit ``value``: one (size, trial) per frame,
     trial None when the step shrank below 1e-14 with no decrease. After a first try at
-    the full step, each
-    call tries the next ``tries`` halvings of every frame still searching at once (the
-    first acceptable one in order is the single-frame search's). Six rather than four:
-    one call then ends most searches (a call's fixed cost is shared by its frames; hor
-    actions 172-183 -> 205-207 env steps per CPU s, BENCHMARKS.md)."""
+    the full step, each call tries the next ``tries`` halvings of every frame still
+    searching at once (the first acceptable one in order is the single-frame search's).
+    Six rather than four: one call then ends most searches (a call's fixed cost is shared
+    by its frames; hor actions 172-183 -> 205-207 env steps per CPU s, BENCHMARKS.md)."""
     size = np.minimum(1.0, _to_boundary(Z, direction))
     trials: list = [(None, None)] * len(frames)
     searching = np.flatnonzero(size > 1e-14)

@@ -119,8 +119,8 @@ def solve_mimo(
     ``scheme``: "proposed", "equal_com" or "equal_cs". ``method``: "fast" (default:
     the direct primal-dual barrier Newton method on (26) of :mod:`optimizers.mimo.direct`,
     with the phase I of :mod:`optimizers.mimo.phase_one`; at the paper's size a median of
-    about 0.1 s a solve and at or above a tight cvxpy run on every hidden drop measured,
-    BENCHMARKS.md) or "cvxpy" (the CVXPY/Clarabel Dinkelbach-SCA loop of Algorithm 1,
+    about 0.1 s a solve and at least 0.999x a tight cvxpy run on every hidden drop
+    measured, BENCHMARKS.md) or "cvxpy" (the CVXPY/Clarabel Dinkelbach-SCA loop of Algorithm 1,
     the reference). ``tol``: relative Phi gain that ends
     the cvxpy loop (default 1e-3); ``max_iterations`` (200); both are accepted but
     unused by fast, whose barrier path ends at a gap of 1e-6 of Phi.

@@ -293,8 +293,8 @@ class BarrierProblem:
         """``z``, or where a step took it past the power budget, ``z`` scaled back along
         its ray to ``P_T = P_max (1 - slack / 2)`` (``slack``: the relative power slack of
         the point the step left; P_T (11) is quadratic in the amplitudes, so the scale is
-        ``sqrt(target / P_T)``). The rates and CRBs only grow with the scale, and the
-        shrink is what the step overshot by. ``power``: P_T at z where known."""
+        ``sqrt(target / P_T)``). The shrink lowers the rates and raises the CRBs a little,
+        so the scaled point is still judged by the model. ``power``: P_T at z if known."""
         if power is None:
             power = self.model.power(self.model.full(z))
         if power < self.P_max:
