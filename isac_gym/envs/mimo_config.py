@@ -122,7 +122,8 @@ class MIMOEnvConfig:
 
 
 def _paper() -> dict[str, Any]:
-    """The paper's cell (8 x 8 UPA, K = 6, N = 16); its oracle takes seconds per frame."""
+    """The paper's cell (8 x 8 UPA, K = 6, N = 16, the 100 m and 25.6 dBm of its preset);
+    its oracle takes about 0.1 s a frame."""
     return dict(cell=MIMOISACConfig.paper(), b_max=10.0, b_init=(5.0, 10.0))
 
 

@@ -63,7 +63,7 @@ class FrameBatch:
         self.eye = np.eye(self.K, dtype=bool)
 
     # -- values (ExactModel.values, inverse_crb, objective; BarrierProblem.state, merit) ---
-    def values(self, Z, rows):
+    def values(self, Z, rows, power=None):
         N, K = self.N, self.K
         x3 = Z.reshape(-1, N, 2, K)
         a, b = x3[:, :, 0], x3[:, :, 1]
@@ -76,7 +76,7 @@ class FrameBatch:
         u = x3.transpose(0, 1, 3, 2)  # (b, N, K, 2)
         outer = (u[..., :, None] * u[..., None, :]).reshape(len(rows), -1, 1)
         F = (self.Q_flat[rows] @ outer).reshape(-1, 4, 4)  # spec 3.4
-        power = self.power(a, b, rows)
+        power = self.power(a, b, rows) if power is None else power
         return dict(a=a, b=b, T=T, psi=psi, rate=rate, F=F, u=u, power=power)
 
     def power(self, a, b, rows):
@@ -85,19 +85,26 @@ class FrameBatch:
 
     def onto_budget(self, Z, rows, slack):
         """``BarrierProblem.onto_budget`` of each row of Z, in place (``slack``: each row's
-        relative power slack before the step), the same arithmetic."""
+        relative power slack before the step), the same arithmetic: (Z, each row's P_T)."""
         x3 = Z.reshape(-1, self.N, 2, self.K)
         power = self.power(x3[:, :, 0], x3[:, :, 1], rows)
         out = power >= self.P_max[rows]
-        target = self.P_max[rows][out] * (1.0 - 0.5 * slack[out])
-        Z[out] = Z[out] * np.sqrt(target / power[out])[:, None]
-        return Z
+        if out.any():
+            target = self.P_max[rows][out] * (1.0 - 0.5 * slack[out])
+            Z[out] = Z[out] * np.sqrt(target / power[out])[:, None]
+            power[out] = self.power(x3[out][:, :, 0], x3[out][:, :, 1], rows[out])
+        return Z, power
 
-    def state(self, Z, rows):
+    def state(self, Z, rows, budget_slack=None):
         """(state, inside): the frames' values at Z (len(rows), n) and which of them lie
-        strictly inside the margined feasible set (the others' entries are meaningless)."""
+        strictly inside the margined feasible set (the others' entries are meaningless).
+        With ``budget_slack``, rows past the power budget are first scaled back onto it
+        (:meth:`onto_budget`, in place), as ``BarrierProblem.state`` does."""
+        power = None
+        if budget_slack is not None:
+            Z, power = self.onto_budget(Z, rows, budget_slack)
         inside = Z.min(axis=1) > 0
-        v = self.values(Z, rows)
+        v = self.values(Z, rows, power)
         se = v["rate"] - self.R_low[rows]
         p = (self.P_max[rows] - v["power"]) / self.P_max[rows]
         inside &= (se.min(axis=1) > 0) & (p > 0)
@@ -413,9 +420,10 @@ def _line_search(batch: FrameBatch, frames, Z, t, direction, slope, value, slack
         valid = sizes > 1e-14
         pick, step = np.nonzero(valid)
         trial_Z = Z[searching[pick]] + sizes[pick, step, None] * direction[searching[pick]]
-        trial_Z = batch.onto_budget(trial_Z, frames[searching[pick]], slack[searching[pick]])
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            state, inside = batch.state(trial_Z, frames[searching[pick]])
+            state, inside = batch.state(
+                trial_Z, frames[searching[pick]], budget_slack=slack[searching[pick]]
+            )
             merit = np.where(
                 inside, batch.merit(state, frames[searching[pick]], t[searching[pick]]), np.inf
             )

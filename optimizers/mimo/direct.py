@@ -468,17 +468,14 @@ def centre(
         bounded = direction[: z.size]  # the amplitudes; a phase-I margin is free
         size = min(1.0, _to_boundary(z, bounded))
         value = problem.merit(state, t)
-        over_budget = _never
+        scaled = dict(budget_slack=state["p"]) if onto_budget else {}  # phase I: plain
+        over_budget = _never  # without onto_budget: trials past P_max are skipped
         while size > 1e-14:
-            if onto_budget:
-                trial = problem.state(y + size * direction, budget_slack=state["p"])
+            if not over_budget(size):  # a trial past P_max would be rejected anyway
+                trial = problem.state(y + size * direction, **scaled)
                 if problem.merit(trial, t) <= value + 1e-4 * size * slope:
                     break
-            elif not over_budget(size):  # a trial past P_max would be rejected anyway
-                trial = problem.state(y + size * direction)
-                if problem.merit(trial, t) <= value + 1e-4 * size * slope:
-                    break
-                if trial is None and over_budget is _never:  # outside: past P_max?
+                if trial is None and over_budget is _never and not onto_budget:
                     over_budget = power_ray(problem.model, z, bounded, state["p"], problem.P_max)
             size *= 0.5
         else:

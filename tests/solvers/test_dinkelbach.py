@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import MIMO_SMALL_CELL
+from conftest import cvxpy_solve_mimo as solve_mimo
 
 from isac_gym.mimo import (
     MIMOAllocation,
@@ -15,20 +17,9 @@ from isac_gym.mimo import (
     sample_snapshot,
     stream_constants,
 )
-from optimizers.mimo import dinkelbach
 from optimizers.mimo.dinkelbach import SCHEMES, _SurrogateProgram, equal_split
 
-
-def solve_mimo(*args, method="cvxpy", **kwargs):
-    """The CVXPY reference loop (Algorithm 1), which these tests check (fast is the default)."""
-    return dinkelbach.solve_mimo(*args, method=method, **kwargs)
-
-
-# 4x4 UPA, 3 users, 4 subcarriers; CRB ceilings loose enough for 16 antennas (-25 dB);
-# the 150 m and 5.6 mW its expected values were measured in
-SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
-)
+SMALL = MIMOISACConfig.paper(**MIMO_SMALL_CELL)
 
 
 def _snapshot(config=SMALL, seed=0):

@@ -8,6 +8,7 @@ SE at random other points.
 """
 
 import numpy as np
+from conftest import MIMO_SMALL_CELL
 
 from isac_gym.mimo import (
     MIMOAllocation,
@@ -18,10 +19,7 @@ from isac_gym.mimo import (
 )
 from optimizers.mimo.dinkelbach import _SurrogateProgram
 
-# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
-SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
-)
+SMALL = MIMOISACConfig.paper(**MIMO_SMALL_CELL)
 
 
 def _random_allocation(snapshot, rng, scale):

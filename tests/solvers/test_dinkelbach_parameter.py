@@ -8,20 +8,13 @@ the (point, lam) pair handed to each step and judges it with the true model.
 
 import numpy as np
 import pytest
+from conftest import MIMO_SMALL_CELL
+from conftest import cvxpy_solve_mimo as solve_mimo
 
 from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_constants
 from optimizers.mimo import dinkelbach
 
-
-def solve_mimo(*args, method="cvxpy", **kwargs):
-    """The CVXPY reference loop (Algorithm 1), which these tests check (fast is the default)."""
-    return dinkelbach.solve_mimo(*args, method=method, **kwargs)
-
-
-# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
-SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
-)
+SMALL = MIMOISACConfig.paper(**MIMO_SMALL_CELL)
 
 
 @pytest.mark.parametrize("omega", [1e-5, 1.0])

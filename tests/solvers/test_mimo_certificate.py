@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
+from conftest import MIMO_SMALL_CELL
 
 from isac_gym.mimo import (
     MIMOAllocation,
@@ -23,10 +24,7 @@ from optimizers.mimo import certificate
 from optimizers.mimo.batched import solve_warm_batch
 from optimizers.mimo.dinkelbach import SCHEMES, equal_split, solve_mimo
 
-# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
-SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
-)
+SMALL = MIMOISACConfig.paper(**MIMO_SMALL_CELL)
 CONFIGS = {"small": SMALL, "paper": MIMOISACConfig.paper()}
 
 

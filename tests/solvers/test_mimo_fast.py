@@ -8,15 +8,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import MIMO_SMALL_CELL
 
 from isac_gym.mimo import MIMOISACConfig, evaluate, sample_snapshot, stream_constants
 from optimizers.mimo import dinkelbach, direct, phase_one
 from optimizers.mimo.dinkelbach import equal_split, solve_mimo, solve_mimo_sweep
 
-# the small test cell keeps the 150 m and 5.6 mW its expected values were measured in
-SMALL = MIMOISACConfig.paper(
-    N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3, cell_radius=150.0, P_c=5.6e-3
-)
+SMALL = MIMOISACConfig.paper(**MIMO_SMALL_CELL)
 LOOSE = SMALL.replace(R_th=0.5, crb_max_theta=0.3, crb_max_phi=0.3)
 
 
