@@ -202,6 +202,37 @@ def test_more_battery_capacity_never_lowers_the_bound(binding):
     assert values[0] < values[1] - 1.0  # the capacity does matter on this episode
 
 
+def test_mip_gap_is_measured_in_return(binding):
+    draws, front, solved, _ = binding
+    # a closed MILP and the LP alone: no gap; the solved one bounds its own solution
+    assert solved.optimal and 0.0 <= solved.mip_gap <= 1e-3
+    assert solved.bound >= solved.planned - 1e-9
+    lp_only = bounds.clairvoyant_bound(draws, front=front, time_limit=0)
+    assert lp_only.mip_gap == 0.0 and lp_only.planned == lp_only.bound
+    # seed 1 at 200 slots after 1200 s (BENCHMARKS): HiGHS reported 4.4 % of the cost
+    assert bounds._return_gap(-136.0, -190.6, True) == pytest.approx(0.2865, abs=1e-4)
+    assert math.isnan(bounds._return_gap(-136.0, -105.7, False))
+
+
+def test_an_early_stop_reports_its_gap_in_return(binding, monkeypatch):
+    """A MILP stopped with its dual bound 0.5 below its incumbent's cost: the gap is
+    0.5 / |planned| in return, not HiGHS's gap of the cost (whose constant is large)."""
+    draws, front, _, _ = binding
+    solve = bounds._Program.solve
+
+    def stopped_early(self, time_limit, relax=False):
+        result = solve(self, time_limit, relax)
+        result.mip_dual_bound = result.fun - 0.5
+        result.mip_gap, result.status = 0.5 / abs(result.fun), 1
+        return result
+
+    monkeypatch.setattr(bounds._Program, "solve", stopped_early)
+    result = bounds.clairvoyant_bound(draws, front=front, time_limit=20.0)
+    assert not result.optimal
+    assert result.bound - result.planned == pytest.approx(0.5)
+    assert result.mip_gap == pytest.approx(0.5 / abs(result.planned))
+
+
 def test_a_task_no_allocation_serves_is_a_forced_drop_in_both():
     kwargs = dict(K=2, horizon=8, oracle="fast", deadline=(0.02, 1.0))
     draws, front, result, plan = _solve(kwargs, seed=0)
