@@ -37,13 +37,14 @@ from typing import Any
 
 from isac_gym import ray_backend
 from isac_gym.cli import positive_int
+from isac_gym.mimo import OMEGA_HOR as HOR
+from isac_gym.mimo import OMEGA_LOR as LOR
 
 CSV_COLUMNS = (
     "series", "x", "trials", "feasible_trials", "ee", "ee_comm", "ee_sense", "sum_se",
     "transmit_power", "total_power", "crb_theta", "crb_phi",
 )  # fmt: skip
 SMALL = dict(N_x=4, N_y=4, K=3, N=4, crb_max_theta=3e-3, crb_max_phi=3e-3)
-LOR, HOR = 1e-5, 2e-3
 SCHEME_LABEL = {"proposed": "Proposed", "equal_com": "EqualCom", "equal_cs": "EqualC&S"}
 ITERATIONS = 200  #: x-axis length of Fig. 3: the cvxpy loop's iteration cap
 
