@@ -762,15 +762,15 @@ def clairvoyant_bound(
         spend = _per_ue(draws, front, np.where(served, np.where(dips, np.inf, np.nan), 0.0))
         plans.append((_schedule(draws, front, energy, served), spend))
     bound, planned = -float(best) + extra["constant"], -float(primal.fun) + extra["constant"]
-    # LP alone: planned = bound; a MILP without an integer solution has no gap
-    incumbent = primal is not relaxed or time_limit <= 0
+    # the LP alone is its own solution (gap 0); a MILP without an integer one has no gap
+    has_solution = primal is not relaxed or time_limit <= 0
     return BoundResult(
         seed=draws.seed,
         bound=bound,
         planned=planned,
         status=str(result.message),
         optimal=result.status == 0,
-        mip_gap=_return_gap(bound, planned, incumbent),
+        mip_gap=_return_gap(bound, planned, has_solution),
         beta_schedule=plans[0][0],
         served=_per_ue(draws, front, primal.x[blocks["s"]] > 0.5),
         battery=primal.x[blocks["B"]] * _ENERGY_UNIT,
@@ -786,10 +786,10 @@ def clairvoyant_bound(
     )
 
 
-def _return_gap(bound: float, planned: float, incumbent: bool) -> float:
-    """BoundResult.mip_gap: ``(bound - planned) / |planned|`` in return, nan without an
-    integer solution."""
-    return (bound - planned) / max(abs(planned), 1e-12) if incumbent else math.nan
+def _return_gap(bound: float, planned: float, has_solution: bool) -> float:
+    """BoundResult.mip_gap: ``(bound - planned) / |planned|`` in return, nan without a
+    solution to judge."""
+    return (bound - planned) / max(abs(planned), 1e-12) if has_solution else math.nan
 
 
 def _price_schedule(draws, front, prog, marginals) -> np.ndarray:
